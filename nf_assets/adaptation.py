@@ -1,0 +1,185 @@
+"""Adaptation domain: personas (SKILL_14) and voices (11) -> scripts (10, constrained by the
+personas) -> storyboards (13), gated by the content gate SKILL_16 (a blocking asset check)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from nf_assets.partitions import novels_partitions
+from nf_assets.runtime import open_recorder, pure
+from nf_assets.skills import (
+    s10_script_adapt,
+    s11_voice_cast,
+    s13_storyboard,
+    s14_persona,
+    s16_content_gate,
+)
+from nf_assets.skills.contracts import (
+    ChapterSplit,
+    ChapterUnderstanding,
+    CharacterList,
+    Persona,
+    Script,
+    Storyboard,
+    VoiceAssignment,
+)
+from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_resources.recorder import Unit
+from shared.stages import Stage
+
+
+def _personas(args):
+    return pure(s14_persona.build_personas(*args))
+
+
+def _voices(args):
+    return pure(s11_voice_cast.cast_voices(*args))
+
+
+def _script(args):
+    return pure(s10_script_adapt.adapt_script(*args))
+
+
+def _storyboard(args):
+    return pure(s13_storyboard.make_storyboard(*args))
+
+
+@dg.op
+def skill_14_persona(context, characters: CharacterList, understanding: list,
+                     chapters: ChapterSplit, novel_source, db: DatabaseResource,
+                     store: ArtifactStoreResource) -> list[Persona]:
+    rec = open_recorder(context, db, store)
+    rec.set_stage(Stage.PERSONA)
+    args = (characters, understanding, chapters.chapters, novel_source.language)
+    [personas] = rec.run_skill(s14_persona.SKILL_ID, s14_persona.VERSION, Stage.PERSONA,
+                               [Unit(None, args, args)], _personas, list[Persona])
+    context.add_output_metadata({
+        "personas": len(personas),
+        "cards": dg.MetadataValue.md(
+            "| name | traits | speech style |\n|---|---|---|\n"
+            + "\n".join(f"| {p.name} | {', '.join(p.traits[:4])} | {p.speech_style} |"
+                        for p in personas[:12])
+        ),
+    })
+    return personas
+
+
+@dg.op
+def skill_11_voice_cast(context, personas: list[Persona], novel_source, db: DatabaseResource,
+                        store: ArtifactStoreResource) -> list[VoiceAssignment]:
+    rec = open_recorder(context, db, store)
+    args = (personas, novel_source.language)
+    [voices] = rec.run_skill(s11_voice_cast.SKILL_ID, s11_voice_cast.VERSION, Stage.PERSONA,
+                             [Unit(None, args, args)], _voices, list[VoiceAssignment])
+    context.add_output_metadata({"voices": len(voices)})
+    return voices
+
+
+@dg.graph_multi_asset(
+    outs={
+        "personas": dg.AssetOut(description="SKILL_14: persona cards of the main characters"),
+        "voice_cast": dg.AssetOut(description="SKILL_11: a voice per character and narrator"),
+    },
+    partitions_def=novels_partitions,
+    group_name="adaptation",
+)
+def persona_assets(novel_source, chapters, characters, understanding):
+    personas = skill_14_persona(characters, understanding, chapters, novel_source)
+    return {"personas": personas, "voice_cast": skill_11_voice_cast(personas, novel_source)}
+
+
+@dg.op
+def skill_10_script_adapt(context, chapters: ChapterSplit, understanding: list,
+                          personas: list[Persona], novel_source, db: DatabaseResource,
+                          store: ArtifactStoreResource) -> list[Script]:
+    rec = open_recorder(context, db, store)
+    rec.set_stage(Stage.SCRIPT)
+    units = [
+        Unit(c.index, a, a)
+        for c, u in zip(chapters.chapters, understanding, strict=True)
+        for a in [(c, u, personas, novel_source.language)]
+    ]
+    scripts = rec.run_skill(s10_script_adapt.SKILL_ID, s10_script_adapt.VERSION, Stage.SCRIPT,
+                            units, _script, Script)
+    context.add_output_metadata({
+        "scripts": len(scripts),
+        "lines": sum(len(s.lines) for s in scripts),
+        "dialogue_lines": sum(1 for s in scripts for ln in s.lines if ln.kind == "dialogue"),
+    })
+    return scripts
+
+
+@dg.graph_asset(partitions_def=novels_partitions, group_name="adaptation",
+                description="SKILL_10: screenplay lines per chapter, speakers from the personas")
+def scripts(novel_source, chapters, understanding, personas):
+    return skill_10_script_adapt(chapters, understanding, personas, novel_source)
+
+
+@dg.op
+def skill_13_storyboard(context, scripts: list[Script], understanding: list,
+                        db: DatabaseResource, store: ArtifactStoreResource) -> list[Storyboard]:
+    rec = open_recorder(context, db, store)
+    rec.set_stage(Stage.STORYBOARD)
+    units = [Unit(s.chapter_index, (s, u), (s, u))
+             for s, u in zip(scripts, understanding, strict=True)]
+    boards = rec.run_skill(s13_storyboard.SKILL_ID, s13_storyboard.VERSION, Stage.STORYBOARD,
+                           units, _storyboard, Storyboard)
+    context.add_output_metadata({"shots": sum(len(b.shots) for b in boards)})
+    return boards
+
+
+@dg.graph_asset(partitions_def=novels_partitions, group_name="adaptation",
+                description="SKILL_13: shots per scene (framing, characters, caption)")
+def storyboards(scripts, understanding):
+    return skill_13_storyboard(scripts, understanding)
+
+
+@dg.asset_check(
+    asset=storyboards,
+    blocking=True,
+    description="SKILL_16 content gate: source coverage, dialogue fidelity, no empty shots or "
+    "scenes, persona consistency. Blocks planning and rendering when it fails.",
+    additional_ins={
+        "chapters": dg.AssetIn("chapters"),
+        "understanding": dg.AssetIn("understanding"),
+        "scripts": dg.AssetIn("scripts"),
+        "personas": dg.AssetIn("personas"),
+    },
+)
+def content_gate(
+    storyboards: list[Storyboard],
+    chapters: ChapterSplit,
+    understanding: list[ChapterUnderstanding],
+    scripts: list[Script],
+    personas: list[Persona],
+) -> dg.AssetCheckResult:
+    results = [
+        s16_content_gate.content_gate(c, u, s, b, personas)
+        for c, u, s, b in zip(chapters.chapters, understanding, scripts, storyboards, strict=True)
+    ]
+    failed = [(c.index, r) for c, r in zip(chapters.chapters, results, strict=True) if not r.passed]
+    rules: dict[str, list[float]] = {}
+    for r in results:
+        for f in r.findings:
+            rules.setdefault(f.rule, []).append(f.value)
+    return dg.AssetCheckResult(
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "chapters_checked": len(results),
+            "chapters_failed": len(failed),
+            "failed_chapters": dg.MetadataValue.md(
+                "\n".join(
+                    f"- chapter {i}: "
+                    + "; ".join(f"{f.rule}={f.value:.3f} (< {f.threshold})" for f in r.findings
+                                if not f.passed)
+                    for i, r in failed[:20]
+                ) or "none"
+            ),
+            **{f"min_{rule}": round(min(v), 4) for rule, v in rules.items()},
+            "skill_version": s16_content_gate.VERSION,
+        },
+    )
+
+
+defs = dg.Definitions(assets=[persona_assets, scripts, storyboards], asset_checks=[content_gate])

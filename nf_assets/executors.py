@@ -1,0 +1,253 @@
+"""Executors: the per-chapter media work (panels, narration, video) that runs in a process pool.
+
+Each function takes one picklable payload and returns an `Outcome`. The degradation loop lives
+here because it must re-render: when a provider fails for good, or SKILL_18 rejects what it made,
+the item is rendered again by the next provider of the fallback chain (configured provider ->
+offline provider -> the simple offline variant), at most MAX_DEGRADATIONS times per item, and
+every step is reported back so the recorder writes `gate.degraded` events.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from nf_assets.skills import s18_media_gate, s21_subtitle
+from nf_assets.skills.contracts import CompiledPrompt, Frozen, GateResult, Subtitles
+from nf_resources.media import composer
+from nf_resources.providers.registry import build_provider
+from nf_resources.recorder import FileArtifact, Outcome
+from shared.errors import NFError
+from shared.retry import call_with_retry
+from shared.storage import LocalArtifactStore
+
+MAX_DEGRADATIONS = 2
+PAUSE_SECONDS = 0.25  # between narration clips
+
+
+class PanelRef(Frozen):
+    shot_index: int
+    path: str  # store-relative
+    width: int
+    height: int
+    provider: str
+
+
+class ClipRef(Frozen):
+    shot_index: int
+    path: str
+    seconds: float
+    text: str
+    provider: str
+
+
+class ChapterMedia(Frozen):
+    chapter_index: int
+    panels: list[PanelRef]
+    clips: list[ClipRef]
+    narration_path: str
+    narration_seconds: float
+    gate: GateResult
+    degradations: list[dict[str, Any]]
+
+
+class ChapterVideo(Frozen):
+    chapter_index: int
+    mp4_path: str
+    srt_path: str
+    vtt_path: str
+    seconds: float
+    narration_seconds: float
+    has_video: bool
+    has_audio: bool
+    degradations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MediaJob:
+    chapter_index: int
+    prompts: list[CompiledPrompt]
+    image_config: dict
+    speech_config: dict
+    store_root: str
+    retry_scale: float = 1.0
+
+
+@lru_cache(maxsize=16)
+def _provider(capability: str, config_key: tuple) -> Any:
+    return build_provider(capability, dict(config_key))
+
+
+def _chain(capability: str, config: dict) -> list[tuple[str, dict]]:
+    """Fallback chain: configured provider, then offline, then offline 'simple' variant."""
+    chain = []
+    if config.get("kind", "offline") != "offline":
+        chain.append(("configured", config))
+    chain.append(("offline", {"kind": "offline"}))
+    chain.append(("simple", {"kind": "offline", "simple": True}))
+    return chain
+
+
+def _attempt(capability: str, section: dict, call, outcome: Outcome, scale: float):
+    provider = _provider(capability, tuple(sorted((k, v) for k, v in section.items()
+                                                  if k != "simple")))
+
+    def on_retry(attempt: int, exc: NFError, delay: float) -> None:
+        outcome.retries.append({"attempt": attempt, "error_code": exc.code,
+                                "delay": round(delay, 3), "provider": provider.name})
+
+    return provider, call_with_retry(lambda: call(provider, section.get("simple", False)),
+                                     on_retry=on_retry, scale=scale)
+
+
+def _render_with_fallback(capability, config, call, check, item_label, outcome, scale):
+    """Run `call` down the fallback chain until `check(result)` passes; record degradations."""
+    chain = _chain(capability, config)
+    last_error: NFError | None = None
+    for step, (label, section) in enumerate(chain):
+        if step > MAX_DEGRADATIONS:
+            break
+        try:
+            provider, result = _attempt(capability, section, call, outcome, scale)
+        except NFError as exc:
+            last_error = exc
+            reason, code = f"provider failed: {exc.detail}", exc.code
+        else:
+            failure = check(result)
+            if failure is None:
+                return provider, result
+            last_error = NFError("NF-GATE-002", failure)
+            reason, code = f"media gate: {failure}", "NF-GATE-002"
+        if step + 1 < len(chain) and step < MAX_DEGRADATIONS:
+            outcome.degradations.append({
+                "item": item_label, "attempt": step + 1, "from": label,
+                "fallback": chain[step + 1][0], "reason": reason[:300], "error_code": code,
+            })
+    raise NFError("NF-GATE-003", f"{item_label}: no fallback left ({last_error})")
+
+
+def render_chapter_media(job: MediaJob) -> Outcome:
+    """Panels and narration for one chapter, gated by SKILL_18 with degradation."""
+    store = LocalArtifactStore(job.store_root)
+    outcome = Outcome(output=None)
+    panels: list[PanelRef] = []
+    clips: list[ClipRef] = []
+    providers: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="nf-media-") as tmp:
+        scratch = Path(tmp)
+        for p in job.prompts:
+            out = scratch / f"{p.kind}-{p.shot_index}.{'png' if p.kind == 'image' else 'wav'}"
+            if p.kind == "image":
+                w, h = int(p.params.get("width", 1280)), int(p.params.get("height", 720))
+                provider, res = _render_with_fallback(
+                    "image", job.image_config,
+                    lambda prov, simple, p=p, out=out: prov.render(
+                        p.prompt, {**p.params, **({"simple": True} if simple else {})}, out),
+                    lambda r, w=w, h=h: _first_failure(s18_media_gate.check_image(r.path, w, h)),
+                    f"panel {p.shot_index}", outcome, job.retry_scale)
+                blob = store.put_file(res.path, "png")
+                outcome.files.append(FileArtifact("png", blob.path, blob.sha256,
+                                                  blob.size_bytes, "image/png",
+                                                  job.chapter_index))
+                panels.append(PanelRef(shot_index=p.shot_index, path=blob.path, width=res.width,
+                                       height=res.height, provider=provider.name))
+            else:
+                text = str(p.params.get("text") or p.prompt)
+                provider, res = _render_with_fallback(
+                    "speech", job.speech_config,
+                    lambda prov, simple, p=p, out=out, text=text: prov.speak(
+                        text, "en" if simple and _is_en(text) else str(p.params.get("voice")),
+                        out, rate=int(p.params.get("rate", 170))),
+                    lambda r, text=text: _first_failure(s18_media_gate.check_audio(
+                        r.path, expected_seconds=None, min_seconds=0.2)),
+                    f"narration {p.shot_index}", outcome, job.retry_scale)
+                blob = store.put_file(res.path, "wav")
+                clips.append(ClipRef(shot_index=p.shot_index, path=blob.path,
+                                     seconds=res.seconds, text=text, provider=provider.name))
+            providers.add(provider.name)
+            outcome.usages.append(res.usage)
+        track = scratch / "narration.wav"
+        seconds = composer.concat_wavs([store.resolve(c.path) for c in clips], track,
+                                       pause=PAUSE_SECONDS)
+        blob = store.put_file(track, "wav")
+        outcome.files.append(FileArtifact("wav", blob.path, blob.sha256, blob.size_bytes,
+                                          "audio/wav", job.chapter_index))
+    gate = s18_media_gate.media_gate_chapter(
+        [store.resolve(pn.path) for pn in panels], store.resolve(blob.path),
+        width=panels[0].width if panels else 1280, height=panels[0].height if panels else 720,
+    ) if panels else s18_media_gate.media_gate_chapter([], store.resolve(blob.path))
+    outcome.output = ChapterMedia(
+        chapter_index=job.chapter_index, panels=panels, clips=clips, narration_path=blob.path,
+        narration_seconds=seconds, gate=gate, degradations=list(outcome.degradations))
+    outcome.provider = ",".join(sorted(providers))
+    return outcome
+
+
+def _is_en(text: str) -> bool:
+    return all(ord(ch) < 0x2E80 for ch in text)
+
+
+def _first_failure(result: GateResult) -> str | None:
+    bad = [f for f in result.findings if not f.passed]
+    return None if not bad else "; ".join(f"{f.rule}={f.value:.3g} vs {f.threshold:.3g}"
+                                          for f in bad)
+
+
+def chapter_subtitles(media: ChapterMedia) -> Subtitles:
+    """SKILL_21 cues from the narration clips' real timing."""
+    lines, t = [], 0.0
+    for clip in media.clips:
+        lines.append((clip.text, t, t + clip.seconds))
+        t += clip.seconds + PAUSE_SECONDS
+    return s21_subtitle.build_subtitles(media.chapter_index, lines)
+
+
+@dataclass(frozen=True)
+class ComposeJob:
+    media: ChapterMedia
+    subtitles: Subtitles
+    store_root: str
+
+
+def compose_chapter_video(job: ComposeJob) -> Outcome:
+    store = LocalArtifactStore(job.store_root)
+    media = job.media
+    outcome = Outcome(output=None)
+    shots = _shot_timeline(media)
+    with tempfile.TemporaryDirectory(prefix="nf-compose-") as tmp:
+        scratch = Path(tmp)
+        srt, vtt = scratch / "subs.srt", scratch / "subs.vtt"
+        srt.write_text(job.subtitles.srt, encoding="utf-8")
+        vtt.write_text(job.subtitles.vtt, encoding="utf-8")
+        mp4 = scratch / "chapter.mp4"
+        result = composer.compose_chapter(
+            [(store.resolve(path), secs) for path, secs in shots],
+            store.resolve(media.narration_path), srt, mp4)
+        blobs = {ext: store.put_file(f, ext) for ext, f in (("mp4", mp4), ("srt", srt),
+                                                           ("vtt", vtt))}
+    mimes = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
+    outcome.files = [FileArtifact(ext, b.path, b.sha256, b.size_bytes, mimes[ext],
+                                  media.chapter_index) for ext, b in blobs.items()]
+    outcome.output = ChapterVideo(
+        chapter_index=media.chapter_index, mp4_path=blobs["mp4"].path,
+        srt_path=blobs["srt"].path, vtt_path=blobs["vtt"].path, seconds=result.duration,
+        narration_seconds=media.narration_seconds, has_video=result.has_video,
+        has_audio=result.has_audio, degradations=media.degradations)
+    outcome.provider = "ffmpeg"
+    return outcome
+
+
+def _shot_timeline(media: ChapterMedia) -> list[tuple[str, float]]:
+    """Each clip shows the latest panel at or before its shot (plans may reuse images)."""
+    by_shot = {p.shot_index: p.path for p in media.panels}
+    current = media.panels[0].path if media.panels else None
+    timeline: list[tuple[str, float]] = []
+    for clip in media.clips:
+        current = by_shot.get(clip.shot_index, current)
+        if current is None:
+            raise NFError("NF-MEDIA-003", f"chapter {media.chapter_index} has no panel")
+        timeline.append((current, clip.seconds + PAUSE_SECONDS))
+    return timeline

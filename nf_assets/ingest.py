@@ -1,0 +1,149 @@
+"""Ingest domain: raw upload -> normalised text (SKILL_01) -> chapters (SKILL_02)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dagster as dg
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from nf_assets.partitions import novels_partitions
+from nf_assets.runtime import open_recorder, pure
+from nf_assets.skills import s01_ingest, s02_chapter_split
+from nf_assets.skills.contracts import ChapterSplit, IngestResult
+from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_resources.recorder import Unit
+from shared.errors import NFError
+from shared.models import Base
+from shared.stages import Stage
+
+T = Base.metadata.tables
+
+
+def _ingest(data: bytes):
+    return pure(s01_ingest.ingest(data))
+
+
+def _split(text_lang: tuple[str, str]):
+    return pure(s02_chapter_split.split_chapters(*text_lang))
+
+
+@dg.op(out=dg.Out(IngestResult))
+def skill_01_ingest(
+    context: dg.OpExecutionContext, db: DatabaseResource, store: ArtifactStoreResource
+) -> IngestResult:
+    rec = open_recorder(context, db, store)
+    novels = T["novels"]
+    with db.engine().connect() as conn:
+        row = conn.execute(
+            select(novels.c.id, novels.c.source_path, novels.c.source_sha256).where(
+                novels.c.partition_key == context.partition_key
+            )
+        ).first()
+    if row is None:
+        err = NFError("NF-INPUT-010", f"no novel registered for partition {context.partition_key}")
+        rec.finish(failed=err)
+        raise err
+    rec.set_novel(row.id)
+    rec.set_stage(Stage.INGEST)
+    data = rec.store.open_bytes(row.source_path)
+    [result] = rec.run_skill(
+        s01_ingest.SKILL_ID, s01_ingest.VERSION, Stage.INGEST,
+        [Unit(None, (row.source_sha256,), data)], _ingest, IngestResult,
+    )
+    with db.engine().begin() as conn:
+        conn.execute(
+            update(novels)
+            .where(novels.c.id == row.id)
+            .values(language=result.language, encoding=result.encoding,
+                    char_count=len(result.text))
+        )
+    context.add_output_metadata({
+        "encoding": result.encoding,
+        "language": result.language,
+        "chars": len(result.text),
+        "boilerplate_lines_removed": result.removed_lines,
+        "skill_version": result.skill_version,
+    })
+    return result
+
+
+@dg.graph_asset(partitions_def=novels_partitions, group_name="ingest",
+                description="SKILL_01: the uploaded file decoded, normalised and cleaned.")
+def novel_source():
+    return skill_01_ingest()
+
+
+@dg.op(out=dg.Out(ChapterSplit))
+def skill_02_chapter_split(
+    context: dg.OpExecutionContext,
+    novel_source: IngestResult,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> ChapterSplit:
+    rec = open_recorder(context, db, store)
+    rec.set_stage(Stage.SPLIT)
+    [split] = rec.run_skill(
+        s02_chapter_split.SKILL_ID, s02_chapter_split.VERSION, Stage.SPLIT,
+        [Unit(None, (novel_source.text, novel_source.language),
+              (novel_source.text, novel_source.language))],
+        _split, ChapterSplit,
+    )
+    if not split.chapters:
+        err = NFError("NF-INPUT-009")
+        rec.finish(failed=err)
+        raise err
+    _write_chapters(db, rec.scope, split)
+    context.add_output_metadata({
+        "chapters": len(split.chapters),
+        "strategy": split.strategy,
+        "chapter_list": dg.MetadataValue.md(
+            "| # | title | chars |\n|---:|---|---:|\n"
+            + "\n".join(f"| {c.index} | {c.title} | {len(c.text)} |" for c in split.chapters)
+        ),
+        "skill_version": split.skill_version,
+    })
+    return split
+
+
+def _write_chapters(db: DatabaseResource, scope, split: ChapterSplit) -> None:
+    """Upsert chapter rows; a re-split that finds fewer chapters drops the surplus."""
+    chapters, novels = T["chapters"], T["novels"]
+    rows = [
+        {
+            "tenant_id": scope.tenant_id,
+            "project_id": scope.project_id,
+            "trace_id": scope.trace_id,
+            "novel_id": scope.novel_id,
+            "index": c.index,
+            "title": c.title,
+            "char_count": len(c.text),
+            "text_sha256": hashlib.sha256(c.text.encode()).hexdigest(),
+        }
+        for c in split.chapters
+    ]
+    stmt = pg_insert(chapters).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["novel_id", "index"],
+        set_={k: stmt.excluded[k] for k in ("title", "char_count", "text_sha256", "trace_id")},
+    )
+    with db.engine().begin() as conn:
+        conn.execute(stmt)
+        conn.execute(
+            chapters.delete().where(
+                chapters.c.novel_id == scope.novel_id, chapters.c.index > len(rows)
+            )
+        )
+        conn.execute(
+            update(novels).where(novels.c.id == scope.novel_id).values(chapter_count=len(rows))
+        )
+
+
+@dg.graph_asset(partitions_def=novels_partitions, group_name="ingest",
+                description="SKILL_02: chapters in reading order (rows in `chapters` too).")
+def chapters(novel_source):
+    return skill_02_chapter_split(novel_source)
+
+
+defs = dg.Definitions(assets=[novel_source, chapters])

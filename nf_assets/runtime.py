@@ -1,0 +1,59 @@
+"""What every op needs: the run's scope from the partition key and run tags, and a recorder."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+
+import dagster as dg
+
+from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_resources.recorder import Outcome, Recorder
+from shared.slugs import PartitionKey
+
+TAG_TENANT = "nf/tenant"
+TAG_PROJECT = "nf/project"
+TAG_TRACE = "nf/trace_id"
+TAG_REQUEST = "nf/request_id"
+
+
+def trace_id_of(context: dg.OpExecutionContext) -> str:
+    # A run started without a trace tag (UI backfill) gets one derived from its run id.
+    return context.run.tags.get(TAG_TRACE) or context.run_id.replace("-", "")
+
+
+def open_recorder(
+    context: dg.OpExecutionContext, db: DatabaseResource, store: ArtifactStoreResource
+) -> Recorder:
+    key = PartitionKey.parse(context.partition_key)
+    request_id = context.run.tags.get(TAG_REQUEST)
+    return Recorder.open_run(
+        db.engine(),
+        store.store(),
+        tenant_id=key.tenant_id,
+        project_id=key.project_id,
+        partition_key=str(key),
+        dagster_run_id=context.run_id,
+        trace_id=trace_id_of(context),
+        request_id=uuid.UUID(request_id) if request_id else None,
+    )
+
+
+def media_pool() -> ProcessPoolExecutor:
+    """Both cores for media work. forkserver: forking a process that runs Dagster's threads
+    is unsafe, and a fresh interpreter per worker is paid once per op, not per chapter."""
+    workers = int(os.environ.get("NF_MEDIA_WORKERS", os.cpu_count() or 2))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def run_tags(key: PartitionKey, trace_id: str, request_id: str | None = None) -> dict[str, str]:
+    tags = {TAG_TENANT: key.tenant_id, TAG_PROJECT: key.project_id, TAG_TRACE: trace_id}
+    if request_id:
+        tags[TAG_REQUEST] = request_id
+    return tags
+
+
+def pure(output) -> Outcome:
+    return Outcome(output=output)

@@ -1,0 +1,207 @@
+"""Text helpers shared by the understanding skills (SKILL_04..14): paragraphs, sentences, quotes,
+jieba loading and a longest-match name matcher. Pure functions, no I/O besides jieba's dictionary.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK_RE = re.compile(f"[{CJK}]")
+
+# A paragraph ends at a blank line, or where the next line is indented (Chinese books often
+# mark paragraphs by indentation only, one paragraph per line).
+_PARA_BREAK = re.compile(r"\n[ \t\u3000]*\n\s*|\n(?=[ \t\u3000]+\S)")
+
+
+def paragraphs(text: str) -> list[tuple[int, int]]:
+    """[start, end) spans of the non-blank paragraphs of `text`, in order."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _PARA_BREAK.finditer(text):
+        _add_trimmed(text, pos, m.start(), spans)
+        pos = m.end()
+    _add_trimmed(text, pos, len(text), spans)
+    # A line-per-paragraph book (no blank lines, no indentation) would come back as one block.
+    if len(spans) == 1 and text.count("\n") > 2 and is_zh(text):
+        spans = []
+        pos = 0
+        for m in re.finditer(r"\n", text):
+            _add_trimmed(text, pos, m.start(), spans)
+            pos = m.end()
+        _add_trimmed(text, pos, len(text), spans)
+    return spans
+
+
+def _add_trimmed(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        out.append((start, end))
+
+
+def is_zh(text: str) -> bool:
+    sample = text[:5000]
+    return len(CJK_RE.findall(sample)) > 0.2 * max(1, len(sample.strip()))
+
+
+_ZH_SENT_END = re.compile(r"[。！？!?…]+[”」』’\"]*|\n+")
+_EN_ABBREV = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Mt|Sr|Jr|Col|Capt|Gen|Lt|Prof|Rev|vs|etc|No)|\b[A-Z])\.$"
+)
+_EN_SENT_END = re.compile(r"[.!?]+[”’\"')\]_]*(?=\s+[“‘\"'(_]*[A-Z0-9])|\n\s*\n")
+
+
+def sentences(text: str, language: str) -> list[tuple[int, int]]:
+    """[start, end) spans of sentences; closing quotes stay with their sentence."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    pattern = _ZH_SENT_END if language == "zh" else _EN_SENT_END
+    for m in pattern.finditer(text):
+        if language != "zh" and _EN_ABBREV.search(text[max(pos, m.start() - 6) : m.start() + 1]):
+            continue
+        _add_trimmed(text, pos, m.end(), spans)
+        pos = m.end()
+    _add_trimmed(text, pos, len(text), spans)
+    return spans
+
+
+# --- quotes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quote:
+    start: int  # offset of the opening mark
+    end: int  # offset just past the closing mark (or the paragraph end when unclosed)
+    inner_start: int
+    inner_end: int
+
+
+_PAIRS = {"“": "”", "「": "」", "『": "』", "‘": "’"}
+
+
+def quotes(text: str, language: str) -> list[Quote]:
+    """Top-level quotations, nested marks kept inside. A quote never crosses a paragraph: an
+    unclosed one (multi-paragraph speeches) ends with its paragraph."""
+    out: list[Quote] = []
+    use_single = language == "zh" or ("“" not in text and '"' not in text and "「" not in text)
+    for p_start, p_end in paragraphs(text):
+        i = p_start
+        while i < p_end:
+            ch = text[i]
+            close = None
+            if ch in ("“", "「", "『"):
+                close = _PAIRS[ch]
+            elif ch == '"':
+                close = '"'
+            elif ch == "‘" and use_single and (i == p_start or not text[i - 1].isalnum()):
+                close = "’"
+            if close is None:
+                i += 1
+                continue
+            j = _find_close(text, i + 1, p_end, ch, close, language)
+            if j is None:
+                out.append(Quote(i, p_end, i + 1, p_end))
+                break
+            out.append(Quote(i, j + 1, i + 1, j))
+            i = j + 1
+    return out
+
+
+def _find_close(text: str, i: int, end: int, opener: str, close: str, language: str) -> int | None:
+    depth = 0
+    while i < end:
+        ch = text[i]
+        if ch == close and (close != "’" or language == "zh" or not _is_apostrophe(text, i, end)):
+            if depth == 0:
+                return i
+            depth -= 1
+        elif ch == opener and opener != close:
+            depth += 1
+        i += 1
+    return None
+
+
+def _is_apostrophe(text: str, i: int, end: int) -> bool:
+    # don’t, the Queen’s: a letter on both sides is an apostrophe, not a closing quote
+    return i + 1 < end and text[i + 1].isalpha() and text[i - 1].isalpha()
+
+
+# --- jieba --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def jieba_ready() -> object:
+    """Import and initialise jieba once, with its chatty logger silenced."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
+
+
+def cut(text: str) -> list[str]:
+    jieba = jieba_ready()
+    return list(jieba.cut(text))  # type: ignore[attr-defined]
+
+
+def word_tags() -> dict[str, str]:
+    """jieba's dictionary part-of-speech table (word -> tag) without running its slow HMM tagger."""
+    jieba_ready()
+    import jieba.posseg as pseg
+
+    return pseg.dt.word_tag_tab
+
+
+def posseg(text: str) -> list[tuple[str, str]]:
+    jieba_ready()
+    import jieba.posseg as pseg
+
+    return [(p.word, p.flag) for p in pseg.cut(text)]
+
+
+# --- names --------------------------------------------------------------------------------
+
+
+class NameMatcher:
+    """Finds mentions of surface forms (names and aliases) with longest-match semantics, so that
+    孙悟空 is one mention of 孙悟空 and not also one of 悟空."""
+
+    def __init__(self, forms: dict[str, str], language: str) -> None:
+        self.forms = {f: c for f, c in forms.items() if f}
+        self.language = language
+        alts = "|".join(re.escape(f) for f in sorted(self.forms, key=lambda f: (-len(f), f)))
+        if not alts:
+            self._re = None
+        elif language == "zh":
+            self._re = re.compile(f"(?:{alts})")
+        else:
+            self._re = re.compile(rf"(?<![\w’'-])(?:{alts})(?![\w-]|’\w|'\w)")
+
+    def finditer(self, text: str, start: int = 0, end: int | None = None) -> Iterator[re.Match]:
+        if self._re is None:
+            return iter(())
+        return self._re.finditer(text, start, len(text) if end is None else end)
+
+    def canonical(self, form: str) -> str:
+        return self.forms[form]
+
+    def mentions(self, text: str, start: int = 0, end: int | None = None) -> list[str]:
+        """Canonical names mentioned in text[start:end], in order of appearance, repeated."""
+        return [self.forms[m.group()] for m in self.finditer(text, start, end)]
+
+
+def matcher_for(characters: Iterable[object], language: str) -> NameMatcher:
+    """A NameMatcher over Character objects (name + aliases -> name)."""
+    forms: dict[str, str] = {}
+    for c in characters:
+        for f in [c.name, *c.aliases]:  # type: ignore[attr-defined]
+            forms.setdefault(f, c.name)  # type: ignore[attr-defined]
+    return NameMatcher(forms, language)

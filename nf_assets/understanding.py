@@ -1,0 +1,205 @@
+"""Understanding domain: characters (SKILL_05), relations (06), and per chapter summaries (04),
+scenes (07), dialogue attribution (08) and settings (12)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from nf_assets.partitions import novels_partitions
+from nf_assets.runtime import open_recorder, pure
+from nf_assets.skills import (
+    s04_summarize,
+    s05_characters,
+    s06_relations,
+    s07_scenes,
+    s08_dialogue,
+    s12_settings,
+)
+from nf_assets.skills.contracts import (
+    Chapter,
+    ChapterSplit,
+    ChapterUnderstanding,
+    CharacterList,
+    DialogueLine,
+    RelationGraph,
+    Scene,
+    Setting,
+    Summary,
+)
+from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_resources.recorder import Unit
+from shared.stages import Stage
+
+TOP_CHARACTERS = 50
+
+
+def _characters(args):
+    chapters, language = args
+    return pure(s05_characters.extract_characters(chapters, language, top_n=TOP_CHARACTERS))
+
+
+def _relations(args):
+    return pure(s06_relations.relation_graph(*args))
+
+
+def _summary(args):
+    return pure(s04_summarize.summarize(*args))
+
+
+def _scenes(args):
+    return pure(s07_scenes.split_scenes(*args))
+
+
+def _dialogue(args):
+    return pure(s08_dialogue.attribute_dialogue(*args))
+
+
+def _settings(args):
+    return pure(s12_settings.extract_settings(*args))
+
+
+def _per_chapter(rec, skill, compute, out_type, chapters: list[Chapter], *extra):
+    return rec.run_skill(
+        skill.SKILL_ID, skill.VERSION, Stage.UNDERSTAND,
+        [Unit(c.index, (c, *extra), (c, *extra)) for c in chapters],
+        compute, out_type,
+    )
+
+
+@dg.op
+def skill_05_characters(
+    context, chapters: ChapterSplit, language: str, db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> CharacterList:
+    rec = open_recorder(context, db, store)
+    rec.set_stage(Stage.UNDERSTAND)
+    [result] = rec.run_skill(
+        s05_characters.SKILL_ID, s05_characters.VERSION, Stage.UNDERSTAND,
+        [Unit(None, (chapters.chapters, language), (chapters.chapters, language))],
+        _characters, CharacterList,
+    )
+    top = result.characters[:15]
+    context.add_output_metadata({
+        "characters": len(result.characters),
+        "top_characters": dg.MetadataValue.md(
+            "| name | aliases | mentions |\n|---|---|---:|\n"
+            + "\n".join(f"| {c.name} | {', '.join(c.aliases)} | {c.mentions} |" for c in top)
+        ),
+        "skill_version": result.skill_version,
+    })
+    return result
+
+
+@dg.op
+def skill_06_relations(
+    context, chapters: ChapterSplit, characters: CharacterList, db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> RelationGraph:
+    rec = open_recorder(context, db, store)
+    [graph] = rec.run_skill(
+        s06_relations.SKILL_ID, s06_relations.VERSION, Stage.UNDERSTAND,
+        [Unit(None, (chapters.chapters, characters), (chapters.chapters, characters))],
+        _relations, RelationGraph,
+    )
+    context.add_output_metadata({"relations": len(graph.relations)})
+    return graph
+
+
+@dg.op
+def skill_04_summarize(context, chapters: ChapterSplit, language: str, db: DatabaseResource,
+                       store: ArtifactStoreResource) -> list[Summary]:
+    rec = open_recorder(context, db, store)
+    return _per_chapter(rec, s04_summarize, _summary, Summary, chapters.chapters, language)
+
+
+@dg.op
+def skill_07_scenes(context, chapters: ChapterSplit, language: str, db: DatabaseResource,
+                    store: ArtifactStoreResource) -> list[list[Scene]]:
+    rec = open_recorder(context, db, store)
+    return _per_chapter(rec, s07_scenes, _scenes, list[Scene], chapters.chapters, language)
+
+
+@dg.op
+def skill_08_dialogue(context, chapters: ChapterSplit, characters: CharacterList,
+                      language: str, db: DatabaseResource,
+                      store: ArtifactStoreResource) -> list[list[DialogueLine]]:
+    rec = open_recorder(context, db, store)
+    return _per_chapter(rec, s08_dialogue, _dialogue, list[DialogueLine], chapters.chapters,
+                        characters, language)
+
+
+@dg.op
+def skill_12_settings(context, chapters: ChapterSplit, language: str, db: DatabaseResource,
+                      store: ArtifactStoreResource) -> list[list[Setting]]:
+    rec = open_recorder(context, db, store)
+    return _per_chapter(rec, s12_settings, _settings, list[Setting], chapters.chapters, language)
+
+
+@dg.op
+def language_of(novel_source) -> str:
+    return novel_source.language
+
+
+@dg.op
+def assemble_understanding(
+    context,
+    chapters: ChapterSplit,
+    characters: CharacterList,
+    summaries: list[Summary],
+    scenes: list[list[Scene]],
+    dialogue: list[list[DialogueLine]],
+    settings: list[list[Setting]],
+) -> list[ChapterUnderstanding]:
+    names = {c.name: [c.name, *c.aliases] for c in characters.characters}
+    out = []
+    for ch, summ, sc, dl, st in zip(chapters.chapters, summaries, scenes, dialogue, settings,
+                                    strict=True):
+        present = [n for n, forms in names.items() if any(f in ch.text for f in forms)]
+        out.append(ChapterUnderstanding(
+            chapter_index=ch.index, summary=summ, scenes=sc, dialogue=dl,
+            characters_present=present, settings=st,
+            skill_versions={
+                s04_summarize.SKILL_ID: s04_summarize.VERSION,
+                s07_scenes.SKILL_ID: s07_scenes.VERSION,
+                s08_dialogue.SKILL_ID: s08_dialogue.VERSION,
+                s12_settings.SKILL_ID: s12_settings.VERSION,
+            },
+        ))
+    attributed = sum(1 for u in out for d in u.dialogue if d.speaker)
+    total = sum(len(u.dialogue) for u in out)
+    context.add_output_metadata({
+        "chapters": len(out),
+        "scenes": sum(len(u.scenes) for u in out),
+        "quotes": total,
+        "quotes_attributed": attributed,
+    })
+    return out
+
+
+@dg.graph_multi_asset(
+    outs={
+        "characters": dg.AssetOut(description="SKILL_05: characters with aliases and mentions"),
+        "relations": dg.AssetOut(description="SKILL_06: character co-occurrence graph"),
+        "understanding": dg.AssetOut(
+            description="SKILL_04/07/08/12 per chapter: summary, scenes, dialogue, settings"
+        ),
+    },
+    partitions_def=novels_partitions,
+    group_name="understanding",
+)
+def understanding_assets(novel_source, chapters):
+    language = language_of(novel_source)
+    characters = skill_05_characters(chapters, language)
+    relations = skill_06_relations(chapters, characters)
+    understanding = assemble_understanding(
+        chapters,
+        characters,
+        skill_04_summarize(chapters, language),
+        skill_07_scenes(chapters, language),
+        skill_08_dialogue(chapters, characters, language),
+        skill_12_settings(chapters, language),
+    )
+    return {"characters": characters, "relations": relations, "understanding": understanding}
+
+
+defs = dg.Definitions(assets=[understanding_assets])

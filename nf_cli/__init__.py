@@ -1,0 +1,1 @@
+"""`nf`, the operators' command line."""

@@ -1,0 +1,100 @@
+"""The main job: put a sample novel into a project and run it end to end through the asset
+graph on the Dagster instance that `dagster dev` (scripts/dagster-dev.sh) also uses."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+from shared.config import REPO_ROOT, get_settings
+
+CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+DEFAULT_NOVEL = CORPUS / "zh_a_q_zhengzhuan.txt"
+
+
+def dagster_env() -> dict[str, str]:
+    """DAGSTER_HOME (with the repo's dagster.yaml) and the storage URL it reads."""
+    from shared.db import dagster_database_url, ensure_database
+
+    home = Path(os.environ.get("DAGSTER_HOME") or get_settings().data_dir / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    url = dagster_database_url()
+    ensure_database(url)
+    return {"DAGSTER_HOME": str(home), "NF_DAGSTER_PG_URL": url}
+
+
+def first_chapters(data: bytes, n: int) -> bytes:
+    """The book cut to its first n chapters (headings kept), re-encoded as UTF-8."""
+    from nf_assets.skills import s01_ingest, s02_chapter_split
+
+    ingested = s01_ingest.ingest(data)
+    split = s02_chapter_split.split_chapters(ingested.text, ingested.language)
+    parts = [f"{c.title}\n\n{c.text.strip()}\n" for c in split.chapters[:n]]
+    return "\n".join(parts).encode()
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from migrations import runner
+    from nf_assets.definitions import defs
+    from nf_assets.partitions import novels_partitions
+    from nf_assets.runtime import run_tags
+    from shared.db import database_url, get_engine
+    from shared.novels import ensure_tenant_project, register_novel
+    from shared.slugs import PartitionKey, slugify
+    from shared.storage import LocalArtifactStore
+    from shared.telemetry import new_trace_id
+
+    started = time.perf_counter()
+    url = database_url()
+    runner.upgrade(url, "head")
+    engine = get_engine(url)
+    settings = get_settings()
+    store = LocalArtifactStore(settings.artifacts_dir)
+
+    path = Path(args.novel) if args.novel else DEFAULT_NOVEL
+    data = path.read_bytes()
+    slug = args.slug or slugify(path.stem.replace("_", "-"))
+    if args.chapters:
+        data = first_chapters(data, args.chapters)
+        slug = f"{slug}-{args.chapters}ch"
+    ensure_tenant_project(engine, args.tenant, args.project)
+    trace_id = new_trace_id()
+    novel = register_novel(engine, store, tenant_id=args.tenant, project_id=args.project,
+                           slug=slug, data=data, title=path.stem, trace_id=trace_id)
+
+    os.environ.update(dagster_env())
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
+    job = defs.get_job_def("novel_pipeline")
+    print(f"running {novel.partition_key} (trace {trace_id}) ...", flush=True)
+    result = job.execute_in_process(
+        partition_key=novel.partition_key,
+        instance=instance,
+        tags=run_tags(PartitionKey.parse(novel.partition_key), trace_id),
+        raise_on_error=False,
+    )
+    elapsed = time.perf_counter() - started
+    checks = [(str(e.asset_check_key.name), e.passed) for e in result.get_asset_check_evaluations()]
+    if not result.success:
+        print(f"run {result.run_id} FAILED after {elapsed:.1f}s; see `nf db status` and the "
+              "Dagster UI (scripts/dagster-dev.sh)")
+        return 1
+    export = result.output_for_node("export_record")
+    manifest = store.resolve(export["manifest_path"])
+    videos = sorted({p.parent for p in store.root.glob("*/*.mp4")})
+    print(
+        f"done in {elapsed:.1f}s: {export['chapters']} chapter videos, "
+        f"{export['seconds'] / 60:.1f} min of narration\n"
+        f"  checks:    {', '.join(f'{n}={'pass' if ok else 'FAIL'}' for n, ok in checks)}\n"
+        f"  manifest:  {manifest}\n"
+        f"  artifacts: {store.root} ({len(videos)} folders with MP4s)\n"
+        f"  database:  {engine.url.render_as_string(hide_password=True)}\n"
+        f"  dagster:   DAGSTER_HOME={os.environ['DAGSTER_HOME']}; UI: bash scripts/dagster-dev.sh"
+    )
+    return 0

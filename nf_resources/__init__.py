@@ -1,0 +1,1 @@
+"""Dagster resources and the providers behind them (LLM, image, speech, embeddings)."""

@@ -1,0 +1,1 @@
+"""Local media tooling: fonts, probing (ffprobe/wave/Pillow) and chapter video composition."""

@@ -1,0 +1,1 @@
+"""Provider interfaces with an offline default and an OpenAI-compatible HTTP implementation."""

@@ -1,0 +1,492 @@
+"""Write-back and the skill cache: every skill call becomes a job row with events, its output an
+artifact, and a call whose inputs and skill version did not change is served from the cache.
+
+A job's idempotency key is `<novel>:<chapter>:<skill>@<version>:<input hash>`, so re-running a
+novel (or a backfill over many) finds the succeeded job and loads its JSON output from the
+content-addressed store instead of recomputing, and can never insert a second job or artifact for
+the same work. Writes are batched per skill call over all chapters: the cost per run stays a few
+statements per skill, not per chapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from nf_resources.providers.base import Usage
+from shared.errors import UNCLASSIFIED, NFError
+from shared.events import EventEnvelope, emit_many
+from shared.models import Base
+from shared.models.enums import EventTopic, JobStatus, RunStatus
+from shared.stages import Stage
+from shared.storage import LocalArtifactStore
+
+
+T = Base.metadata.tables
+
+
+def canonical_hash(*parts: Any) -> str:
+    """sha256 over the canonical JSON of pydantic models / plain data."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, BaseModel):
+            h.update(part.model_dump_json().encode())
+        elif isinstance(part, list | tuple) and part and isinstance(part[0], BaseModel):
+            for item in part:
+                h.update(item.model_dump_json().encode())
+        else:
+            h.update(json.dumps(part, sort_keys=True, ensure_ascii=False, default=str).encode())
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileArtifact:
+    """A media file an executor put in the store, to be registered as an artifact row."""
+
+    kind: str  # png | wav | mp4 | srt | vtt | json | txt
+    path: str
+    sha256: str
+    size_bytes: int
+    mime: str
+    chapter_index: int | None = None
+
+
+@dataclass
+class Outcome:
+    """What a unit of skill work returns besides its output (picklable for process pools)."""
+
+    output: Any  # a pydantic model or a list of them
+    usages: list[Usage] = field(default_factory=list)
+    files: list[FileArtifact] = field(default_factory=list)
+    retries: list[dict] = field(default_factory=list)  # {"attempt", "error_code", "delay"}
+    degradations: list[dict] = field(default_factory=list)  # {"attempt", "reason", "fallback"}
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One chapter's (or the whole novel's, chapter_index None) call of a skill."""
+
+    chapter_index: int | None
+    inputs: tuple  # what the output depends on: hashed into the cache key
+    payload: Any  # what the compute function receives
+
+
+@dataclass
+class BatchStats:
+    computed: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+    cost_usd: float = 0.0
+    retries: int = 0
+    degradations: int = 0
+
+
+@dataclass
+class RunScope:
+    tenant_id: str
+    project_id: str
+    trace_id: str
+    partition_key: str
+    novel_id: uuid.UUID | None
+    run_id: uuid.UUID
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _error_of(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, NFError):
+        return exc.code, exc.detail
+    return UNCLASSIFIED, f"{type(exc).__name__}: {exc}"
+
+
+class Recorder:
+    def __init__(self, engine: Engine, store: LocalArtifactStore, scope: RunScope) -> None:
+        self.engine = engine
+        self.store = store
+        self.scope = scope
+        self.stats: dict[str, BatchStats] = {}
+
+    # runs --------------------------------------------------------------------------------
+    @classmethod
+    def open_run(
+        cls,
+        engine: Engine,
+        store: LocalArtifactStore,
+        *,
+        tenant_id: str,
+        project_id: str,
+        partition_key: str,
+        dagster_run_id: str,
+        trace_id: str,
+        request_id: uuid.UUID | None = None,
+    ) -> Recorder:
+        """The render_runs row of this Dagster run, created by whichever op comes first."""
+        runs, novels = T["render_runs"], T["novels"]
+        with engine.begin() as conn:
+            novel_id = conn.execute(
+                select(novels.c.id).where(novels.c.partition_key == partition_key)
+            ).scalar()
+            stmt = (
+                pg_insert(runs)
+                .values(
+                    id=uuid.uuid4(),
+                    tenant_id=tenant_id,
+                    project_id=project_id,
+                    trace_id=trace_id,
+                    idempotency_key=f"dagster:{dagster_run_id}",
+                    request_id=request_id,
+                    novel_id=novel_id,
+                    partition_key=partition_key,
+                    dagster_run_id=dagster_run_id,
+                    status=RunStatus.STARTED,
+                    stage=Stage.INGEST,
+                    started_at=_now(),
+                )
+                .on_conflict_do_nothing(index_elements=["dagster_run_id"])
+                .returning(runs.c.id)
+            )
+            run_id = conn.execute(stmt).scalar()
+            created = run_id is not None
+            if not created:
+                run_id = conn.execute(
+                    select(runs.c.id).where(runs.c.dagster_run_id == dagster_run_id)
+                ).scalar_one()
+        rec = cls(engine, store, RunScope(tenant_id, project_id, trace_id, partition_key, novel_id, run_id))
+        if created:
+            rec._emit([rec._event(EventTopic.RUN_STARTED, stage=Stage.INGEST,
+                                  payload={"dagster_run_id": dagster_run_id,
+                                           "partition_key": partition_key})])
+        return rec
+
+    def set_novel(self, novel_id: uuid.UUID) -> None:
+        self.scope.novel_id = novel_id
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(T["render_runs"])
+                .where(T["render_runs"].c.id == self.scope.run_id)
+                .values(novel_id=novel_id)
+            )
+
+    def set_stage(self, stage: Stage) -> None:
+        runs = T["render_runs"]
+        with self.engine.begin() as conn:
+            old = conn.execute(
+                update(runs)
+                .where(runs.c.id == self.scope.run_id, runs.c.stage != stage)
+                .values(stage=stage, updated_at=_now())
+                .returning(runs.c.id)
+            ).scalar()
+        if old is not None:
+            self._emit([self._event(EventTopic.RUN_STAGE_CHANGED, stage=stage)])
+
+    def finish(self, *, failed: NFError | None = None) -> None:
+        runs = T["render_runs"]
+        values: dict[str, Any] = {"finished_at": _now(), "updated_at": _now()}
+        if failed:
+            values |= {"status": RunStatus.FAILED, "stage": Stage.FAILED,
+                       "error_code": failed.code, "error_message": failed.detail[:2000]}
+        else:
+            values |= {"status": RunStatus.SUCCEEDED, "stage": Stage.DONE}
+        with self.engine.begin() as conn:
+            conn.execute(update(runs).where(runs.c.id == self.scope.run_id).values(**values))
+        self._emit([self._event(
+            EventTopic.RUN_FINISHED,
+            stage=values["stage"],
+            error_code=values.get("error_code"),
+            error_message=values.get("error_message"),
+            payload={"status": str(values["status"])},
+        )])
+
+    # skills ------------------------------------------------------------------------------
+    def run_skill(
+        self,
+        skill_id: str,
+        version: str,
+        stage: Stage,
+        units: Sequence[Unit],
+        compute: Callable[[Any], Outcome],
+        out_type: Any,
+        *,
+        executor: Executor | None = None,
+    ) -> list[Any]:
+        """Outputs for `units` in order: cached where possible, computed (maybe in a pool) else.
+
+        `out_type` is what one unit returns (a model class or e.g. `list[Scene]`).
+        """
+        started = time.perf_counter()
+        adapter = TypeAdapter(out_type)
+        stats = self.stats.setdefault(skill_id, BatchStats())
+        keys = [self._job_key(skill_id, version, u) for u in units]
+        outputs: dict[int, Any] = {}
+        for pos, raw in self._cached_outputs(keys).items():
+            outputs[pos] = adapter.validate_json(raw)
+        todo = [i for i in range(len(units)) if i not in outputs]
+        stats.cached += len(outputs)
+        if todo:
+            job_ids = self._claim(skill_id, version, stage, [units[i] for i in todo],
+                                  [keys[i] for i in todo])
+            payloads = [units[i].payload for i in todo]
+            results = self._compute_all(compute, payloads, executor)
+            first_error: NFError | None = None
+            done: list[tuple[int, uuid.UUID, Outcome, float]] = []
+            failed: list[tuple[int, uuid.UUID, BaseException]] = []
+            for i, job_id, res in zip(todo, job_ids, results, strict=True):
+                if isinstance(res, BaseException):
+                    failed.append((i, job_id, res))
+                else:
+                    done.append((i, job_id, res[0], res[1]))
+            self._complete(skill_id, version, stage, units, done, adapter)
+            for i, _job_id, outcome, _secs in done:
+                outputs[i] = outcome.output
+                stats.cost_usd += sum(u.cost_usd for u in outcome.usages)
+                stats.retries += len(outcome.retries)
+                stats.degradations += len(outcome.degradations)
+            if failed:
+                self._fail(skill_id, version, stage, units, failed)
+                code, detail = _error_of(failed[0][2])
+                first_error = NFError(code, f"{skill_id} failed on chapter "
+                                      f"{units[failed[0][0]].chapter_index}: {detail}")
+            stats.computed += len(done)
+            if first_error:
+                self.finish(failed=first_error)
+                raise first_error
+        stats.seconds += time.perf_counter() - started
+        return [outputs[i] for i in range(len(units))]
+
+    def _job_key(self, skill_id: str, version: str, unit: Unit) -> str:
+        input_hash = canonical_hash(version, *unit.inputs)
+        chapter = "novel" if unit.chapter_index is None else str(unit.chapter_index)
+        return f"{self.scope.partition_key}:{chapter}:{skill_id}@{version}:{input_hash[:32]}"
+
+    def _cached_outputs(self, keys: list[str]) -> dict[int, str]:
+        jobs, arts = T["jobs"], T["artifacts"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(jobs.c.idempotency_key, arts.c.path)
+                .join(arts, arts.c.id == jobs.c.output_artifact_id)
+                .where(
+                    jobs.c.tenant_id == self.scope.tenant_id,
+                    jobs.c.idempotency_key.in_(keys),
+                    jobs.c.status == JobStatus.SUCCEEDED,
+                )
+            ).all()
+        found = dict(rows)
+        out: dict[int, str] = {}
+        for pos, key in enumerate(keys):
+            path = found.get(key)
+            if path is None:
+                continue
+            try:
+                out[pos] = self.store.open_bytes(path).decode()
+            except NFError:
+                continue  # blob lost from storage: recompute rather than fail
+        return out
+
+    def _claim(self, skill_id, version, stage, units, keys) -> list[uuid.UUID]:
+        jobs = T["jobs"]
+        now = _now()
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": self.scope.tenant_id,
+                "project_id": self.scope.project_id,
+                "trace_id": self.scope.trace_id,
+                "idempotency_key": key,
+                "run_id": self.scope.run_id,
+                "novel_id": self.scope.novel_id,
+                "chapter_index": u.chapter_index,
+                "skill_id": skill_id,
+                "skill_version": version,
+                "input_hash": key.rsplit(":", 1)[1],
+                "status": JobStatus.CLAIMED,
+                "stage": stage,
+                "attempt": 1,
+                "started_at": now,
+            }
+            for u, key in zip(units, keys, strict=True)
+        ]
+        stmt = pg_insert(jobs).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "idempotency_key"],
+            set_={
+                "status": JobStatus.CLAIMED,
+                "attempt": jobs.c.attempt + 1,
+                "run_id": stmt.excluded.run_id,
+                "trace_id": stmt.excluded.trace_id,
+                "started_at": now,
+                "error_code": None,
+                "error_message": None,
+                "updated_at": now,
+            },
+        ).returning(jobs.c.id, jobs.c.idempotency_key)
+        with self.engine.begin() as conn:
+            ids = dict((k, i) for i, k in conn.execute(stmt).all())
+            job_ids = [ids[k] for k in keys]
+            emit_many(conn, [
+                self._event(EventTopic.JOB_CLAIMED, stage=stage, job_id=jid,
+                            payload={"skill_id": skill_id, "skill_version": version,
+                                     "chapter_index": u.chapter_index})
+                for u, jid in zip(units, job_ids, strict=True)
+            ])
+        return job_ids
+
+    @staticmethod
+    def _compute_all(compute, payloads, executor):
+        def timed(p):
+            t0 = time.perf_counter()
+            return compute(p), time.perf_counter() - t0
+
+        results: list[Any] = []
+        if executor is None or len(payloads) < 2:
+            for p in payloads:
+                try:
+                    results.append(timed(p))
+                except BaseException as exc:  # noqa: BLE001 - recorded as a failed job
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise
+                    results.append(exc)
+            return results
+        futures = [(executor.submit(compute, p), time.perf_counter()) for p in payloads]
+        for fut, t0 in futures:
+            try:
+                results.append((fut.result(), time.perf_counter() - t0))
+            except Exception as exc:  # noqa: BLE001
+                results.append(exc)
+        return results
+
+    def _complete(self, skill_id, version, stage, units, done, adapter) -> None:
+        if not done:
+            return
+        jobs, arts, ledger = T["jobs"], T["artifacts"], T["usage_ledger"]
+        now = _now()
+        with self.engine.begin() as conn:
+            events: list[EventEnvelope] = []
+            for i, job_id, outcome, secs in done:
+                unit = units[i]
+                blob = self.store.put_bytes(adapter.dump_json(outcome.output), "json")
+                files = [FileArtifact("json", blob.path, blob.sha256, blob.size_bytes,
+                                      "application/json", unit.chapter_index)] + outcome.files
+                art_ids = self._register_files(conn, files, job_id, skill_id, version)
+                conn.execute(
+                    update(jobs).where(jobs.c.id == job_id).values(
+                        status=JobStatus.SUCCEEDED,
+                        output_artifact_id=art_ids[0],
+                        provider=outcome.provider,
+                        finished_at=now,
+                        duration_ms=int(secs * 1000),
+                        updated_at=now,
+                    )
+                )
+                if outcome.usages:
+                    conn.execute(pg_insert(ledger).values([
+                        {
+                            "id": uuid.uuid4(),
+                            "tenant_id": self.scope.tenant_id,
+                            "project_id": self.scope.project_id,
+                            "trace_id": self.scope.trace_id,
+                            "idempotency_key": f"{job_id}:{n}",
+                            "run_id": self.scope.run_id,
+                            "job_id": job_id,
+                            "skill_id": skill_id,
+                            "provider": u.provider,
+                            "model": u.model,
+                            "units": u.units,
+                            "unit": u.unit,
+                            "cost_usd": u.cost_usd,
+                        }
+                        for n, u in enumerate(outcome.usages)
+                    ]).on_conflict_do_nothing())
+                for r in outcome.retries:
+                    events.append(self._event(EventTopic.RUN_RETRIED, stage=stage, job_id=job_id,
+                                              error_code=r["error_code"], payload=r))
+                for d in outcome.degradations:
+                    events.append(self._event(EventTopic.GATE_DEGRADED, stage=Stage.GATE,
+                                              job_id=job_id, error_code=d.get("error_code"),
+                                              payload=d))
+                events.append(self._event(
+                    EventTopic.JOB_SUCCEEDED, stage=stage, job_id=job_id,
+                    payload={"skill_id": skill_id, "skill_version": version,
+                             "chapter_index": unit.chapter_index, "ms": int(secs * 1000)}))
+            if any(o.retries for _, _, o, _ in done):
+                runs = T["render_runs"]
+                n = sum(len(o.retries) for _, _, o, _ in done)
+                conn.execute(update(runs).where(runs.c.id == self.scope.run_id)
+                             .values(retries=runs.c.retries + n))
+            emit_many(conn, events)
+
+    def _register_files(self, conn, files: Iterable[FileArtifact], job_id, skill_id, version):
+        """Artifact rows keyed by content: the same bytes are one row per tenant, ever."""
+        arts = T["artifacts"]
+        ids = []
+        for f in files:
+            stmt = pg_insert(arts).values(
+                id=uuid.uuid4(),
+                tenant_id=self.scope.tenant_id,
+                project_id=self.scope.project_id,
+                trace_id=self.scope.trace_id,
+                idempotency_key=f"blob:{f.sha256}:{f.kind}",
+                novel_id=self.scope.novel_id,
+                chapter_index=f.chapter_index,
+                job_id=job_id,
+                kind=f.kind,
+                path=f.path,
+                sha256=f.sha256,
+                size_bytes=f.size_bytes,
+                mime=f.mime,
+                skill_id=skill_id,
+                skill_version=version,
+                meta={},
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "idempotency_key"],
+                set_={"updated_at": _now()},
+            ).returning(arts.c.id)
+            ids.append(conn.execute(stmt).scalar_one())
+        return ids
+
+    def _fail(self, skill_id, version, stage, units, failed) -> None:
+        jobs = T["jobs"]
+        now = _now()
+        with self.engine.begin() as conn:
+            events = []
+            for i, job_id, exc in failed:
+                code, detail = _error_of(exc)
+                conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+                    status=JobStatus.FAILED, error_code=code, error_message=detail[:2000],
+                    finished_at=now, updated_at=now))
+                events.append(self._event(
+                    EventTopic.JOB_FAILED, stage=stage, job_id=job_id, error_code=code,
+                    error_message=detail[:2000],
+                    payload={"skill_id": skill_id, "skill_version": version,
+                             "chapter_index": units[i].chapter_index}))
+            emit_many(conn, events)
+
+    # events ------------------------------------------------------------------------------
+    def _event(self, topic: EventTopic, **fields: Any) -> EventEnvelope:
+        return EventEnvelope(
+            topic=topic,
+            tenant_id=self.scope.tenant_id,
+            project_id=self.scope.project_id,
+            trace_id=self.scope.trace_id,
+            run_id=self.scope.run_id,
+            **fields,
+        )
+
+    def _emit(self, events: list[EventEnvelope]) -> None:
+        with self.engine.begin() as conn:
+            emit_many(conn, events)

@@ -1,0 +1,1 @@
+"""Domain core of Novel Factory. Imports nothing from Dagster."""

@@ -1,0 +1,34 @@
+"""Settings from the environment (prefix NF_), one object for the whole process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NF_", env_file=".env", extra="ignore")
+
+    # Empty means: start (or reuse) the embedded PostgreSQL under data_dir (shared.embedded_pg).
+    database_url: str = ""
+    data_dir: Path = REPO_ROOT / "data"
+    artifact_root: Path | None = None
+    default_tenant: str = "default"
+    default_project: str = "default"
+    log_level: str = "INFO"
+    upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    token_ttl_seconds: int = 3600
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.artifact_root or self.data_dir / "artifacts"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
