@@ -91,13 +91,15 @@ def run_chapter(index: int, out_dir: str, minutes: float, shots: int, tone: bool
             clips.append(EspeakSpeechProvider().speak(text, "cmn", wav).path)
     track = concat_wavs_timed(clips, d / "narration.wav")
     t2 = time.perf_counter()
-    subs = build_subtitles(index, [(t, a, b) for t, (a, b) in zip(texts, track.segments)])
+    subs = build_subtitles(
+        index, [(t, a, b) for t, (a, b) in zip(texts, track.segments, strict=True)]
+    )
     srt = d / "chapter.srt"
     srt.write_text(subs.srt, encoding="utf-8")
     (d / "chapter.vtt").write_text(subs.vtt, encoding="utf-8")
     t3 = time.perf_counter()
     res = compose_chapter(
-        list(zip(panels, track.shot_seconds())),
+        list(zip(panels, track.shot_seconds(), strict=True)),
         track.path,
         srt,
         d / "chapter.mp4",

@@ -45,32 +45,59 @@ def _storyboard(args):
 
 
 @dg.op
-def skill_14_persona(context, characters: CharacterList, understanding: list,
-                     chapters: ChapterSplit, novel_source, db: DatabaseResource,
-                     store: ArtifactStoreResource) -> list[Persona]:
+def skill_14_persona(
+    context,
+    characters: CharacterList,
+    understanding: list,
+    chapters: ChapterSplit,
+    novel_source,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[Persona]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.PERSONA)
     args = (characters, understanding, chapters.chapters, novel_source.language)
-    [personas] = rec.run_skill(s14_persona.SKILL_ID, s14_persona.VERSION, Stage.PERSONA,
-                               [Unit(None, args, args)], _personas, list[Persona])
-    context.add_output_metadata({
-        "personas": len(personas),
-        "cards": dg.MetadataValue.md(
-            "| name | traits | speech style |\n|---|---|---|\n"
-            + "\n".join(f"| {p.name} | {', '.join(p.traits[:4])} | {p.speech_style} |"
-                        for p in personas[:12])
-        ),
-    })
+    [personas] = rec.run_skill(
+        s14_persona.SKILL_ID,
+        s14_persona.VERSION,
+        Stage.PERSONA,
+        [Unit(None, args, args)],
+        _personas,
+        list[Persona],
+    )
+    context.add_output_metadata(
+        {
+            "personas": len(personas),
+            "cards": dg.MetadataValue.md(
+                "| name | traits | speech style |\n|---|---|---|\n"
+                + "\n".join(
+                    f"| {p.name} | {', '.join(p.traits[:4])} | {p.speech_style} |"
+                    for p in personas[:12]
+                )
+            ),
+        }
+    )
     return personas
 
 
 @dg.op
-def skill_11_voice_cast(context, personas: list[Persona], novel_source, db: DatabaseResource,
-                        store: ArtifactStoreResource) -> list[VoiceAssignment]:
+def skill_11_voice_cast(
+    context,
+    personas: list[Persona],
+    novel_source,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[VoiceAssignment]:
     rec = open_recorder(context, db, store)
     args = (personas, novel_source.language)
-    [voices] = rec.run_skill(s11_voice_cast.SKILL_ID, s11_voice_cast.VERSION, Stage.PERSONA,
-                             [Unit(None, args, args)], _voices, list[VoiceAssignment])
+    [voices] = rec.run_skill(
+        s11_voice_cast.SKILL_ID,
+        s11_voice_cast.VERSION,
+        Stage.PERSONA,
+        [Unit(None, args, args)],
+        _voices,
+        list[VoiceAssignment],
+    )
     context.add_output_metadata({"voices": len(voices)})
     return voices
 
@@ -89,9 +116,15 @@ def persona_assets(novel_source, chapters, characters, understanding):
 
 
 @dg.op
-def skill_10_script_adapt(context, chapters: ChapterSplit, understanding: list,
-                          personas: list[Persona], novel_source, db: DatabaseResource,
-                          store: ArtifactStoreResource) -> list[Script]:
+def skill_10_script_adapt(
+    context,
+    chapters: ChapterSplit,
+    understanding: list,
+    personas: list[Persona],
+    novel_source,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[Script]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.SCRIPT)
     units = [
@@ -99,37 +132,58 @@ def skill_10_script_adapt(context, chapters: ChapterSplit, understanding: list,
         for c, u in zip(chapters.chapters, understanding, strict=True)
         for a in [(c, u, personas, novel_source.language)]
     ]
-    scripts = rec.run_skill(s10_script_adapt.SKILL_ID, s10_script_adapt.VERSION, Stage.SCRIPT,
-                            units, _script, Script)
-    context.add_output_metadata({
-        "scripts": len(scripts),
-        "lines": sum(len(s.lines) for s in scripts),
-        "dialogue_lines": sum(1 for s in scripts for ln in s.lines if ln.kind == "dialogue"),
-    })
+    scripts = rec.run_skill(
+        s10_script_adapt.SKILL_ID, s10_script_adapt.VERSION, Stage.SCRIPT, units, _script, Script
+    )
+    context.add_output_metadata(
+        {
+            "scripts": len(scripts),
+            "lines": sum(len(s.lines) for s in scripts),
+            "dialogue_lines": sum(1 for s in scripts for ln in s.lines if ln.kind == "dialogue"),
+        }
+    )
     return scripts
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="adaptation",
-                description="SKILL_10: screenplay lines per chapter, speakers from the personas")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="adaptation",
+    description="SKILL_10: screenplay lines per chapter, speakers from the personas",
+)
 def scripts(novel_source, chapters, understanding, personas):
     return skill_10_script_adapt(chapters, understanding, personas, novel_source)
 
 
 @dg.op
-def skill_13_storyboard(context, scripts: list[Script], understanding: list,
-                        db: DatabaseResource, store: ArtifactStoreResource) -> list[Storyboard]:
+def skill_13_storyboard(
+    context,
+    scripts: list[Script],
+    understanding: list,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[Storyboard]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.STORYBOARD)
-    units = [Unit(s.chapter_index, (s, u), (s, u))
-             for s, u in zip(scripts, understanding, strict=True)]
-    boards = rec.run_skill(s13_storyboard.SKILL_ID, s13_storyboard.VERSION, Stage.STORYBOARD,
-                           units, _storyboard, Storyboard)
+    units = [
+        Unit(s.chapter_index, (s, u), (s, u)) for s, u in zip(scripts, understanding, strict=True)
+    ]
+    boards = rec.run_skill(
+        s13_storyboard.SKILL_ID,
+        s13_storyboard.VERSION,
+        Stage.STORYBOARD,
+        units,
+        _storyboard,
+        Storyboard,
+    )
     context.add_output_metadata({"shots": sum(len(b.shots) for b in boards)})
     return boards
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="adaptation",
-                description="SKILL_13: shots per scene (framing, characters, caption)")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="adaptation",
+    description="SKILL_13: shots per scene (framing, characters, caption)",
+)
 def storyboards(scripts, understanding):
     return skill_13_storyboard(scripts, understanding)
 
@@ -171,10 +225,14 @@ def content_gate(
             "failed_chapters": dg.MetadataValue.md(
                 "\n".join(
                     f"- chapter {i}: "
-                    + "; ".join(f"{f.rule}={f.value:.3f} (< {f.threshold})" for f in r.findings
-                                if not f.passed)
+                    + "; ".join(
+                        f"{f.rule}={f.value:.3f} (< {f.threshold})"
+                        for f in r.findings
+                        if not f.passed
+                    )
                     for i, r in failed[:20]
-                ) or "none"
+                )
+                or "none"
             ),
             **{f"min_{rule}": round(min(v), 4) for rule, v in rules.items()},
             "skill_version": s16_content_gate.VERSION,

@@ -9,6 +9,7 @@ every step is reported back so the recorder writes `gate.degraded` events.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nf_assets.skills import s18_media_gate, s21_subtitle
-from nf_assets.skills.contracts import CompiledPrompt, Frozen, GateResult, Subtitles
+from nf_assets.skills.contracts import CompiledPrompt, Frozen, GateFinding, GateResult, Subtitles
 from nf_resources.media import composer
 from nf_resources.providers.registry import build_provider
 from nf_resources.recorder import FileArtifact, Outcome
@@ -50,6 +51,7 @@ class ChapterMedia(Frozen):
     clips: list[ClipRef]
     narration_path: str
     narration_seconds: float
+    segments: list[tuple[float, float]]  # (start, end) of each clip in the narration track
     gate: GateResult
     degradations: list[dict[str, Any]]
 
@@ -77,12 +79,18 @@ class MediaJob:
 
 
 @lru_cache(maxsize=16)
-def _provider(capability: str, config_key: tuple) -> Any:
-    return build_provider(capability, dict(config_key))
+def _provider(capability: str, config_key: str) -> Any:
+    # providers are cached per worker process: espeak lookup / HTTP clients are built once
+    return build_provider(capability, json.loads(config_key))
+
+
+def _freeze(section: dict) -> str:
+    return json.dumps({k: v for k, v in section.items() if k != "simple"}, sort_keys=True)
 
 
 def _chain(capability: str, config: dict) -> list[tuple[str, dict]]:
-    """Fallback chain: configured provider, then offline, then offline 'simple' variant."""
+    """Fallback chain: configured provider, then offline, then the offline simple variant
+    (`_simple_panel` / `_plain_voice`)."""
     chain = []
     if config.get("kind", "offline") != "offline":
         chain.append(("configured", config))
@@ -92,15 +100,21 @@ def _chain(capability: str, config: dict) -> list[tuple[str, dict]]:
 
 
 def _attempt(capability: str, section: dict, call, outcome: Outcome, scale: float):
-    provider = _provider(capability, tuple(sorted((k, v) for k, v in section.items()
-                                                  if k != "simple")))
+    provider = _provider(capability, _freeze(section))
 
     def on_retry(attempt: int, exc: NFError, delay: float) -> None:
-        outcome.retries.append({"attempt": attempt, "error_code": exc.code,
-                                "delay": round(delay, 3), "provider": provider.name})
+        outcome.retries.append(
+            {
+                "attempt": attempt,
+                "error_code": exc.code,
+                "delay": round(delay, 3),
+                "provider": provider.name,
+            }
+        )
 
-    return provider, call_with_retry(lambda: call(provider, section.get("simple", False)),
-                                     on_retry=on_retry, scale=scale)
+    return provider, call_with_retry(
+        lambda: call(provider, section.get("simple", False)), on_retry=on_retry, scale=scale
+    )
 
 
 def _render_with_fallback(capability, config, call, check, item_label, outcome, scale):
@@ -122,10 +136,16 @@ def _render_with_fallback(capability, config, call, check, item_label, outcome, 
             last_error = NFError("NF-GATE-002", failure)
             reason, code = f"media gate: {failure}", "NF-GATE-002"
         if step + 1 < len(chain) and step < MAX_DEGRADATIONS:
-            outcome.degradations.append({
-                "item": item_label, "attempt": step + 1, "from": label,
-                "fallback": chain[step + 1][0], "reason": reason[:300], "error_code": code,
-            })
+            outcome.degradations.append(
+                {
+                    "item": item_label,
+                    "attempt": step + 1,
+                    "from": label,
+                    "fallback": chain[step + 1][0],
+                    "reason": reason[:300],
+                    "error_code": code,
+                }
+            )
     raise NFError("NF-GATE-003", f"{item_label}: no fallback left ({last_error})")
 
 
@@ -143,65 +163,116 @@ def render_chapter_media(job: MediaJob) -> Outcome:
             if p.kind == "image":
                 w, h = int(p.params.get("width", 1280)), int(p.params.get("height", 720))
                 provider, res = _render_with_fallback(
-                    "image", job.image_config,
+                    "image",
+                    job.image_config,
                     lambda prov, simple, p=p, out=out: prov.render(
-                        p.prompt, {**p.params, **({"simple": True} if simple else {})}, out),
-                    lambda r, w=w, h=h: _first_failure(s18_media_gate.check_image(r.path, w, h)),
-                    f"panel {p.shot_index}", outcome, job.retry_scale)
+                        p.prompt, _simple_panel(p.params) if simple else p.params, out
+                    ),
+                    lambda r, w=w, h=h: _first_failure(s18_media_gate.check_image(r.path, (w, h))),
+                    f"panel {p.shot_index}",
+                    outcome,
+                    job.retry_scale,
+                )
                 blob = store.put_file(res.path, "png")
-                outcome.files.append(FileArtifact("png", blob.path, blob.sha256,
-                                                  blob.size_bytes, "image/png",
-                                                  job.chapter_index))
-                panels.append(PanelRef(shot_index=p.shot_index, path=blob.path, width=res.width,
-                                       height=res.height, provider=provider.name))
+                outcome.files.append(
+                    FileArtifact(
+                        "png",
+                        blob.path,
+                        blob.sha256,
+                        blob.size_bytes,
+                        "image/png",
+                        job.chapter_index,
+                    )
+                )
+                panels.append(
+                    PanelRef(
+                        shot_index=p.shot_index,
+                        path=blob.path,
+                        width=res.width,
+                        height=res.height,
+                        provider=provider.name,
+                    )
+                )
             else:
                 text = str(p.params.get("text") or p.prompt)
                 provider, res = _render_with_fallback(
-                    "speech", job.speech_config,
+                    "speech",
+                    job.speech_config,
                     lambda prov, simple, p=p, out=out, text=text: prov.speak(
-                        text, "en" if simple and _is_en(text) else str(p.params.get("voice")),
-                        out, rate=int(p.params.get("rate", 170))),
-                    lambda r, text=text: _first_failure(s18_media_gate.check_audio(
-                        r.path, expected_seconds=None, min_seconds=0.2)),
-                    f"narration {p.shot_index}", outcome, job.retry_scale)
+                        text,
+                        _plain_voice(text) if simple else str(p.params.get("voice")),
+                        out,
+                        rate=int(p.params.get("rate", 170)),
+                    ),
+                    lambda r: _first_failure(s18_media_gate.check_audio(r.path)),
+                    f"narration {p.shot_index}",
+                    outcome,
+                    job.retry_scale,
+                )
                 blob = store.put_file(res.path, "wav")
-                clips.append(ClipRef(shot_index=p.shot_index, path=blob.path,
-                                     seconds=res.seconds, text=text, provider=provider.name))
+                clips.append(
+                    ClipRef(
+                        shot_index=p.shot_index,
+                        path=blob.path,
+                        seconds=res.seconds,
+                        text=text,
+                        provider=provider.name,
+                    )
+                )
             providers.add(provider.name)
             outcome.usages.append(res.usage)
         track = scratch / "narration.wav"
-        seconds = composer.concat_wavs([store.resolve(c.path) for c in clips], track,
-                                       pause=PAUSE_SECONDS)
+        narration = composer.concat_wavs_timed(
+            [store.resolve(c.path) for c in clips], track, pause=PAUSE_SECONDS
+        )
         blob = store.put_file(track, "wav")
-        outcome.files.append(FileArtifact("wav", blob.path, blob.sha256, blob.size_bytes,
-                                          "audio/wav", job.chapter_index))
-    gate = s18_media_gate.media_gate_chapter(
-        [store.resolve(pn.path) for pn in panels], store.resolve(blob.path),
-        width=panels[0].width if panels else 1280, height=panels[0].height if panels else 720,
-    ) if panels else s18_media_gate.media_gate_chapter([], store.resolve(blob.path))
+        outcome.files.append(
+            FileArtifact(
+                "wav", blob.path, blob.sha256, blob.size_bytes, "audio/wav", job.chapter_index
+            )
+        )
+    size = (panels[0].width, panels[0].height) if panels else None
+    gate = s18_media_gate.media_gate(
+        images=[store.resolve(pn.path) for pn in panels],
+        expected_size=size,
+        audio=[(store.resolve(blob.path), None)],
+    )
     outcome.output = ChapterMedia(
-        chapter_index=job.chapter_index, panels=panels, clips=clips, narration_path=blob.path,
-        narration_seconds=seconds, gate=gate, degradations=list(outcome.degradations))
+        chapter_index=job.chapter_index,
+        panels=panels,
+        clips=clips,
+        narration_path=blob.path,
+        narration_seconds=narration.seconds,
+        segments=narration.segments,
+        gate=gate,
+        degradations=list(outcome.degradations),
+    )
     outcome.provider = ",".join(sorted(providers))
     return outcome
 
 
-def _is_en(text: str) -> bool:
-    return all(ord(ch) < 0x2E80 for ch in text)
+def _simple_panel(params: dict) -> dict:
+    """The simple variant: a wide title card with the caption, no figures."""
+    return {**params, "framing": "wide", "characters": [], "character_colours": {}}
 
 
-def _first_failure(result: GateResult) -> str | None:
-    bad = [f for f in result.findings if not f.passed]
-    return None if not bad else "; ".join(f"{f.rule}={f.value:.3g} vs {f.threshold:.3g}"
-                                          for f in bad)
+def _plain_voice(text: str) -> str:
+    """The simple variant: the engine's default voice for the text's language."""
+    return "en" if all(ord(ch) < 0x2E80 for ch in text) else "cmn"
+
+
+def _first_failure(findings: list[GateFinding]) -> str | None:
+    bad = [f for f in findings if not f.passed]
+    return (
+        None if not bad else "; ".join(f"{f.rule}={f.value:.3g} vs {f.threshold:.3g}" for f in bad)
+    )
 
 
 def chapter_subtitles(media: ChapterMedia) -> Subtitles:
     """SKILL_21 cues from the narration clips' real timing."""
-    lines, t = [], 0.0
-    for clip in media.clips:
-        lines.append((clip.text, t, t + clip.seconds))
-        t += clip.seconds + PAUSE_SECONDS
+    lines = [
+        (c.text, start, end) for c, (start, end) in zip(media.clips, media.segments, strict=True)
+    ]
     return s21_subtitle.build_subtitles(media.chapter_index, lines)
 
 
@@ -225,29 +296,44 @@ def compose_chapter_video(job: ComposeJob) -> Outcome:
         mp4 = scratch / "chapter.mp4"
         result = composer.compose_chapter(
             [(store.resolve(path), secs) for path, secs in shots],
-            store.resolve(media.narration_path), srt, mp4)
-        blobs = {ext: store.put_file(f, ext) for ext, f in (("mp4", mp4), ("srt", srt),
-                                                           ("vtt", vtt))}
+            store.resolve(media.narration_path),
+            srt,
+            mp4,
+        )
+        blobs = {
+            ext: store.put_file(f, ext) for ext, f in (("mp4", mp4), ("srt", srt), ("vtt", vtt))
+        }
     mimes = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
-    outcome.files = [FileArtifact(ext, b.path, b.sha256, b.size_bytes, mimes[ext],
-                                  media.chapter_index) for ext, b in blobs.items()]
+    outcome.files = [
+        FileArtifact(ext, b.path, b.sha256, b.size_bytes, mimes[ext], media.chapter_index)
+        for ext, b in blobs.items()
+    ]
     outcome.output = ChapterVideo(
-        chapter_index=media.chapter_index, mp4_path=blobs["mp4"].path,
-        srt_path=blobs["srt"].path, vtt_path=blobs["vtt"].path, seconds=result.duration,
-        narration_seconds=media.narration_seconds, has_video=result.has_video,
-        has_audio=result.has_audio, degradations=media.degradations)
+        chapter_index=media.chapter_index,
+        mp4_path=blobs["mp4"].path,
+        srt_path=blobs["srt"].path,
+        vtt_path=blobs["vtt"].path,
+        seconds=result.duration,
+        narration_seconds=media.narration_seconds,
+        has_video=result.has_video,
+        has_audio=result.has_audio,
+        degradations=media.degradations,
+    )
     outcome.provider = "ffmpeg"
     return outcome
 
 
 def _shot_timeline(media: ChapterMedia) -> list[tuple[str, float]]:
-    """Each clip shows the latest panel at or before its shot (plans may reuse images)."""
+    """Each clip shows the latest panel at or before its shot (plans may reuse images), from
+    its speech start to the next clip's."""
     by_shot = {p.shot_index: p.path for p in media.panels}
     current = media.panels[0].path if media.panels else None
+    starts = [0.0] + [s for s, _ in media.segments[1:]]
+    ends = starts[1:] + [media.narration_seconds]
     timeline: list[tuple[str, float]] = []
-    for clip in media.clips:
+    for clip, start, end in zip(media.clips, starts, ends, strict=True):
         current = by_shot.get(clip.shot_index, current)
         if current is None:
             raise NFError("NF-MEDIA-003", f"chapter {media.chapter_index} has no panel")
-        timeline.append((current, clip.seconds + PAUSE_SECONDS))
+        timeline.append((current, max(0.0, end - start)))
     return timeline

@@ -49,28 +49,36 @@ def skill_01_ingest(
     rec.set_stage(Stage.INGEST)
     data = rec.store.open_bytes(row.source_path)
     [result] = rec.run_skill(
-        s01_ingest.SKILL_ID, s01_ingest.VERSION, Stage.INGEST,
-        [Unit(None, (row.source_sha256,), data)], _ingest, IngestResult,
+        s01_ingest.SKILL_ID,
+        s01_ingest.VERSION,
+        Stage.INGEST,
+        [Unit(None, (row.source_sha256,), data)],
+        _ingest,
+        IngestResult,
     )
     with db.engine().begin() as conn:
         conn.execute(
             update(novels)
             .where(novels.c.id == row.id)
-            .values(language=result.language, encoding=result.encoding,
-                    char_count=len(result.text))
+            .values(language=result.language, encoding=result.encoding, char_count=len(result.text))
         )
-    context.add_output_metadata({
-        "encoding": result.encoding,
-        "language": result.language,
-        "chars": len(result.text),
-        "boilerplate_lines_removed": result.removed_lines,
-        "skill_version": result.skill_version,
-    })
+    context.add_output_metadata(
+        {
+            "encoding": result.encoding,
+            "language": result.language,
+            "chars": len(result.text),
+            "boilerplate_lines_removed": result.removed_lines,
+            "skill_version": result.skill_version,
+        }
+    )
     return result
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="ingest",
-                description="SKILL_01: the uploaded file decoded, normalised and cleaned.")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="ingest",
+    description="SKILL_01: the uploaded file decoded, normalised and cleaned.",
+)
 def novel_source():
     return skill_01_ingest()
 
@@ -85,25 +93,35 @@ def skill_02_chapter_split(
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.SPLIT)
     [split] = rec.run_skill(
-        s02_chapter_split.SKILL_ID, s02_chapter_split.VERSION, Stage.SPLIT,
-        [Unit(None, (novel_source.text, novel_source.language),
-              (novel_source.text, novel_source.language))],
-        _split, ChapterSplit,
+        s02_chapter_split.SKILL_ID,
+        s02_chapter_split.VERSION,
+        Stage.SPLIT,
+        [
+            Unit(
+                None,
+                (novel_source.text, novel_source.language),
+                (novel_source.text, novel_source.language),
+            )
+        ],
+        _split,
+        ChapterSplit,
     )
     if not split.chapters:
         err = NFError("NF-INPUT-009")
         rec.finish(failed=err)
         raise err
     _write_chapters(db, rec.scope, split)
-    context.add_output_metadata({
-        "chapters": len(split.chapters),
-        "strategy": split.strategy,
-        "chapter_list": dg.MetadataValue.md(
-            "| # | title | chars |\n|---:|---|---:|\n"
-            + "\n".join(f"| {c.index} | {c.title} | {len(c.text)} |" for c in split.chapters)
-        ),
-        "skill_version": split.skill_version,
-    })
+    context.add_output_metadata(
+        {
+            "chapters": len(split.chapters),
+            "strategy": split.strategy,
+            "chapter_list": dg.MetadataValue.md(
+                "| # | title | chars |\n|---:|---|---:|\n"
+                + "\n".join(f"| {c.index} | {c.title} | {len(c.text)} |" for c in split.chapters)
+            ),
+            "skill_version": split.skill_version,
+        }
+    )
     return split
 
 
@@ -140,8 +158,11 @@ def _write_chapters(db: DatabaseResource, scope, split: ChapterSplit) -> None:
         )
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="ingest",
-                description="SKILL_02: chapters in reading order (rows in `chapters` too).")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="ingest",
+    description="SKILL_02: chapters in reading order (rows in `chapters` too).",
+)
 def chapters(novel_source):
     return skill_02_chapter_split(novel_source)
 

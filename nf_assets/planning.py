@@ -23,8 +23,8 @@ from nf_assets.skills.contracts import (
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 from nf_resources.recorder import Unit
 from shared.models import Base
-from shared.stages import Stage
 from shared.slugs import PartitionKey
+from shared.stages import Stage
 
 # Narration speed the plan budgets with (espeak-ng defaults): chars/s for zh, words/s for en.
 SPEECH_RATE = {"zh": 4.5, "en": 2.7}
@@ -42,9 +42,17 @@ def _continuity(args):
 
 def _plan(args):
     board, script, style, cont, rate = args
-    return pure(s09_render_plan.render_plan(
-        board, script, style, cont, budget_seconds=BUDGET_SECONDS, min_seconds=MIN_SECONDS,
-        speech_rate=rate))
+    return pure(
+        s09_render_plan.render_plan(
+            board,
+            script,
+            style,
+            cont,
+            budget_seconds=BUDGET_SECONDS,
+            min_seconds=MIN_SECONDS,
+            speech_rate=rate,
+        )
+    )
 
 
 def _compile(args):
@@ -64,25 +72,48 @@ def project_config(db: DatabaseResource, partition_key: str) -> dict:
 
 
 @dg.op
-def skill_15_style_bible(context, novel_source, db: DatabaseResource,
-                         store: ArtifactStoreResource) -> StyleBible:
+def skill_15_style_bible(
+    context, novel_source, db: DatabaseResource, store: ArtifactStoreResource
+) -> StyleBible:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.STYLE)
     args = (project_config(db, context.partition_key).get("style"), novel_source.language)
-    [style] = rec.run_skill(s15_style_bible.SKILL_ID, s15_style_bible.VERSION, Stage.STYLE,
-                            [Unit(None, args, args)], _style, StyleBible)
-    context.add_output_metadata({"size": f"{style.width}x{style.height}",
-                                 "font": style.font_family, "palette": ", ".join(style.palette)})
+    [style] = rec.run_skill(
+        s15_style_bible.SKILL_ID,
+        s15_style_bible.VERSION,
+        Stage.STYLE,
+        [Unit(None, args, args)],
+        _style,
+        StyleBible,
+    )
+    context.add_output_metadata(
+        {
+            "size": f"{style.width}x{style.height}",
+            "font": style.font_family,
+            "palette": ", ".join(style.palette),
+        }
+    )
     return style
 
 
 @dg.op
-def skill_19_continuity(context, personas: list[Persona], style: StyleBible,
-                        db: DatabaseResource, store: ArtifactStoreResource) -> ContinuitySheet:
+def skill_19_continuity(
+    context,
+    personas: list[Persona],
+    style: StyleBible,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> ContinuitySheet:
     rec = open_recorder(context, db, store)
     args = (personas, style)
-    [sheet] = rec.run_skill(s19_continuity.SKILL_ID, s19_continuity.VERSION, Stage.STYLE,
-                            [Unit(None, args, args)], _continuity, ContinuitySheet)
+    [sheet] = rec.run_skill(
+        s19_continuity.SKILL_ID,
+        s19_continuity.VERSION,
+        Stage.STYLE,
+        [Unit(None, args, args)],
+        _continuity,
+        ContinuitySheet,
+    )
     context.add_output_metadata({"characters": len(sheet.character_colours)})
     return sheet
 
@@ -101,60 +132,95 @@ def style_assets(novel_source, personas):
 
 
 @dg.op
-def skill_09_render_plan(context, storyboards: list[Storyboard], scripts: list[Script],
-                         style_bible: StyleBible, continuity: ContinuitySheet, novel_source,
-                         db: DatabaseResource, store: ArtifactStoreResource) -> list[RenderPlan]:
+def skill_09_render_plan(
+    context,
+    storyboards: list[Storyboard],
+    scripts: list[Script],
+    style_bible: StyleBible,
+    continuity: ContinuitySheet,
+    novel_source,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[RenderPlan]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.PLAN)
     rate = SPEECH_RATE.get(novel_source.language, SPEECH_RATE["en"])
-    units = [Unit(b.chapter_index, a, a)
-             for b, s in zip(storyboards, scripts, strict=True)
-             for a in [(b, s, style_bible, continuity, rate)]]
-    plans = rec.run_skill(s09_render_plan.SKILL_ID, s09_render_plan.VERSION, Stage.PLAN, units,
-                          _plan, RenderPlan)
+    units = [
+        Unit(b.chapter_index, a, a)
+        for b, s in zip(storyboards, scripts, strict=True)
+        for a in [(b, s, style_bible, continuity, rate)]
+    ]
+    plans = rec.run_skill(
+        s09_render_plan.SKILL_ID, s09_render_plan.VERSION, Stage.PLAN, units, _plan, RenderPlan
+    )
     secs = [p.est_seconds for p in plans]
-    context.add_output_metadata({
-        "planned_minutes": round(sum(secs) / 60, 1),
-        "min_chapter_seconds": round(min(secs), 1),
-        "max_chapter_seconds": round(max(secs), 1),
-        "images_needed": sum(1 for p in plans for s in p.shots if s.needs_image),
-    })
+    context.add_output_metadata(
+        {
+            "planned_minutes": round(sum(secs) / 60, 1),
+            "min_chapter_seconds": round(min(secs), 1),
+            "max_chapter_seconds": round(max(secs), 1),
+            "images_needed": sum(1 for p in plans for s in p.shots if s.needs_image),
+        }
+    )
     return plans
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="planning",
-                description="SKILL_09: frames, narration and durations per shot, within budget")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="planning",
+    description="SKILL_09: frames, narration and durations per shot, within budget",
+)
 def render_plans(storyboards, scripts, style_bible, continuity, novel_source):
     return skill_09_render_plan(storyboards, scripts, style_bible, continuity, novel_source)
 
 
 @dg.op
-def skill_20_prompt_compile(context, render_plans: list[RenderPlan],
-                            storyboards: list[Storyboard], style_bible: StyleBible,
-                            continuity: ContinuitySheet, personas: list[Persona],
-                            voice_cast: list[VoiceAssignment], db: DatabaseResource,
-                            store: ArtifactStoreResource) -> list[list[CompiledPrompt]]:
+def skill_20_prompt_compile(
+    context,
+    render_plans: list[RenderPlan],
+    storyboards: list[Storyboard],
+    style_bible: StyleBible,
+    continuity: ContinuitySheet,
+    personas: list[Persona],
+    voice_cast: list[VoiceAssignment],
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[list[CompiledPrompt]]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.COMPILE)
-    units = [Unit(p.chapter_index, a, a)
-             for p, b in zip(render_plans, storyboards, strict=True)
-             for a in [(p, b, style_bible, continuity, personas, voice_cast)]]
-    prompts = rec.run_skill(s20_prompt_compile.SKILL_ID, s20_prompt_compile.VERSION,
-                            Stage.COMPILE, units, _compile, list[CompiledPrompt])
+    units = [
+        Unit(p.chapter_index, a, a)
+        for p, b in zip(render_plans, storyboards, strict=True)
+        for a in [(p, b, style_bible, continuity, personas, voice_cast)]
+    ]
+    prompts = rec.run_skill(
+        s20_prompt_compile.SKILL_ID,
+        s20_prompt_compile.VERSION,
+        Stage.COMPILE,
+        units,
+        _compile,
+        list[CompiledPrompt],
+    )
     flat = [p for ch in prompts for p in ch]
-    context.add_output_metadata({
-        "image_prompts": sum(1 for p in flat if p.kind == "image"),
-        "speech_prompts": sum(1 for p in flat if p.kind == "speech"),
-        "template_versions": ", ".join(sorted({p.template_version for p in flat})),
-    })
+    context.add_output_metadata(
+        {
+            "image_prompts": sum(1 for p in flat if p.kind == "image"),
+            "speech_prompts": sum(1 for p in flat if p.kind == "speech"),
+            "template_versions": ", ".join(sorted({p.template_version for p in flat})),
+        }
+    )
     return prompts
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="planning",
-                description="SKILL_20: provider-ready versioned prompts, the executors' input")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="planning",
+    description="SKILL_20: provider-ready versioned prompts, the executors' input",
+)
 def compiled_prompts(render_plans, storyboards, style_bible, continuity, personas, voice_cast):
-    return skill_20_prompt_compile(render_plans, storyboards, style_bible, continuity, personas,
-                                   voice_cast)
+    return skill_20_prompt_compile(
+        render_plans, storyboards, style_bible, continuity, personas, voice_cast
+    )
 
 
 defs = dg.Definitions(assets=[style_assets, render_plans, compiled_prompts])

@@ -40,8 +40,13 @@ class RenderConfig(dg.Config):
 
 
 @dg.op
-def render_media(context, config: RenderConfig, compiled_prompts: list[list[CompiledPrompt]],
-                 db: DatabaseResource, store: ArtifactStoreResource) -> list[ChapterMedia]:
+def render_media(
+    context,
+    config: RenderConfig,
+    compiled_prompts: list[list[CompiledPrompt]],
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[ChapterMedia]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.RENDER)
     project = project_config(db, context.partition_key)
@@ -50,35 +55,56 @@ def render_media(context, config: RenderConfig, compiled_prompts: list[list[Comp
     speech_cfg = resolve_config("speech", project, defaults=defaults)
     root = str(rec.store.root)
     units = [
-        Unit(prompts[0].chapter_index if prompts else i, ([p.prompt_hash for p in prompts],
-                                                          image_cfg, speech_cfg),
-             MediaJob(prompts[0].chapter_index if prompts else i, prompts, image_cfg,
-                      speech_cfg, root, config.retry_scale))
+        Unit(
+            prompts[0].chapter_index if prompts else i,
+            ([p.prompt_hash for p in prompts], image_cfg, speech_cfg),
+            MediaJob(
+                prompts[0].chapter_index if prompts else i,
+                prompts,
+                image_cfg,
+                speech_cfg,
+                root,
+                config.retry_scale,
+            ),
+        )
         for i, prompts in enumerate(compiled_prompts, start=1)
     ]
     with media_pool() as pool:
-        media = rec.run_skill("EXEC_MEDIA", EXECUTOR_VERSION, Stage.RENDER, units,
-                              render_chapter_media, ChapterMedia, executor=pool)
+        media = rec.run_skill(
+            "EXEC_MEDIA",
+            EXECUTOR_VERSION,
+            Stage.RENDER,
+            units,
+            render_chapter_media,
+            ChapterMedia,
+            executor=pool,
+        )
     stats = rec.stats["EXEC_MEDIA"]
     degraded = [m for m in media if m.degradations]
-    context.add_output_metadata({
-        "panels": sum(len(m.panels) for m in media),
-        "narration_minutes": round(sum(m.narration_seconds for m in media) / 60, 2),
-        "chapters_computed": stats.computed,
-        "chapters_cached": stats.cached,
-        "provider_retries": stats.retries,
-        "degradations": stats.degradations,
-        "degraded_chapters": ", ".join(str(m.chapter_index) for m in degraded) or "none",
-        "cost_usd": round(stats.cost_usd, 6),
-        "first_panel": dg.MetadataValue.path(str(rec.store.resolve(media[0].panels[0].path)))
-        if media and media[0].panels else "none",
-    })
+    context.add_output_metadata(
+        {
+            "panels": sum(len(m.panels) for m in media),
+            "narration_minutes": round(sum(m.narration_seconds for m in media) / 60, 2),
+            "chapters_computed": stats.computed,
+            "chapters_cached": stats.cached,
+            "provider_retries": stats.retries,
+            "degradations": stats.degradations,
+            "degraded_chapters": ", ".join(str(m.chapter_index) for m in degraded) or "none",
+            "cost_usd": round(stats.cost_usd, 6),
+            "first_panel": dg.MetadataValue.path(str(rec.store.resolve(media[0].panels[0].path)))
+            if media and media[0].panels
+            else "none",
+        }
+    )
     return media
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="rendering",
-                description="Image + speech executors: storyboard panels and narration audio "
-                "per chapter, with the SKILL_18 degradation loop")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="rendering",
+    description="Image + speech executors: storyboard panels and narration audio "
+    "per chapter, with the SKILL_18 degradation loop",
+)
 def panels_and_narration(compiled_prompts):
     return render_media(compiled_prompts)
 
@@ -88,51 +114,79 @@ def _subtitles(media: ChapterMedia):
 
 
 @dg.op
-def skill_21_subtitle(context, panels_and_narration: list[ChapterMedia], db: DatabaseResource,
-                      store: ArtifactStoreResource) -> list[Subtitles]:
+def skill_21_subtitle(
+    context,
+    panels_and_narration: list[ChapterMedia],
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[Subtitles]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.COMPOSE)
     units = [Unit(m.chapter_index, (m,), m) for m in panels_and_narration]
-    subs = rec.run_skill(s21_subtitle.SKILL_ID, s21_subtitle.VERSION, Stage.COMPOSE, units,
-                         _subtitles, Subtitles)
+    subs = rec.run_skill(
+        s21_subtitle.SKILL_ID, s21_subtitle.VERSION, Stage.COMPOSE, units, _subtitles, Subtitles
+    )
     context.add_output_metadata({"cues": sum(len(s.cues) for s in subs)})
     return subs
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="rendering",
-                description="SKILL_21: SRT and WebVTT subtitles timed on the narration")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="rendering",
+    description="SKILL_21: SRT and WebVTT subtitles timed on the narration",
+)
 def subtitles(panels_and_narration):
     return skill_21_subtitle(panels_and_narration)
 
 
 @dg.op
-def compose_videos(context, panels_and_narration: list[ChapterMedia], subtitles: list[Subtitles],
-                   db: DatabaseResource, store: ArtifactStoreResource) -> list[ChapterVideo]:
+def compose_videos(
+    context,
+    panels_and_narration: list[ChapterMedia],
+    subtitles: list[Subtitles],
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[ChapterVideo]:
     rec = open_recorder(context, db, store)
     root = str(rec.store.root)
-    units = [Unit(m.chapter_index, (m, s), ComposeJob(m, s, root))
-             for m, s in zip(panels_and_narration, subtitles, strict=True)]
+    units = [
+        Unit(m.chapter_index, (m, s), ComposeJob(m, s, root))
+        for m, s in zip(panels_and_narration, subtitles, strict=True)
+    ]
     with media_pool() as pool:
-        videos = rec.run_skill("EXEC_COMPOSE", COMPOSER_VERSION, Stage.COMPOSE, units,
-                               compose_chapter_video, ChapterVideo, executor=pool)
+        videos = rec.run_skill(
+            "EXEC_COMPOSE",
+            COMPOSER_VERSION,
+            Stage.COMPOSE,
+            units,
+            compose_chapter_video,
+            ChapterVideo,
+            executor=pool,
+        )
     secs = [v.seconds for v in videos]
-    context.add_output_metadata({
-        "videos": len(videos),
-        "total_minutes": round(sum(secs) / 60, 2),
-        "shortest_seconds": round(min(secs), 1),
-        "longest_seconds": round(max(secs), 1),
-        "first_video": dg.MetadataValue.path(str(rec.store.resolve(videos[0].mp4_path))),
-        "videos_table": dg.MetadataValue.md(
-            "| chapter | seconds | mp4 |\n|---:|---:|---|\n"
-            + "\n".join(f"| {v.chapter_index} | {v.seconds:.1f} | {v.mp4_path} |"
-                        for v in videos[:100])
-        ),
-    })
+    context.add_output_metadata(
+        {
+            "videos": len(videos),
+            "total_minutes": round(sum(secs) / 60, 2),
+            "shortest_seconds": round(min(secs), 1),
+            "longest_seconds": round(max(secs), 1),
+            "first_video": dg.MetadataValue.path(str(rec.store.resolve(videos[0].mp4_path))),
+            "videos_table": dg.MetadataValue.md(
+                "| chapter | seconds | mp4 |\n|---:|---:|---|\n"
+                + "\n".join(
+                    f"| {v.chapter_index} | {v.seconds:.1f} | {v.mp4_path} |" for v in videos[:100]
+                )
+            ),
+        }
+    )
     return videos
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="rendering",
-                description="Composer: one MP4 per chapter (video + audio + soft subtitles)")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="rendering",
+    description="Composer: one MP4 per chapter (video + audio + soft subtitles)",
+)
 def chapter_videos(panels_and_narration, subtitles):
     return compose_videos(panels_and_narration, subtitles)
 
@@ -153,8 +207,7 @@ def media_gate(
     st = store.store()
     failures, degradations = [], []
     for video, media in zip(chapter_videos, panels_and_narration, strict=True):
-        result = s18_media_gate.media_gate_video(
-            st.resolve(video.mp4_path), expected_seconds=media.narration_seconds)
+        result = s18_media_gate.video_gate(st.resolve(video.mp4_path), media.narration_seconds)
         bad = [f for f in [*media.gate.findings, *result.findings] if not f.passed]
         if bad:
             failures.append((video.chapter_index, bad))
@@ -165,9 +218,14 @@ def media_gate(
         metadata={
             "chapters_checked": len(chapter_videos),
             "chapters_failed": len(failures),
-            "failures": dg.MetadataValue.md("\n".join(
-                f"- chapter {i}: " + "; ".join(f"{f.rule}={f.value:.3g} (need {f.threshold:.3g})"
-                                              for f in bad) for i, bad in failures[:20]) or "none"),
+            "failures": dg.MetadataValue.md(
+                "\n".join(
+                    f"- chapter {i}: "
+                    + "; ".join(f"{f.rule}={f.value:.3g} (need {f.threshold:.3g})" for f in bad)
+                    for i, bad in failures[:20]
+                )
+                or "none"
+            ),
             "degradations": len(degradations),
             "degradation_log": dg.MetadataValue.json(degradations[:50]),
             "skill_version": s18_media_gate.VERSION,
@@ -176,8 +234,9 @@ def media_gate(
 
 
 @dg.op
-def write_export_record(context, chapter_videos: list[ChapterVideo], db: DatabaseResource,
-                        store: ArtifactStoreResource) -> dict:
+def write_export_record(
+    context, chapter_videos: list[ChapterVideo], db: DatabaseResource, store: ArtifactStoreResource
+) -> dict:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.EXPORT)
     manifest = {
@@ -188,39 +247,65 @@ def write_export_record(context, chapter_videos: list[ChapterVideo], db: Databas
     blob = rec.store.put_bytes(json.dumps(manifest, ensure_ascii=False, indent=1).encode(), "json")
     total = sum(v.seconds for v in chapter_videos)
     t = Base.metadata.tables
-    common = {"tenant_id": rec.scope.tenant_id, "project_id": rec.scope.project_id,
-              "trace_id": rec.scope.trace_id, "novel_id": rec.scope.novel_id,
-              "run_id": rec.scope.run_id}
+    common = {
+        "tenant_id": rec.scope.tenant_id,
+        "project_id": rec.scope.project_id,
+        "trace_id": rec.scope.trace_id,
+        "novel_id": rec.scope.novel_id,
+        "run_id": rec.scope.run_id,
+    }
     with db.engine().begin() as conn:
         batch_id = conn.execute(
-            pg_insert(t["composer_batches"]).values(
-                id=uuid.uuid4(), idempotency_key=f"batch:{context.run_id}", status="succeeded",
-                chapters=len(chapter_videos), total_seconds=total, **common)
-            .on_conflict_do_update(index_elements=["tenant_id", "idempotency_key"],
-                                   set_={"total_seconds": total})
-            .returning(t["composer_batches"].c.id)).scalar_one()
+            pg_insert(t["composer_batches"])
+            .values(
+                id=uuid.uuid4(),
+                idempotency_key=f"batch:{context.run_id}",
+                status="succeeded",
+                chapters=len(chapter_videos),
+                total_seconds=total,
+                **common,
+            )
+            .on_conflict_do_update(
+                index_elements=["tenant_id", "idempotency_key"], set_={"total_seconds": total}
+            )
+            .returning(t["composer_batches"].c.id)
+        ).scalar_one()
         conn.execute(
-            pg_insert(t["export_records"]).values(
-                id=uuid.uuid4(), idempotency_key=f"export:{context.run_id}", batch_id=batch_id,
-                manifest_path=blob.path, chapters=len(chapter_videos), status="exported",
-                **common)
-            .on_conflict_do_nothing())
+            pg_insert(t["export_records"])
+            .values(
+                id=uuid.uuid4(),
+                idempotency_key=f"export:{context.run_id}",
+                batch_id=batch_id,
+                manifest_path=blob.path,
+                chapters=len(chapter_videos),
+                status="exported",
+                **common,
+            )
+            .on_conflict_do_nothing()
+        )
     rec.finish()
-    context.add_output_metadata({
-        "manifest": dg.MetadataValue.path(str(rec.store.resolve(blob.path))),
-        "chapters": len(chapter_videos),
-        "total_minutes": round(total / 60, 2),
-        "artifact_root": str(rec.store.root),
-        "trace_id": rec.scope.trace_id,
-    })
+    context.add_output_metadata(
+        {
+            "manifest": dg.MetadataValue.path(str(rec.store.resolve(blob.path))),
+            "chapters": len(chapter_videos),
+            "total_minutes": round(total / 60, 2),
+            "artifact_root": str(rec.store.root),
+            "trace_id": rec.scope.trace_id,
+        }
+    )
     return {"manifest_path": blob.path, "chapters": len(chapter_videos), "seconds": total}
 
 
-@dg.graph_asset(partitions_def=novels_partitions, group_name="export",
-                description="Export record: the manifest of a novel's videos; closes the run")
+@dg.graph_asset(
+    partitions_def=novels_partitions,
+    group_name="export",
+    description="Export record: the manifest of a novel's videos; closes the run",
+)
 def export_record(chapter_videos):
     return write_export_record(chapter_videos)
 
 
-defs = dg.Definitions(assets=[panels_and_narration, subtitles, chapter_videos, export_record],
-                      asset_checks=[media_gate])
+defs = dg.Definitions(
+    assets=[panels_and_narration, subtitles, chapter_videos, export_record],
+    asset_checks=[media_gate],
+)

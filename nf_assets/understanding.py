@@ -60,77 +60,115 @@ def _settings(args):
 
 def _per_chapter(rec, skill, compute, out_type, chapters: list[Chapter], *extra):
     return rec.run_skill(
-        skill.SKILL_ID, skill.VERSION, Stage.UNDERSTAND,
+        skill.SKILL_ID,
+        skill.VERSION,
+        Stage.UNDERSTAND,
         [Unit(c.index, (c, *extra), (c, *extra)) for c in chapters],
-        compute, out_type,
+        compute,
+        out_type,
     )
 
 
 @dg.op
 def skill_05_characters(
-    context, chapters: ChapterSplit, language: str, db: DatabaseResource,
+    context,
+    chapters: ChapterSplit,
+    language: str,
+    db: DatabaseResource,
     store: ArtifactStoreResource,
 ) -> CharacterList:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.UNDERSTAND)
     [result] = rec.run_skill(
-        s05_characters.SKILL_ID, s05_characters.VERSION, Stage.UNDERSTAND,
+        s05_characters.SKILL_ID,
+        s05_characters.VERSION,
+        Stage.UNDERSTAND,
         [Unit(None, (chapters.chapters, language), (chapters.chapters, language))],
-        _characters, CharacterList,
+        _characters,
+        CharacterList,
     )
     top = result.characters[:15]
-    context.add_output_metadata({
-        "characters": len(result.characters),
-        "top_characters": dg.MetadataValue.md(
-            "| name | aliases | mentions |\n|---|---|---:|\n"
-            + "\n".join(f"| {c.name} | {', '.join(c.aliases)} | {c.mentions} |" for c in top)
-        ),
-        "skill_version": result.skill_version,
-    })
+    context.add_output_metadata(
+        {
+            "characters": len(result.characters),
+            "top_characters": dg.MetadataValue.md(
+                "| name | aliases | mentions |\n|---|---|---:|\n"
+                + "\n".join(f"| {c.name} | {', '.join(c.aliases)} | {c.mentions} |" for c in top)
+            ),
+            "skill_version": result.skill_version,
+        }
+    )
     return result
 
 
 @dg.op
 def skill_06_relations(
-    context, chapters: ChapterSplit, characters: CharacterList, db: DatabaseResource,
+    context,
+    chapters: ChapterSplit,
+    characters: CharacterList,
+    db: DatabaseResource,
     store: ArtifactStoreResource,
 ) -> RelationGraph:
     rec = open_recorder(context, db, store)
     [graph] = rec.run_skill(
-        s06_relations.SKILL_ID, s06_relations.VERSION, Stage.UNDERSTAND,
+        s06_relations.SKILL_ID,
+        s06_relations.VERSION,
+        Stage.UNDERSTAND,
         [Unit(None, (chapters.chapters, characters), (chapters.chapters, characters))],
-        _relations, RelationGraph,
+        _relations,
+        RelationGraph,
     )
     context.add_output_metadata({"relations": len(graph.relations)})
     return graph
 
 
 @dg.op
-def skill_04_summarize(context, chapters: ChapterSplit, language: str, db: DatabaseResource,
-                       store: ArtifactStoreResource) -> list[Summary]:
+def skill_04_summarize(
+    context,
+    chapters: ChapterSplit,
+    language: str,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[Summary]:
     rec = open_recorder(context, db, store)
     return _per_chapter(rec, s04_summarize, _summary, Summary, chapters.chapters, language)
 
 
 @dg.op
-def skill_07_scenes(context, chapters: ChapterSplit, language: str, db: DatabaseResource,
-                    store: ArtifactStoreResource) -> list[list[Scene]]:
+def skill_07_scenes(
+    context,
+    chapters: ChapterSplit,
+    language: str,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[list[Scene]]:
     rec = open_recorder(context, db, store)
     return _per_chapter(rec, s07_scenes, _scenes, list[Scene], chapters.chapters, language)
 
 
 @dg.op
-def skill_08_dialogue(context, chapters: ChapterSplit, characters: CharacterList,
-                      language: str, db: DatabaseResource,
-                      store: ArtifactStoreResource) -> list[list[DialogueLine]]:
+def skill_08_dialogue(
+    context,
+    chapters: ChapterSplit,
+    characters: CharacterList,
+    language: str,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[list[DialogueLine]]:
     rec = open_recorder(context, db, store)
-    return _per_chapter(rec, s08_dialogue, _dialogue, list[DialogueLine], chapters.chapters,
-                        characters, language)
+    return _per_chapter(
+        rec, s08_dialogue, _dialogue, list[DialogueLine], chapters.chapters, characters, language
+    )
 
 
 @dg.op
-def skill_12_settings(context, chapters: ChapterSplit, language: str, db: DatabaseResource,
-                      store: ArtifactStoreResource) -> list[list[Setting]]:
+def skill_12_settings(
+    context,
+    chapters: ChapterSplit,
+    language: str,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+) -> list[list[Setting]]:
     rec = open_recorder(context, db, store)
     return _per_chapter(rec, s12_settings, _settings, list[Setting], chapters.chapters, language)
 
@@ -152,27 +190,36 @@ def assemble_understanding(
 ) -> list[ChapterUnderstanding]:
     names = {c.name: [c.name, *c.aliases] for c in characters.characters}
     out = []
-    for ch, summ, sc, dl, st in zip(chapters.chapters, summaries, scenes, dialogue, settings,
-                                    strict=True):
+    for ch, summ, sc, dl, st in zip(
+        chapters.chapters, summaries, scenes, dialogue, settings, strict=True
+    ):
         present = [n for n, forms in names.items() if any(f in ch.text for f in forms)]
-        out.append(ChapterUnderstanding(
-            chapter_index=ch.index, summary=summ, scenes=sc, dialogue=dl,
-            characters_present=present, settings=st,
-            skill_versions={
-                s04_summarize.SKILL_ID: s04_summarize.VERSION,
-                s07_scenes.SKILL_ID: s07_scenes.VERSION,
-                s08_dialogue.SKILL_ID: s08_dialogue.VERSION,
-                s12_settings.SKILL_ID: s12_settings.VERSION,
-            },
-        ))
+        out.append(
+            ChapterUnderstanding(
+                chapter_index=ch.index,
+                summary=summ,
+                scenes=sc,
+                dialogue=dl,
+                characters_present=present,
+                settings=st,
+                skill_versions={
+                    s04_summarize.SKILL_ID: s04_summarize.VERSION,
+                    s07_scenes.SKILL_ID: s07_scenes.VERSION,
+                    s08_dialogue.SKILL_ID: s08_dialogue.VERSION,
+                    s12_settings.SKILL_ID: s12_settings.VERSION,
+                },
+            )
+        )
     attributed = sum(1 for u in out for d in u.dialogue if d.speaker)
     total = sum(len(u.dialogue) for u in out)
-    context.add_output_metadata({
-        "chapters": len(out),
-        "scenes": sum(len(u.scenes) for u in out),
-        "quotes": total,
-        "quotes_attributed": attributed,
-    })
+    context.add_output_metadata(
+        {
+            "chapters": len(out),
+            "scenes": sum(len(u.scenes) for u in out),
+            "quotes": total,
+            "quotes_attributed": attributed,
+        }
+    )
     return out
 
 

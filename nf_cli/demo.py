@@ -41,14 +41,10 @@ def run_demo(args: argparse.Namespace) -> int:
     import dagster as dg
 
     from migrations import runner
-    from nf_assets.definitions import defs
-    from nf_assets.partitions import novels_partitions
-    from nf_assets.runtime import run_tags
+    from nf_cli.runs import run_novel
     from shared.db import database_url, get_engine
-    from shared.novels import ensure_tenant_project, register_novel
-    from shared.slugs import PartitionKey, slugify
+    from shared.slugs import slugify
     from shared.storage import LocalArtifactStore
-    from shared.telemetry import new_trace_id
 
     started = time.perf_counter()
     url = database_url()
@@ -63,37 +59,35 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.chapters:
         data = first_chapters(data, args.chapters)
         slug = f"{slug}-{args.chapters}ch"
-    ensure_tenant_project(engine, args.tenant, args.project)
-    trace_id = new_trace_id()
-    novel = register_novel(engine, store, tenant_id=args.tenant, project_id=args.project,
-                           slug=slug, data=data, title=path.stem, trace_id=trace_id)
-
     os.environ.update(dagster_env())
-    instance = dg.DagsterInstance.get()
-    instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
-    job = defs.get_job_def("novel_pipeline")
-    print(f"running {novel.partition_key} (trace {trace_id}) ...", flush=True)
-    result = job.execute_in_process(
-        partition_key=novel.partition_key,
-        instance=instance,
-        tags=run_tags(PartitionKey.parse(novel.partition_key), trace_id),
-        raise_on_error=False,
+    print(f"running {args.tenant}.{args.project}.{slug} ...", flush=True)
+    run = run_novel(
+        engine,
+        settings.artifacts_dir,
+        tenant=args.tenant,
+        project=args.project,
+        slug=slug,
+        data=data,
+        title=path.stem,
+        instance=dg.DagsterInstance.get(),
     )
+    result = run.result
     elapsed = time.perf_counter() - started
     checks = [(str(e.asset_check_key.name), e.passed) for e in result.get_asset_check_evaluations()]
     if not result.success:
-        print(f"run {result.run_id} FAILED after {elapsed:.1f}s; see `nf db status` and the "
-              "Dagster UI (scripts/dagster-dev.sh)")
+        print(
+            f"run {result.run_id} FAILED after {elapsed:.1f}s; see `nf db status` and the "
+            "Dagster UI (scripts/dagster-dev.sh)"
+        )
         return 1
     export = result.output_for_node("export_record")
     manifest = store.resolve(export["manifest_path"])
-    videos = sorted({p.parent for p in store.root.glob("*/*.mp4")})
     print(
         f"done in {elapsed:.1f}s: {export['chapters']} chapter videos, "
         f"{export['seconds'] / 60:.1f} min of narration\n"
         f"  checks:    {', '.join(f'{n}={'pass' if ok else 'FAIL'}' for n, ok in checks)}\n"
         f"  manifest:  {manifest}\n"
-        f"  artifacts: {store.root} ({len(videos)} folders with MP4s)\n"
+        f"  artifacts: {store.root} (paths of every MP4/SRT/VTT are in the manifest)\n"
         f"  database:  {engine.url.render_as_string(hide_password=True)}\n"
         f"  dagster:   DAGSTER_HOME={os.environ['DAGSTER_HOME']}; UI: bash scripts/dagster-dev.sh"
     )

@@ -20,8 +20,7 @@ def stage_enum_authority() -> str:
         for i, s in enumerate(Stage, start=1)
     )
     return (
-        HEADER.format(src="shared/stages.py")
-        + "# Stage enum authority\n\n"
+        HEADER.format(src="shared/stages.py") + "# Stage enum authority\n\n"
         "The only stages a request, run, job or event can be in. In PostgreSQL they are the enum "
         "type `nf_stage`, so a free-text stage cannot be written.\n\n"
         "| order | stage | terminal | meaning |\n|---:|---|---|---|\n" + rows + "\n"
@@ -37,25 +36,37 @@ def error_codes() -> str:
         for c in REGISTRY.values()
     )
     return (
-        HEADER.format(src="shared/errors.py")
-        + "# Error-code registry\n\n"
+        HEADER.format(src="shared/errors.py") + "# Error-code registry\n\n"
         "Every failure row and failure event carries one of these codes; the database refuses "
         "others (foreign key to `error_codes`). Retryable codes follow the retry policy in "
         "queue-topics-and-retry-policy.md.\n\n"
         "| code | domain | retryable | HTTP | user message |\n|---|---|---|---:|---|\n"
-        + rows + "\n"
+        + rows
+        + "\n"
     )
 
 
-STANDARD_FIELDS = ("tenant_id", "project_id", "trace_id", "created_at", "updated_at",
-                   "idempotency_key", "error_code")
+STANDARD_FIELDS = (
+    "tenant_id",
+    "project_id",
+    "trace_id",
+    "created_at",
+    "updated_at",
+    "idempotency_key",
+    "error_code",
+)
 
 
 def field_matrix() -> str:
     from shared.models import Base
 
-    head = "| table | " + " | ".join(STANDARD_FIELDS) + " |\n|---|" + "---|" * len(
-        STANDARD_FIELDS) + "\n"
+    head = (
+        "| table | "
+        + " | ".join(STANDARD_FIELDS)
+        + " |\n|---|"
+        + "---|" * len(STANDARD_FIELDS)
+        + "\n"
+    )
     rows = []
     for name, table in sorted(Base.metadata.tables.items()):
         cells = []
@@ -64,8 +75,7 @@ def field_matrix() -> str:
             cells.append("" if col is None else ("NOT NULL" if not col.nullable else "null"))
         rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return (
-        HEADER.format(src="shared/models")
-        + "# Shared field mapping matrix\n\n"
+        HEADER.format(src="shared/models") + "# Shared field mapping matrix\n\n"
         "Which standard field each table has at the head revision, and whether the database "
         "enforces it (NOT NULL) or allows null; an empty cell means the table has no such "
         "column.\n\n" + head + "\n".join(rows) + "\n"
@@ -90,8 +100,10 @@ def retry_policy() -> str:
         "with exponential backoff and full jitter: the wait before attempt n+1 is uniform in "
         "[0, min(max_delay, base_delay * multiplier^(n-1))], never shorter than a provider's "
         f"Retry-After. Non-retryable codes fail fast ({NO_RETRY.max_attempts} attempt).\n\n"
-        "| domain | max attempts | base delay s | max delay s | multiplier |\n|---|---:|---:|---:|---:|\n"
-        + pol + "\n"
+        "| domain | max attempts | base delay s | max delay s | multiplier |\n"
+        "|---|---:|---:|---:|---:|\n"
+        + pol
+        + "\n"
     )
 
 
@@ -104,8 +116,11 @@ GENERATED: dict[str, Callable[[], str]] = {
 
 
 def drifted(root: Path = ARCH) -> list[str]:
-    return [n for n, fn in GENERATED.items()
-            if not (root / n).exists() or (root / n).read_text(encoding="utf-8") != fn()]
+    return [
+        n
+        for n, fn in GENERATED.items()
+        if not (root / n).exists() or (root / n).read_text(encoding="utf-8") != fn()
+    ]
 
 
 def write_all(root: Path = ARCH) -> list[str]:

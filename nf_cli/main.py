@@ -42,8 +42,10 @@ def cmd_chapters(args: argparse.Namespace) -> int:
     if args.json:
         _out(doc)
     else:
-        print(f"encoding {doc['encoding']}, language {doc['language']}, "
-              f"{len(split.chapters)} chapters ({split.strategy})")
+        print(
+            f"encoding {doc['encoding']}, language {doc['language']}, "
+            f"{len(split.chapters)} chapters ({split.strategy})"
+        )
         for c in doc["chapters"]:
             print(f"{c['index']:>4}  {c['chars']:>7}  {c['title']}")
     return 0
@@ -82,6 +84,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(runner.current(url))
     elif args.action == "backfill":
         from migrations.backfill import run_backfill
+
         from shared.db import get_engine
 
         report = run_backfill(get_engine(url))

@@ -32,7 +32,6 @@ from shared.models.enums import EventTopic, JobStatus, RunStatus
 from shared.stages import Stage
 from shared.storage import LocalArtifactStore
 
-
 T = Base.metadata.tables
 
 
@@ -166,11 +165,21 @@ class Recorder:
                 run_id = conn.execute(
                     select(runs.c.id).where(runs.c.dagster_run_id == dagster_run_id)
                 ).scalar_one()
-        rec = cls(engine, store, RunScope(tenant_id, project_id, trace_id, partition_key, novel_id, run_id))
+        rec = cls(
+            engine,
+            store,
+            RunScope(tenant_id, project_id, trace_id, partition_key, novel_id, run_id),
+        )
         if created:
-            rec._emit([rec._event(EventTopic.RUN_STARTED, stage=Stage.INGEST,
-                                  payload={"dagster_run_id": dagster_run_id,
-                                           "partition_key": partition_key})])
+            rec._emit(
+                [
+                    rec._event(
+                        EventTopic.RUN_STARTED,
+                        stage=Stage.INGEST,
+                        payload={"dagster_run_id": dagster_run_id, "partition_key": partition_key},
+                    )
+                ]
+            )
         return rec
 
     def set_novel(self, novel_id: uuid.UUID) -> None:
@@ -198,19 +207,27 @@ class Recorder:
         runs = T["render_runs"]
         values: dict[str, Any] = {"finished_at": _now(), "updated_at": _now()}
         if failed:
-            values |= {"status": RunStatus.FAILED, "stage": Stage.FAILED,
-                       "error_code": failed.code, "error_message": failed.detail[:2000]}
+            values |= {
+                "status": RunStatus.FAILED,
+                "stage": Stage.FAILED,
+                "error_code": failed.code,
+                "error_message": failed.detail[:2000],
+            }
         else:
             values |= {"status": RunStatus.SUCCEEDED, "stage": Stage.DONE}
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == self.scope.run_id).values(**values))
-        self._emit([self._event(
-            EventTopic.RUN_FINISHED,
-            stage=values["stage"],
-            error_code=values.get("error_code"),
-            error_message=values.get("error_message"),
-            payload={"status": str(values["status"])},
-        )])
+        self._emit(
+            [
+                self._event(
+                    EventTopic.RUN_FINISHED,
+                    stage=values["stage"],
+                    error_code=values.get("error_code"),
+                    error_message=values.get("error_message"),
+                    payload={"status": str(values["status"])},
+                )
+            ]
+        )
 
     # skills ------------------------------------------------------------------------------
     def run_skill(
@@ -238,8 +255,9 @@ class Recorder:
         todo = [i for i in range(len(units)) if i not in outputs]
         stats.cached += len(outputs)
         if todo:
-            job_ids = self._claim(skill_id, version, stage, [units[i] for i in todo],
-                                  [keys[i] for i in todo])
+            job_ids = self._claim(
+                skill_id, version, stage, [units[i] for i in todo], [keys[i] for i in todo]
+            )
             payloads = [units[i].payload for i in todo]
             results = self._compute_all(compute, payloads, executor)
             first_error: NFError | None = None
@@ -259,8 +277,10 @@ class Recorder:
             if failed:
                 self._fail(skill_id, version, stage, units, failed)
                 code, detail = _error_of(failed[0][2])
-                first_error = NFError(code, f"{skill_id} failed on chapter "
-                                      f"{units[failed[0][0]].chapter_index}: {detail}")
+                first_error = NFError(
+                    code,
+                    f"{skill_id} failed on chapter {units[failed[0][0]].chapter_index}: {detail}",
+                )
             stats.computed += len(done)
             if first_error:
                 self.finish(failed=first_error)
@@ -337,12 +357,22 @@ class Recorder:
         with self.engine.begin() as conn:
             ids = dict((k, i) for i, k in conn.execute(stmt).all())
             job_ids = [ids[k] for k in keys]
-            emit_many(conn, [
-                self._event(EventTopic.JOB_CLAIMED, stage=stage, job_id=jid,
-                            payload={"skill_id": skill_id, "skill_version": version,
-                                     "chapter_index": u.chapter_index})
-                for u, jid in zip(units, job_ids, strict=True)
-            ])
+            emit_many(
+                conn,
+                [
+                    self._event(
+                        EventTopic.JOB_CLAIMED,
+                        stage=stage,
+                        job_id=jid,
+                        payload={
+                            "skill_id": skill_id,
+                            "skill_version": version,
+                            "chapter_index": u.chapter_index,
+                        },
+                    )
+                    for u, jid in zip(units, job_ids, strict=True)
+                ],
+            )
         return job_ids
 
     @staticmethod
@@ -372,18 +402,28 @@ class Recorder:
     def _complete(self, skill_id, version, stage, units, done, adapter) -> None:
         if not done:
             return
-        jobs, arts, ledger = T["jobs"], T["artifacts"], T["usage_ledger"]
+        jobs, ledger = T["jobs"], T["usage_ledger"]
         now = _now()
         with self.engine.begin() as conn:
             events: list[EventEnvelope] = []
             for i, job_id, outcome, secs in done:
                 unit = units[i]
                 blob = self.store.put_bytes(adapter.dump_json(outcome.output), "json")
-                files = [FileArtifact("json", blob.path, blob.sha256, blob.size_bytes,
-                                      "application/json", unit.chapter_index)] + outcome.files
+                files = [
+                    FileArtifact(
+                        "json",
+                        blob.path,
+                        blob.sha256,
+                        blob.size_bytes,
+                        "application/json",
+                        unit.chapter_index,
+                    )
+                ] + outcome.files
                 art_ids = self._register_files(conn, files, job_id, skill_id, version)
                 conn.execute(
-                    update(jobs).where(jobs.c.id == job_id).values(
+                    update(jobs)
+                    .where(jobs.c.id == job_id)
+                    .values(
                         status=JobStatus.SUCCEEDED,
                         output_artifact_id=art_ids[0],
                         provider=outcome.provider,
@@ -393,40 +433,71 @@ class Recorder:
                     )
                 )
                 if outcome.usages:
-                    conn.execute(pg_insert(ledger).values([
-                        {
-                            "id": uuid.uuid4(),
-                            "tenant_id": self.scope.tenant_id,
-                            "project_id": self.scope.project_id,
-                            "trace_id": self.scope.trace_id,
-                            "idempotency_key": f"{job_id}:{n}",
-                            "run_id": self.scope.run_id,
-                            "job_id": job_id,
-                            "skill_id": skill_id,
-                            "provider": u.provider,
-                            "model": u.model,
-                            "units": u.units,
-                            "unit": u.unit,
-                            "cost_usd": u.cost_usd,
-                        }
-                        for n, u in enumerate(outcome.usages)
-                    ]).on_conflict_do_nothing())
+                    conn.execute(
+                        pg_insert(ledger)
+                        .values(
+                            [
+                                {
+                                    "id": uuid.uuid4(),
+                                    "tenant_id": self.scope.tenant_id,
+                                    "project_id": self.scope.project_id,
+                                    "trace_id": self.scope.trace_id,
+                                    "idempotency_key": f"{job_id}:{n}",
+                                    "run_id": self.scope.run_id,
+                                    "job_id": job_id,
+                                    "skill_id": skill_id,
+                                    "provider": u.provider,
+                                    "model": u.model,
+                                    "units": u.units,
+                                    "unit": u.unit,
+                                    "cost_usd": u.cost_usd,
+                                }
+                                for n, u in enumerate(outcome.usages)
+                            ]
+                        )
+                        .on_conflict_do_nothing()
+                    )
                 for r in outcome.retries:
-                    events.append(self._event(EventTopic.RUN_RETRIED, stage=stage, job_id=job_id,
-                                              error_code=r["error_code"], payload=r))
+                    events.append(
+                        self._event(
+                            EventTopic.RUN_RETRIED,
+                            stage=stage,
+                            job_id=job_id,
+                            error_code=r["error_code"],
+                            payload=r,
+                        )
+                    )
                 for d in outcome.degradations:
-                    events.append(self._event(EventTopic.GATE_DEGRADED, stage=Stage.GATE,
-                                              job_id=job_id, error_code=d.get("error_code"),
-                                              payload=d))
-                events.append(self._event(
-                    EventTopic.JOB_SUCCEEDED, stage=stage, job_id=job_id,
-                    payload={"skill_id": skill_id, "skill_version": version,
-                             "chapter_index": unit.chapter_index, "ms": int(secs * 1000)}))
+                    events.append(
+                        self._event(
+                            EventTopic.GATE_DEGRADED,
+                            stage=Stage.GATE,
+                            job_id=job_id,
+                            error_code=d.get("error_code"),
+                            payload=d,
+                        )
+                    )
+                events.append(
+                    self._event(
+                        EventTopic.JOB_SUCCEEDED,
+                        stage=stage,
+                        job_id=job_id,
+                        payload={
+                            "skill_id": skill_id,
+                            "skill_version": version,
+                            "chapter_index": unit.chapter_index,
+                            "ms": int(secs * 1000),
+                        },
+                    )
+                )
             if any(o.retries for _, _, o, _ in done):
                 runs = T["render_runs"]
                 n = sum(len(o.retries) for _, _, o, _ in done)
-                conn.execute(update(runs).where(runs.c.id == self.scope.run_id)
-                             .values(retries=runs.c.retries + n))
+                conn.execute(
+                    update(runs)
+                    .where(runs.c.id == self.scope.run_id)
+                    .values(retries=runs.c.retries + n)
+                )
             emit_many(conn, events)
 
     def _register_files(self, conn, files: Iterable[FileArtifact], job_id, skill_id, version):
@@ -466,14 +537,31 @@ class Recorder:
             events = []
             for i, job_id, exc in failed:
                 code, detail = _error_of(exc)
-                conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-                    status=JobStatus.FAILED, error_code=code, error_message=detail[:2000],
-                    finished_at=now, updated_at=now))
-                events.append(self._event(
-                    EventTopic.JOB_FAILED, stage=stage, job_id=job_id, error_code=code,
-                    error_message=detail[:2000],
-                    payload={"skill_id": skill_id, "skill_version": version,
-                             "chapter_index": units[i].chapter_index}))
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id)
+                    .values(
+                        status=JobStatus.FAILED,
+                        error_code=code,
+                        error_message=detail[:2000],
+                        finished_at=now,
+                        updated_at=now,
+                    )
+                )
+                events.append(
+                    self._event(
+                        EventTopic.JOB_FAILED,
+                        stage=stage,
+                        job_id=job_id,
+                        error_code=code,
+                        error_message=detail[:2000],
+                        payload={
+                            "skill_id": skill_id,
+                            "skill_version": version,
+                            "chapter_index": units[i].chapter_index,
+                        },
+                    )
+                )
             emit_many(conn, events)
 
     # events ------------------------------------------------------------------------------

@@ -44,9 +44,11 @@ def dagster_database_url() -> str:
     if settings.database_url:
         from sqlalchemy.engine import make_url
 
-        return make_url(normalize_url(settings.database_url)).set(
-            database=f"{make_url(settings.database_url).database}_dagster"
-        ).render_as_string(hide_password=False)
+        return (
+            make_url(normalize_url(settings.database_url))
+            .set(database=f"{make_url(settings.database_url).database}_dagster")
+            .render_as_string(hide_password=False)
+        )
     from shared.embedded_pg import DAGSTER_DB_NAME, embedded_url
 
     return normalize_url(embedded_url(settings.data_dir, DAGSTER_DB_NAME))

@@ -40,46 +40,136 @@ class ErrorCode:
 _CODES = [
     # input
     ErrorCode("NF-INPUT-001", ErrorDomain.INPUT, False, 422, "The request body is invalid."),
-    ErrorCode("NF-INPUT-002", ErrorDomain.INPUT, False, 415, "The file is not text or its encoding cannot be decoded."),
-    ErrorCode("NF-INPUT-003", ErrorDomain.INPUT, False, 413, "The upload is larger than the allowed size."),
-    ErrorCode("NF-INPUT-004", ErrorDomain.INPUT, False, 422, "The file is empty or has no usable text."),
-    ErrorCode("NF-INPUT-005", ErrorDomain.INPUT, False, 422, "The partition key (novel slug) is invalid."),
-    ErrorCode("NF-INPUT-006", ErrorDomain.INPUT, False, 422, "The name contains characters that are not allowed."),
-    ErrorCode("NF-INPUT-007", ErrorDomain.INPUT, False, 400, "An Idempotency-Key header is required."),
-    ErrorCode("NF-INPUT-008", ErrorDomain.INPUT, False, 409, "The idempotency key was already used with a different body."),
-    ErrorCode("NF-INPUT-009", ErrorDomain.INPUT, False, 422, "No chapters could be found in the text."),
-    ErrorCode("NF-INPUT-010", ErrorDomain.INPUT, False, 404, "The requested object does not exist."),
+    ErrorCode(
+        "NF-INPUT-002",
+        ErrorDomain.INPUT,
+        False,
+        415,
+        "The file is not text or its encoding cannot be decoded.",
+    ),
+    ErrorCode(
+        "NF-INPUT-003", ErrorDomain.INPUT, False, 413, "The upload is larger than the allowed size."
+    ),
+    ErrorCode(
+        "NF-INPUT-004", ErrorDomain.INPUT, False, 422, "The file is empty or has no usable text."
+    ),
+    ErrorCode(
+        "NF-INPUT-005", ErrorDomain.INPUT, False, 422, "The partition key (novel slug) is invalid."
+    ),
+    ErrorCode(
+        "NF-INPUT-006",
+        ErrorDomain.INPUT,
+        False,
+        422,
+        "The name contains characters that are not allowed.",
+    ),
+    ErrorCode(
+        "NF-INPUT-007", ErrorDomain.INPUT, False, 400, "An Idempotency-Key header is required."
+    ),
+    ErrorCode(
+        "NF-INPUT-008",
+        ErrorDomain.INPUT,
+        False,
+        409,
+        "The idempotency key was already used with a different body.",
+    ),
+    ErrorCode(
+        "NF-INPUT-009", ErrorDomain.INPUT, False, 422, "No chapters could be found in the text."
+    ),
+    ErrorCode(
+        "NF-INPUT-010", ErrorDomain.INPUT, False, 404, "The requested object does not exist."
+    ),
     # auth
     ErrorCode("NF-AUTH-001", ErrorDomain.AUTH, False, 401, "Wrong user name or password."),
-    ErrorCode("NF-AUTH-002", ErrorDomain.AUTH, False, 401, "The token is missing, malformed or expired."),
+    ErrorCode(
+        "NF-AUTH-002", ErrorDomain.AUTH, False, 401, "The token is missing, malformed or expired."
+    ),
     ErrorCode("NF-AUTH-003", ErrorDomain.AUTH, False, 401, "The token was revoked."),
     ErrorCode("NF-AUTH-004", ErrorDomain.AUTH, False, 403, "Your role does not allow this action."),
     # tenancy
-    ErrorCode("NF-TENANCY-001", ErrorDomain.TENANCY, False, 404, "The tenant or project does not exist or is not yours."),
-    ErrorCode("NF-TENANCY-002", ErrorDomain.TENANCY, False, 409, "Rows without tenant_id/project_id remain; run the backfill first."),
+    ErrorCode(
+        "NF-TENANCY-001",
+        ErrorDomain.TENANCY,
+        False,
+        404,
+        "The tenant or project does not exist or is not yours.",
+    ),
+    ErrorCode(
+        "NF-TENANCY-002",
+        ErrorDomain.TENANCY,
+        False,
+        409,
+        "Rows without tenant_id/project_id remain; run the backfill first.",
+    ),
     # database
     ErrorCode("NF-DB-001", ErrorDomain.DB, True, 503, "The database is unavailable."),
     ErrorCode("NF-DB-002", ErrorDomain.DB, False, 409, "The write conflicts with an existing row."),
     ErrorCode("NF-DB-003", ErrorDomain.DB, True, 503, "A lock or statement timeout was hit."),
     # storage
-    ErrorCode("NF-STORAGE-001", ErrorDomain.STORAGE, False, 400, "The artifact path escapes the artifact root."),
-    ErrorCode("NF-STORAGE-002", ErrorDomain.STORAGE, False, 404, "The artifact is missing from storage."),
-    ErrorCode("NF-STORAGE-003", ErrorDomain.STORAGE, True, 503, "The artifact store could not be written."),
+    ErrorCode(
+        "NF-STORAGE-001",
+        ErrorDomain.STORAGE,
+        False,
+        400,
+        "The artifact path escapes the artifact root.",
+    ),
+    ErrorCode(
+        "NF-STORAGE-002", ErrorDomain.STORAGE, False, 404, "The artifact is missing from storage."
+    ),
+    ErrorCode(
+        "NF-STORAGE-003", ErrorDomain.STORAGE, True, 503, "The artifact store could not be written."
+    ),
     # providers
-    ErrorCode("NF-PROVIDER-001", ErrorDomain.PROVIDER, True, 503, "The provider rate-limited the call (429)."),
-    ErrorCode("NF-PROVIDER-002", ErrorDomain.PROVIDER, True, 502, "The provider failed with a server error (5xx)."),
+    ErrorCode(
+        "NF-PROVIDER-001",
+        ErrorDomain.PROVIDER,
+        True,
+        503,
+        "The provider rate-limited the call (429).",
+    ),
+    ErrorCode(
+        "NF-PROVIDER-002",
+        ErrorDomain.PROVIDER,
+        True,
+        502,
+        "The provider failed with a server error (5xx).",
+    ),
     ErrorCode("NF-PROVIDER-003", ErrorDomain.PROVIDER, True, 504, "The provider timed out."),
-    ErrorCode("NF-PROVIDER-004", ErrorDomain.PROVIDER, False, 502, "The provider returned a malformed response."),
-    ErrorCode("NF-PROVIDER-005", ErrorDomain.PROVIDER, False, 502, "The provider refused the request (4xx)."),
-    ErrorCode("NF-PROVIDER-006", ErrorDomain.PROVIDER, False, 500, "The provider is not configured."),
+    ErrorCode(
+        "NF-PROVIDER-004",
+        ErrorDomain.PROVIDER,
+        False,
+        502,
+        "The provider returned a malformed response.",
+    ),
+    ErrorCode(
+        "NF-PROVIDER-005",
+        ErrorDomain.PROVIDER,
+        False,
+        502,
+        "The provider refused the request (4xx).",
+    ),
+    ErrorCode(
+        "NF-PROVIDER-006", ErrorDomain.PROVIDER, False, 500, "The provider is not configured."
+    ),
     # skills
-    ErrorCode("NF-SKILL-001", ErrorDomain.SKILL, False, 500, "A skill received input it cannot process."),
-    ErrorCode("NF-SKILL-002", ErrorDomain.SKILL, False, 500, "A skill produced output that fails its contract."),
+    ErrorCode(
+        "NF-SKILL-001", ErrorDomain.SKILL, False, 500, "A skill received input it cannot process."
+    ),
+    ErrorCode(
+        "NF-SKILL-002",
+        ErrorDomain.SKILL,
+        False,
+        500,
+        "A skill produced output that fails its contract.",
+    ),
     ErrorCode("NF-SKILL-003", ErrorDomain.SKILL, False, 404, "The skill version is unknown."),
     # quality gates
     ErrorCode("NF-GATE-001", ErrorDomain.GATE, False, 422, "Content gate (SKILL_16) failed."),
     ErrorCode("NF-GATE-002", ErrorDomain.GATE, False, 422, "Media gate (SKILL_18) failed."),
-    ErrorCode("NF-GATE-003", ErrorDomain.GATE, False, 422, "The degradation loop ran out of fallbacks."),
+    ErrorCode(
+        "NF-GATE-003", ErrorDomain.GATE, False, 422, "The degradation loop ran out of fallbacks."
+    ),
     # media tools
     ErrorCode("NF-MEDIA-001", ErrorDomain.MEDIA, False, 500, "ffmpeg failed to compose the video."),
     ErrorCode("NF-MEDIA-002", ErrorDomain.MEDIA, False, 500, "Speech synthesis failed."),
@@ -89,13 +179,41 @@ _CODES = [
     ErrorCode("NF-ORCH-002", ErrorDomain.ORCH, False, 500, "The Dagster run failed."),
     ErrorCode("NF-ORCH-003", ErrorDomain.ORCH, False, 409, "The run was cancelled."),
     # RAG
-    ErrorCode("NF-RAG-001", ErrorDomain.RAG, False, 404, "No active embedding version for the project."),
-    ErrorCode("NF-RAG-002", ErrorDomain.RAG, False, 422, "The embedding dimensions do not match the version."),
-    ErrorCode("NF-RAG-003", ErrorDomain.RAG, False, 409, "The embedding version is in the wrong state for this action."),
+    ErrorCode(
+        "NF-RAG-001", ErrorDomain.RAG, False, 404, "No active embedding version for the project."
+    ),
+    ErrorCode(
+        "NF-RAG-002",
+        ErrorDomain.RAG,
+        False,
+        422,
+        "The embedding dimensions do not match the version.",
+    ),
+    ErrorCode(
+        "NF-RAG-003",
+        ErrorDomain.RAG,
+        False,
+        409,
+        "The embedding version is in the wrong state for this action.",
+    ),
     # governance
-    ErrorCode("NF-GOV-001", ErrorDomain.GOV, False, 409, "The proposal transition is not allowed from its current state."),
-    ErrorCode("NF-GOV-002", ErrorDomain.GOV, False, 409, "The promotion gate refused the proposal."),
-    ErrorCode("NF-GOV-003", ErrorDomain.GOV, False, 422, "The experiment does not have enough samples yet."),
+    ErrorCode(
+        "NF-GOV-001",
+        ErrorDomain.GOV,
+        False,
+        409,
+        "The proposal transition is not allowed from its current state.",
+    ),
+    ErrorCode(
+        "NF-GOV-002", ErrorDomain.GOV, False, 409, "The promotion gate refused the proposal."
+    ),
+    ErrorCode(
+        "NF-GOV-003",
+        ErrorDomain.GOV,
+        False,
+        422,
+        "The experiment does not have enough samples yet.",
+    ),
     # last resort: counted as uncovered by the observer's coverage metric
     ErrorCode("NF-INTERNAL-000", ErrorDomain.INTERNAL, False, 500, "Unexpected internal error."),
 ]

@@ -40,7 +40,8 @@ STAGE_DESCRIPTIONS: dict[Stage, str] = {
     Stage.QUEUED: "claimed by the intake sensor, Dagster run requested",
     Stage.INGEST: "SKILL_01: encoding detection, normalisation, boilerplate removal",
     Stage.SPLIT: "SKILL_02: chapter split",
-    Stage.UNDERSTAND: "SKILL_04/05/06/07/08/12: summaries, characters, relations, scenes, dialogue, settings",
+    Stage.UNDERSTAND: "SKILL_04/05/06/07/08/12: summaries, characters, relations, scenes, "
+    "dialogue, settings",
     Stage.PERSONA: "SKILL_14/11: persona cards and voice cast",
     Stage.SCRIPT: "SKILL_10: script adaptation constrained by personas",
     Stage.STORYBOARD: "SKILL_13: shots per scene",

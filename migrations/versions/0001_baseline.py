@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0001_baseline"
 down_revision: str | Sequence[str] | None = None
@@ -66,7 +67,7 @@ def upgrade() -> None:
         sa.Column("partition_key", sa.Text),
         sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'new'")),
         sa.Column("stage", sa.Text),
-        sa.Column("params", sa.dialects.postgresql.JSONB),
+        sa.Column("params", JSONB),
         sa.Column("error_code", sa.Text),
         sa.Column("error", sa.Text),
         _created_at(),
@@ -132,7 +133,7 @@ def upgrade() -> None:
         "events",
         sa.Column("id", sa.BigInteger, sa.Identity(always=False), nullable=False),
         sa.Column("topic", sa.Text, nullable=False),
-        sa.Column("payload", sa.dialects.postgresql.JSONB),
+        sa.Column("payload", JSONB),
         _created_at(),
         sa.Column("published_at", TSTZ),
         sa.PrimaryKeyConstraint("id", name="pk_events"),

@@ -18,8 +18,8 @@ _ZH_SMALL_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "�
 _ZH_BIG_UNITS = {"万": 10_000, "萬": 10_000, "亿": 100_000_000, "億": 100_000_000}
 
 # Characters a Chinese heading number may be written with (digits in any width included).
-ZH_NUMERAL_CHARS = "0-9０-９" + "".join(_ZH_DIGITS) + "".join(_ZH_SMALL_UNITS) + "".join(
-    _ZH_BIG_UNITS
+ZH_NUMERAL_CHARS = (
+    "0-9０-９" + "".join(_ZH_DIGITS) + "".join(_ZH_SMALL_UNITS) + "".join(_ZH_BIG_UNITS)
 )
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９", "0123456789")

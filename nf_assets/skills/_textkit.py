@@ -172,30 +172,65 @@ def posseg(text: str) -> list[tuple[str, str]]:
 
 class NameMatcher:
     """Finds mentions of surface forms (names and aliases) with longest-match semantics, so that
-    孙悟空 is one mention of 孙悟空 and not also one of 悟空."""
+    孙悟空 is one mention of 孙悟空 and not also one of 悟空. English forms match across a line
+    wrap ("Mock\nTurtle") and in the possessive ("the Queen’s")."""
 
     def __init__(self, forms: dict[str, str], language: str) -> None:
-        self.forms = {f: c for f, c in forms.items() if f}
+        self.forms = {_norm(f): c for f, c in forms.items() if f.strip()}
         self.language = language
-        alts = "|".join(re.escape(f) for f in sorted(self.forms, key=lambda f: (-len(f), f)))
-        if not alts:
-            self._re = None
-        elif language == "zh":
-            self._re = re.compile(f"(?:{alts})")
+        ordered = sorted(self.forms, key=lambda f: (-len(f), f))
+        if language == "zh":
+            alts = "|".join(re.escape(f) for f in ordered)
+            self._re = re.compile(f"(?:{alts})") if alts else None
         else:
-            self._re = re.compile(rf"(?<![\w’'-])(?:{alts})(?![\w-]|’\w|'\w)")
+            alts = "|".join(re.escape(f).replace(r"\ ", r"\s+") for f in ordered)
+            self._re = re.compile(rf"(?<![\w’'-])(?:{alts})(?![\w-])") if alts else None
 
     def finditer(self, text: str, start: int = 0, end: int | None = None) -> Iterator[re.Match]:
         if self._re is None:
             return iter(())
         return self._re.finditer(text, start, len(text) if end is None else end)
 
+    def form(self, m: re.Match) -> str:
+        """The registered surface form a match stands for."""
+        return _norm(m.group()) if self.language != "zh" else m.group()
+
+    def form_of(self, surface: str) -> str:
+        return _norm(surface) if self.language != "zh" else surface
+
     def canonical(self, form: str) -> str:
-        return self.forms[form]
+        return self.forms[_norm(form)]
 
     def mentions(self, text: str, start: int = 0, end: int | None = None) -> list[str]:
         """Canonical names mentioned in text[start:end], in order of appearance, repeated."""
-        return [self.forms[m.group()] for m in self.finditer(text, start, end)]
+        return [self.forms[self.form(m)] for m in self.finditer(text, start, end)]
+
+
+def _norm(form: str) -> str:
+    return re.sub(r"\s+", " ", form.strip())
+
+
+_PRONOUNS = {
+    "en": (re.compile(r"\b(?:(he|him|his|himself)|(she|her|hers|herself))\b", re.I)),
+    "zh": (re.compile(r"(他)|(她)")),
+}
+_CLAUSE_END = re.compile(r"[.!?;。！？；\n“”\"]")
+
+
+def pronoun_votes(text: str, matcher: NameMatcher, language: str) -> dict[str, list[int]]:
+    """For each surface form, how often the first pronoun after a mention (same clause, 80
+    chars) is masculine vs feminine: {form: [he, she]}. A cheap, general gender cue."""
+    pron = _PRONOUNS["zh" if language == "zh" else "en"]
+    votes: dict[str, list[int]] = {}
+    for m in matcher.finditer(text):
+        window = text[m.end() : m.end() + 80]
+        stop = _CLAUSE_END.search(window)
+        window = window[: stop.start()] if stop and language == "zh" else window
+        p = pron.search(window)
+        if p:
+            v = votes.setdefault(matcher.form(m), [0, 0])
+            v[0 if p.group(1) else 1] += 1
+    return votes
 
 
 def matcher_for(characters: Iterable[object], language: str) -> NameMatcher:

@@ -154,7 +154,9 @@ def detect_and_decode(data: bytes) -> tuple[str, str]:
         if data.startswith(bom):
             text = _decode_strict(data, codec)
             if text is None:
-                raise NFError("NF-INPUT-002", f"the file starts with a {name} mark but is not {name}")
+                raise NFError(
+                    "NF-INPUT-002", f"the file starts with a {name} mark but is not {name}"
+                )
             return text.lstrip("\ufeff"), name
     if b"\x00" in data:
         codec = _utf16_without_bom(data)
@@ -253,7 +255,7 @@ _ZH_BANNER_RES = [
         r"手机(?:阅读|用户|看书|访问|版|端)",
         r"(?:最新|全文|全部)章节.{0,20}(?:阅读|访问|请|尽在|首发|更新|网|站|免费|弹窗)",
         r"(?:免费阅读|无弹窗|首发|全文阅读).{0,20}最新章节",
-        r"记住.{0,8}(?:网址|域名|地址|本站)",
+        r"记住.{0,4}(?:本站|本书|本网|网站|我们的?)|记住.{0,4}(?:网址|域名)",
         r"无弹窗|更新最快|最快更新|加入书签|收藏本站|天才一秒|一秒记住",
         r"(?:TXT|txt|Txt)(?:电子书|下载|全集)|下载.{0,8}(?:TXT|txt)",
         r"本[章书](?:未完|完).{0,4}(?:点击|请|翻页)",

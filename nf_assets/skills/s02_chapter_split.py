@@ -70,7 +70,9 @@ _ZH_SPECIAL_RE = re.compile(
 )
 _ZH_SEP_RE = re.compile(rf"^[{_WS}:：、.．·\-—_]+")
 _ZH_PUNCT_RE = re.compile(r"[，。！？；：“”「」『』…,!?;]")
-_ZH_SEGMENT_RE = re.compile(r"[\u3000\t]+| {2,}")
+# a phrase of a heading title: ideographic spaces, tabs and double spaces separate phrases,
+# a single ASCII space does not (it often stands for a character the font lost)
+_ZH_PHRASE_RE = re.compile(r"[^\u3000\t ]+(?: [^\u3000\t ]+)*")
 _CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
@@ -88,6 +90,7 @@ _EN_BARE_ROMAN_RE = re.compile(r"^\s*(?P<num>[IVXLCDM]+)\.?\s*$")
 _EN_SEP_RE = re.compile(r"^\s*[.:\-–—]+\s*|^\s+")
 _EN_WORD_RE = re.compile(r"[A-Za-z][\w'’-]*")
 _SPACE_RUN_RE = re.compile(r"[\s\u3000]+")
+_CONTENTS_RE = re.compile(r"^\s*(?:(?:table of )?contents|目录|目錄)\s*[.:：]?\s*$", re.I)
 
 _PREFERENCE = {
     "zh": ["zh_heading:回", "zh_heading:章", "zh_heading:话", "zh_heading:节", "en_chapter",
@@ -95,6 +98,7 @@ _PREFERENCE = {
     "en": ["en_chapter", "en_roman_title", "en_bare_roman", "en_letter", "zh_heading:章",
            "zh_heading:回", "zh_heading:话", "zh_heading:节"],
 }  # fmt: skip
+_MAIN_FAMILIES = {"zh_heading:回", "zh_heading:章", "zh_heading:话", "en_chapter"}
 _PART_FAMILIES = ["zh_part", "en_part"]
 _SPECIAL_KINDS = ("prologue", "epilogue", "extra")
 
@@ -110,6 +114,8 @@ class _Heading:
     runin: str = ""  # body text that followed the heading on the same line
     inline_part: str | None = None  # 第一卷 xx 第一章 yy: the part named on the same line
     bare: bool = False  # number only, no title on the line: the title may be on the next line
+    title_text: str = ""  # the title proper, without the number (Chinese headings)
+    couplet: tuple[str, str] | None = None  # alternative (title_text, runin), see _zh_rest
 
 
 def _norm(s: str) -> str:
@@ -119,24 +125,27 @@ def _norm(s: str) -> str:
 # --- Chinese headings ------------------------------------------------------------------------
 
 
-def _zh_rest(rest: str, unit: str) -> tuple[str, str] | None:
-    """Split what follows 第X章 into (title, run-in body); None when it reads as prose."""
+def _zh_rest(rest: str) -> tuple[str, str, tuple[str, str] | None] | None:
+    """Split what follows 第X章 into (title, run-in body, couplet reading); None for prose.
+
+    The couplet reading is the alternative split of a run-in heading whose second title phrase
+    is glued to the first sentence (径回东土　五圣成真且不言他…); whether it applies is decided
+    from the book's other headings (see _apply_couplets).
+    """
     m = _ZH_SEP_RE.match(rest)
     sep = m.group() if m else ""
     body = rest[len(sep) :]
     if not body:
-        return "", ""
+        return "", "", None
     if sep and len(body) <= ZH_TITLE_MAX:
-        return body, ""
+        return body, "", None
     if not sep and len(body) <= ZH_GLUED_TITLE_MAX and not _ZH_PUNCT_RE.search(body):
-        return body, ""  # 第九章大团圆: a short title glued to the number
+        return body, "", None  # 第九章大团圆: a short title glued to the number
     if not sep:
         return None  # 第三回合，他挥剑而上…: a sentence, not a heading
     # The heading runs into its first paragraph on the same line: the title is made of the
     # whitespace-separated phrases before the first phrase that holds sentence punctuation.
-    segments = [(s.start(), s.end()) for s in re.finditer(r"[^\u3000\t ]+(?: [^\u3000\t ]+)*", body)]
-    if _ZH_SEGMENT_RE.search(body) is None:
-        segments = [(s.start(), s.end()) for s in re.finditer(r"\S+", body)]
+    segments = [(g.start(), g.end()) for g in _ZH_PHRASE_RE.finditer(body)]
     k = next(
         (
             i
@@ -146,21 +155,37 @@ def _zh_rest(rest: str, unit: str) -> tuple[str, str] | None:
         len(segments),
     )
     if k == 0:
-        return "", body
+        return "", body, None
     title_end = segments[k - 1][1]
-    if unit == "回" and k == 1:
-        # 回目 are couplets of two equal phrases: 径回东土　五圣成真; the second phrase is glued
-        # to the first sentence of the chapter, so take as many characters as the first has.
+    if title_end > ZH_TITLE_MAX:
+        return None
+    couplet = None
+    if k == 1:
         first_len = segments[0][1] - segments[0][0]
         a, b = segments[1]
         stop = _ZH_PUNCT_RE.search(body, a, b)
         lead = (stop.start() if stop else b) - a
-        if lead > first_len and _CJK_RUN_RE.fullmatch(body[a : a + first_len].replace(" ", "一")):
-            title_end = a + first_len
-    title = body[:title_end]
-    if len(title) > 2 * ZH_TITLE_MAX:
-        return None
-    return title, body[title_end:].lstrip(_WS)
+        if lead > first_len:
+            couplet = (body[: a + first_len], body[a + first_len :])
+    return body[:title_end], body[title_end:].lstrip(_WS), couplet
+
+
+def _is_couplet(title: str) -> bool:
+    """灵根育孕源流出　心性修持大道生: two phrases of equal length."""
+    phrases = [g.group() for g in _ZH_PHRASE_RE.finditer(title)]
+    return len(phrases) == 2 and len(phrases[0]) == len(phrases[1])
+
+
+def _apply_couplets(heads: list[_Heading]) -> None:
+    """Use the couplet reading of run-in headings in families whose headings are couplets."""
+    for family in {h.family for h in heads if h.couplet is not None}:
+        same = [h for h in heads if h.family == family and h.couplet is None and not h.runin]
+        couplets = sum(1 for h in same if _is_couplet(h.title_text))
+        if len(same) >= 2 and couplets >= 0.5 * len(same):
+            for h in heads:
+                if h.family == family and h.couplet is not None:
+                    h.title, h.runin = h.couplet[0], h.couplet[1].lstrip(_WS)
+                    h.couplet = None
 
 
 def _zh_heading(line: str, idx: int) -> _Heading | None:
@@ -173,27 +198,41 @@ def _zh_heading(line: str, idx: int) -> _Heading | None:
         if unit in _ZH_PART_UNITS:
             inner = _ZH_INNER_CHAPTER_RE.search(m["rest"])
             if inner and parse_chinese(inner["num"]) is not None:
-                head = _zh_heading(m["rest"][inner.start() :], idx)
+                offset = m.start("rest") + inner.start()
+                head = _zh_heading(line[offset:], idx)
                 if head is not None and head.kind == "chapter":
-                    head.inline_part = _norm(line[: m.start("rest") + inner.start()])
+                    head.inline_part = _norm(line[:offset])
                     return head
-            split = _zh_rest(m["rest"], unit)
+            split = _zh_rest(m["rest"])
             if split is None or split[1]:
                 return None
-            return _Heading(idx, idx + 1, "zh_part", "part", number, _heading_text(line, split[0]))
-        split = _zh_rest(m["rest"], unit)
+            title = _heading_text(line, split[0], m.end("unit"))
+            return _Heading(idx, idx + 1, "zh_part", "part", number, title)
+        split = _zh_rest(m["rest"])
         if split is None:
             return None
-        family = f"zh_heading:{_ZH_CHAPTER_UNITS[unit]}"
-        title = _heading_text(line, split[0], m.end("unit"))
-        bare = not split[0] and not split[1]
-        return _Heading(idx, idx + 1, family, "chapter", number, title, split[1], bare=bare)
+        title_text, runin, couplet = split
+        head_end = m.end("unit")
+        return _Heading(
+            idx,
+            idx + 1,
+            f"zh_heading:{_ZH_CHAPTER_UNITS[unit]}",
+            "chapter",
+            number,
+            _heading_text(line, title_text, head_end),
+            runin,
+            bare=not title_text and not runin,
+            title_text=title_text,
+            couplet=(_heading_text(line, couplet[0], head_end), couplet[1]) if couplet else None,
+        )
     m = _ZH_VOLUME_RE.match(line)
     if m:
         number = parse_chinese(m["num"])
-        split = _zh_rest(m["rest"], "卷")
-        if number is None or split is None or split[1] or (split[0] and not m["rest"][:1].isspace()):
+        split = _zh_rest(m["rest"])
+        if number is None or split is None or split[1]:
             return None
+        if split[0] and not _ZH_SEP_RE.match(m["rest"]):
+            return None  # 卷三十年…: prose
         return _Heading(idx, idx + 1, "zh_part", "part", number, _heading_text(line, split[0]))
     m = _ZH_SPECIAL_RE.match(line)
     if m:
@@ -212,14 +251,11 @@ def _zh_heading(line: str, idx: int) -> _Heading | None:
 
 def _heading_text(line: str, title: str, head_end: int | None = None) -> str:
     """The normalised heading: the line up to the end of its title (run-in body cut off)."""
-    s = line.strip(_WS)
     if title:
         cut = line.find(title, head_end or 0)
         if cut >= 0:
             return _norm(line[: cut + len(title)])
-    if head_end is not None:
-        return _norm(line[:head_end])
-    return _norm(s)
+    return _norm(line[:head_end] if head_end is not None else line)
 
 
 def _zh_title_below(lines: list[str], h: _Heading) -> None:
@@ -254,7 +290,7 @@ def _en_number(token: str) -> int | None:
 def _title_case_enough(title: str) -> bool:
     words = [w for w in _EN_WORD_RE.findall(title) if len(w) > 3]
     if not words:
-        return bool(_EN_WORD_RE.search(title)) or not title
+        return True  # "A Bo", "Up": nothing to judge by
     return sum(1 for w in words if w[0].isupper()) / len(words) >= 0.5
 
 
@@ -376,6 +412,7 @@ def _scan(lines: list[str]) -> list[_Heading]:
         if h is not None:
             heads.append(h)
         prev_blank = False
+    _apply_couplets(heads)
     return heads
 
 
@@ -389,12 +426,15 @@ class _Outcome:
     numbered: int  # chapters kept that carry a number
     chapter_sizes: list[int]
     front: int  # non-space chars before the first kept heading
+    end: int  # line where the last chapter ends (a contents list may follow it)
+    stops: list[int]  # line where the body of each kept heading ends
 
 
-def _body_sizes(pool: list[_Heading], prefix: list[int]) -> list[int]:
+def _body_sizes(pool: list[_Heading], prefix: list[int], end: int | None = None) -> list[int]:
+    end = len(prefix) - 1 if end is None else end
     sizes = []
     for i, h in enumerate(pool):
-        stop = pool[i + 1].line if i + 1 < len(pool) else len(prefix) - 1
+        stop = pool[i + 1].line if i + 1 < len(pool) else end
         sizes.append(max(0, prefix[stop] - prefix[min(h.end, stop)]) + len(h.runin.strip()))
     return sizes
 
@@ -460,7 +500,9 @@ def _longest_increasing(items: list[_Heading]) -> list[_Heading]:
     return kept
 
 
-def _evaluate(family: str, heads: list[_Heading], prefix: list[int]) -> _Outcome | None:
+def _evaluate(
+    family: str, heads: list[_Heading], lines: list[str], prefix: list[int]
+) -> _Outcome | None:
     as_chapters = family in _PART_FAMILIES
     pool: list[_Heading] = []
     for h in heads:
@@ -479,6 +521,7 @@ def _evaluate(family: str, heads: list[_Heading], prefix: list[int]) -> _Outcome
         return None
     sizes = _body_sizes(pool, prefix)
     toc = _drop_toc(pool, sizes)
+    toc_lines = [h.line for h, t in zip(pool, toc, strict=True) if t]
     pool = [h for h, t in zip(pool, toc, strict=True) if not t]
 
     chapters = _longest_increasing([h for h in pool if h.kind == "chapter"])
@@ -499,10 +542,28 @@ def _evaluate(family: str, heads: list[_Heading], prefix: list[int]) -> _Outcome
             if i + 1 == len(kept) or kept[i + 1].kind == "part":
                 continue
         final.append(h)
-    sizes = _body_sizes(final, prefix)
+    # a contents list after the last chapter is not part of it
+    end = next((ln for ln in toc_lines if ln > final[-1].line), len(prefix) - 1)
+    while end > final[-1].end and (
+        not lines[end - 1].strip() or _CONTENTS_RE.match(lines[end - 1])
+    ):
+        end -= 1
+    # a dropped heading line right above a kept one (a repeated heading, the tail of a contents
+    # list) belongs to neither body: the previous chapter stops above it
+    dropped = set(toc_lines)
+    stops = []
+    for i, h in enumerate(final):
+        if i + 1 == len(final):
+            stops.append(end)
+            continue
+        stop = final[i + 1].line
+        while stop - 1 > h.end and (stop - 1 in dropped or not lines[stop - 1].strip()):
+            stop -= 1
+        stops.append(stop)
+    sizes = _body_sizes(final, prefix, end)
     chapter_sizes = [s for h, s in zip(final, sizes, strict=True) if h.kind != "part"]
     front = prefix[final[0].line] if final else 0
-    return _Outcome(family, final, len(chapters), chapter_sizes, front)
+    return _Outcome(family, final, len(chapters), chapter_sizes, front, end, stops)
 
 
 def _sane(o: _Outcome, total: int) -> bool:
@@ -517,19 +578,21 @@ def _sane(o: _Outcome, total: int) -> bool:
     return True
 
 
-def _choose(heads: list[_Heading], prefix: list[int], language: str) -> _Outcome | None:
+def _choose(
+    heads: list[_Heading], lines: list[str], prefix: list[int], language: str
+) -> _Outcome | None:
     total = prefix[-1]
     families = {h.family for h in heads if h.kind == "chapter"}
     order = [f for f in _PREFERENCE[language] if f in families]
-    outcomes = [o for f in order if (o := _evaluate(f, heads, prefix)) and _sane(o, total)]
-    if any(o.family == "zh_heading:章" for o in outcomes):
-        # 节 are sections inside 章 chapters
-        outcomes = [o for o in outcomes if o.family != "zh_heading:节"]
+    outcomes = [o for f in order if (o := _evaluate(f, heads, lines, prefix)) and _sane(o, total)]
+    if any(o.family in _MAIN_FAMILIES for o in outcomes):
+        # 节, bare numerals and letters are sections inside chapters when chapters exist
+        outcomes = [o for o in outcomes if o.family in _MAIN_FAMILIES]
     if outcomes:
         return max(outcomes, key=lambda o: o.numbered)  # max keeps the first of equals
     part_order = _PART_FAMILIES if language == "zh" else _PART_FAMILIES[::-1]
     for f in part_order:
-        o = _evaluate(f, heads, prefix) if any(h.family == f for h in heads) else None
+        o = _evaluate(f, heads, lines, prefix) if any(h.family == f for h in heads) else None
         if o is not None and _sane(o, total):
             return o
     return None
@@ -555,10 +618,11 @@ def _build(outcome: _Outcome, lines: list[str]) -> list[Chapter]:
         if h.kind == "part":
             part = h.title
             continue
-        stop = heads[i + 1].line if i + 1 < len(heads) else len(lines)
-        body_lines = _trim_blank_lines(lines[h.end : stop])
+        stop = outcome.stops[i]
+        body_lines = lines[h.end : stop]
         if h.runin.strip():
             body_lines = [h.runin.strip(), *body_lines]
+        body_lines = _trim_blank_lines(body_lines)
         text = "\n".join(body_lines)
         if not text.strip():
             continue
@@ -616,12 +680,12 @@ def split_chapters(text: str, language: str | None = None) -> ChapterSplit:
     if not text or not text.strip():
         raise NFError("NF-INPUT-004", "no text to split into chapters")
     lang = language if language in ("zh", "en") else detect_language(text)
-    lines = text.split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     prefix = [0]
     for line in lines:
         prefix.append(prefix[-1] + sum(map(len, line.split())))
     heads = _scan(lines)
-    outcome = _choose(heads, prefix, lang)
+    outcome = _choose(heads, lines, prefix, lang)
     chapters = _build(outcome, lines) if outcome is not None else []
     if outcome is not None and len(chapters) >= 2:
         return ChapterSplit(
@@ -631,5 +695,7 @@ def split_chapters(text: str, language: str | None = None) -> ChapterSplit:
             skill_version=VERSION,
         )
     return ChapterSplit(
-        chapters=_split_by_size(text, lang), strategy="size_fallback", skill_version=VERSION
+        chapters=_split_by_size("\n".join(lines), lang),
+        strategy="size_fallback",
+        skill_version=VERSION,
     )

@@ -76,7 +76,9 @@ _ZH_NAMING = r"(?:即是|又名|又叫做|又唤做|又称|号为|号曰|法名|
 _ZH_SELF_NAMING = r"(?:叫做|唤做|名叫|名唤|法名|号为|号曰|乃是|就是|便是|即是)"
 # a gap between 我 and the naming verb that makes someone else the one named (我与你……称为,
 # 我师父……号曰, 我这鹿儿即是)
-_ZH_SELF_GAP_BLOCK = re.compile(r"你|他|她|们|与|给|替|把|将|这|那|的|师父|徒弟|两个|一个")
+_ZH_SELF_GAP_BLOCK = re.compile(
+    r"你|他|她|们|与|给|替|把|将|这|那|的|个|道|说|想|问|师|徒|兄|弟|哥|姐|妹|儿|父|母|妻|夫|主"
+)
 _ZH_SELF = r"(?:我|吾|俺|贫僧|贫道|小人|在下|老身|奴家|小的|老孙|本王)"
 
 # --- en lexical knowledge ----------------------------------------------------------------
@@ -92,7 +94,10 @@ _EN_HON_GENDER = {
     "Baroness": "f", "Mistress": "f",
 }  # fmt: skip
 _CAP = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
-_EN_SEQ = re.compile(rf"(?<![\w’'])(?:(?P<hon>{_EN_HON})\.?\s+)?(?P<body>{_CAP}(?:[ \t]+{_CAP}){{0,2}})(?![\w])")
+_WS = r"(?:[ \t]+\n?[ \t]*|\n[ \t]*)"  # spaces or one line wrap, never a blank line
+_EN_SEQ = re.compile(
+    rf"(?<![\w’'])(?:(?P<hon>{_EN_HON})\.?{_WS})?(?P<body>{_CAP}(?:{_WS}{_CAP}){{0,2}})(?![\w])"
+)
 _EN_STOP = set(
     """A An The And But Or Nor If When While Then Than So As At In On Of To For From By With
     Without Into Onto Upon After Before Since Until Unless Though Although Because However Yet Still
@@ -140,7 +145,7 @@ def _min_count(n_chars: int) -> int:
 
 def _count(text: str, forms, language: str) -> Counter:
     matcher = tk.NameMatcher({f: f for f in forms}, language)
-    return Counter(m.group() for m in matcher.finditer(text))
+    return Counter(matcher.form(m) for m in matcher.finditer(text))
 
 
 # --- zh candidates -------------------------------------------------------------------------
@@ -172,6 +177,7 @@ def _zh_candidates(text: str) -> set[str]:
             cands.add(w)
         elif tag is None and len(w) <= 4:
             oov.append(w)
+    oov = [w for w in oov if _person_context(text, w) >= 0.15]  # cheap test before tagging
     cands |= _zh_tag_oov(text, oov, freq)
     # subjects of speech tags: X道 / X笑道 / X问
     speakers: Counter = Counter()
@@ -189,8 +195,14 @@ def _zh_candidates(text: str) -> set[str]:
     cands |= {s for s, n in speakers.items() if n >= 3}
     # jieba's nr tag is noisy (布衫, 籍贯) and speech tags catch predicates (行者大喜道): keep
     # words that sit where people do and do not mostly follow another name
-    cands = {w for w in cands if _person_context(text, w) >= 0.15}
-    cands = _drop_predicates(text, cands)
+    kept = {w for w in cands if _person_context(text, w) >= 0.15}
+    # formal full names (孙悟空, 齐天大圣) sit in naming phrases more than in action; keep them
+    # when they extend a kept name
+    kept |= {
+        w for w in cands - kept
+        if any(w.endswith(k) and (w[0] in _ZH_SURNAMES or len(w) - len(k) == 2) for k in kept)
+    }
+    cands = _drop_predicates(text, kept)
     # surname + title (赵太爷, 邹七嫂) and 阿/小 + letter (阿Q, 小D)
     titled = Counter(
         m.group() for m in _ZH_TITLE_RE.finditer(text) if m.group(1) in _ZH_SURNAMES
@@ -198,7 +210,7 @@ def _zh_candidates(text: str) -> set[str]:
     cands |= {w for w, n in titled.items() if n >= min_freq and w not in _ZH_STOP}
     letters = Counter(m.group() for m in _ZH_LETTER_RE.finditer(text))
     cands |= {w for w, n in letters.items() if n >= min_freq}
-    return _zh_prune(cands, freq)
+    return _zh_prune(cands, tags)
 
 
 _ZH_AFTER_PERSON = set("道说笑问便又却也就才都只见听看想叫喝走跑忙连急怒喜正已还仍竟")
@@ -256,14 +268,17 @@ def _zh_tag_oov(text: str, words: list[str], freq: Counter, samples: int = 3) ->
     return out
 
 
-def _zh_prune(cands: set[str], freq: Counter) -> set[str]:
-    """Drop name + function-char fragments (沙僧笑, 那行者) when the bare name is a candidate."""
+def _zh_prune(cands: set[str], tags: dict[str, str]) -> set[str]:
+    """Drop fragments glued to a name by the segmenter: name + function char (沙僧笑), function
+    char + name (那行者), or an unknown verb char + name (保唐僧); a surname + name stays."""
     out = set()
     for w in cands:
         head, tail = w[:-1], w[1:]
         if w[-1] in _ZH_FUNCTION_CHARS and head in cands:
             continue
-        if w[0] in _ZH_FUNCTION_CHARS and tail in cands:
+        if tail in cands and (
+            w[0] in _ZH_FUNCTION_CHARS or (w[0] not in _ZH_SURNAMES and w not in tags)
+        ):
             continue
         out.add(w)
     return out
@@ -376,8 +391,12 @@ def _merge_aliases(text: str, forms: list[str], counts: Counter, language: str) 
     for group in _lexicon(language):
         present = [f for f in group if f in groups.parent]
         for f in present[1:]:
-            merge(present[0], f)
-    _merge_contained(groups, forms, counts, language, stats, merge)
+            # English nicknames are ambiguous (Bill the Lizard is no William): ask that the two
+            # share some paragraphs; the Chinese epithets are specific to their book
+            if zh or stats.para_between(groups.members()[groups.find(present[0])], [f]) >= 2:
+                merge(present[0], f)
+    gender = _form_gender(text, forms, language)
+    _merge_contained(groups, forms, counts, language, stats, merge, gender)
     return list(groups.members().values())
 
 
@@ -425,6 +444,9 @@ class _Cooccurrence:
         big = max(self.n_para[a], self.n_para[b])
         return p >= 10 and p >= 0.3 * big and s <= 0.06 * p
 
+    def para_between(self, xs: list[str], ys: list[str]) -> int:
+        return sum(self.para[(a, b) if a < b else (b, a)] for a in xs for b in ys if a != b)
+
     def sentence_ratio(self, a: str, b: str) -> float:
         key = (a, b) if a < b else (b, a)
         return self.sent[key] / max(1, self.para[key])
@@ -432,7 +454,10 @@ class _Cooccurrence:
 
 def _naming_statements(text: str, matcher: tk.NameMatcher, atts, language: str):
     """(A, B) pairs stated as one person: A又名B / A叫做B / a speaker saying 我……叫做B."""
-    names = "|".join(re.escape(f) for f in sorted(matcher.forms, key=lambda f: (-len(f), f)))
+    names = "|".join(
+        re.escape(f).replace(r"\ ", r"\s+")
+        for f in sorted(matcher.forms, key=lambda f: (-len(f), f))
+    )
     if language == "zh":
         direct = re.compile(rf"({names}){_ZH_NAMING}({names})(?=[，。！？、；”\s罢了是也])")
         self_naming = re.compile(
@@ -447,14 +472,14 @@ def _naming_statements(text: str, matcher: tk.NameMatcher, atts, language: str):
             rf"\b(?:[Mm]y\s+name\s+is|I\s+am\s+called|[Cc]all\s+me)()\s+({names})\b"
         )
     for m in direct.finditer(text):
-        yield m.group(1), m.group(2)
+        yield tk._norm(m.group(1)), tk._norm(m.group(2))
     for att in atts:
         if att.form is None or att.rule not in ("pre", "post"):
             continue
         q = att.quote
         for m in self_naming.finditer(text, q.inner_start, q.inner_end):
             if not _ZH_SELF_GAP_BLOCK.search(m.group(1)):
-                yield att.form, m.group(2)
+                yield att.form, tk._norm(m.group(2))
 
 
 def _addressed_replies(text: str, atts, matcher: tk.NameMatcher, zh: bool):
@@ -474,25 +499,46 @@ def _addressed_replies(text: str, atts, matcher: tk.NameMatcher, zh: bool):
             continue
         if cur.form is None or cur.form == nxt.form:
             continue  # unknown addresser, or the addresser just goes on talking
-        vocatives[first.group()] += 1
-        replies[(first.group(), nxt.form)] += 1
+        y = matcher.form(first)
+        vocatives[y] += 1
+        replies[(y, nxt.form)] += 1
     for (y, z), n in replies.items():
         lift = (n / vocatives[y]) / (speakers[z] / n_speech)
         if y != z and n >= 5 and n >= 0.6 * vocatives[y] and lift >= 2:
             yield y, z
 
 
-def _merge_contained(groups: _Groups, forms, counts: Counter, language: str, stats, merge) -> None:
+def _form_gender(text: str, forms: list[str], language: str) -> dict[str, str]:
+    """m/f per form: from an English honorific, else from the pronouns after its mentions."""
+    votes = tk.pronoun_votes(text, tk.NameMatcher({f: f for f in forms}, language), language)
+    out = {}
+    for f in forms:
+        g = _honorific_gender(f) if language != "zh" else None
+        if g is None:
+            he, she = votes.get(f, [0, 0])
+            if he + she >= 4 and max(he, she) >= 0.7 * (he + she):
+                g = "m" if he > she else "f"
+        if g:
+            out[f] = g
+    return out
+
+
+def _merge_contained(
+    groups: _Groups, forms, counts: Counter, language: str, stats, merge, gender: dict[str, str]
+) -> None:
     """A shorter form inside longer ones (悟空/孙悟空, Darcy/Mr. Darcy, Rabbit/White Rabbit)
-    joins them when the longer forms it sits in belong to one person, or one clearly dominates."""
+    joins them when the longer forms it sits in belong to one person, or one clearly dominates.
+    Containers of the other gender do not compete (Bingley: Mr. Bingley, not Miss Bingley)."""
     zh = language == "zh"
     for short in sorted(forms, key=lambda f: (len(f), f)):
         if zh:
             containers = [f for f in forms if f != short and short in f]
         else:
             pat = re.compile(rf"(?<![\w-]){re.escape(short)}(?![\w-])")
-            containers = [f for f in forms if f != short and pat.search(_bare(f) if f != _bare(f) else f)]
-            containers += [f for f in forms if f != short and f not in containers and _bare(f) == short]
+            containers = [f for f in forms if f != short and pat.search(f)]
+        g = gender.get(short)
+        if g:
+            containers = [f for f in containers if gender.get(f, g) == g]
         if not containers:
             continue
         by_group: dict[str, int] = defaultdict(int)
@@ -554,12 +600,13 @@ def _canonical(members: list[str], counts: Counter, zh: bool, lexicon_canon: set
     for f in members:
         if f in lexicon_canon and (not zh or len(members) > 1):
             return f
+    pool = members
     if zh:
         # a full name (surname + given name, 孙悟空) beats an epithet, else the most frequent
-        full = [f for f in members if any(o != f and f.endswith(o) and len(f) - len(o) == 1 for o in members)]
+        full = [
+            f
+            for f in members
+            if any(o != f and f.endswith(o) and len(f) - len(o) == 1 for o in members)
+        ]
         pool = full or members
-        return max(pool, key=lambda f: (counts[f], -len(f), f))
-    # English: the bare name beats its honorific forms (Darcy over Mr. Darcy)
-    bare = [f for f in members if _bare(f) == f]
-    pool = bare or members
-    return max(pool, key=lambda f: (counts[f] + sum(counts[o] for o in members if _bare(o) == f), f))
+    return max(pool, key=lambda f: (counts[f], -len(f), f))

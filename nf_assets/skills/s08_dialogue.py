@@ -21,8 +21,12 @@ from nf_assets.skills.contracts import Chapter, CharacterList, DialogueLine
 SKILL_ID = "SKILL_08"
 VERSION = "1.0.0"
 
-# zh: the verb closing a speech tag. "X道" covers 笑道/喝道/冷笑道/大叫道 etc.
-_ZH_VERB = r"(?:[\u4e00-\u9fff]{0,2}道|说道|说|问|曰|叫|喝|嚷|骂|喊|答|应|想|笑)"
+# zh: the verbs of a speech tag (X道 / X笑道 / X说 ...). An explicit list, not "any char + 道",
+# so that the name before the verb is never swallowed by the verb.
+_ZH_VERB = (
+    r"(?:冷笑道|大叫道|高叫道|厉声道|低声道|笑道|说道|问道|叫道|喝道|答道|骂道|叹道|哭道|喊道|"
+    r"嚷道|应道|回道|告道|禀道|奏道|怒道|喜道|惊道|念道|吟道|骂|道|说|问|曰|叫|喝|嚷|喊|答|应|想)"
+)
 _ZH_TAG_END = re.compile(rf"({_ZH_VERB})[了着]?\s*[：:，,]?\s*$")
 _ZH_PRONOUN = re.compile(r"(他|她|它|我|你)(?:们)?[^，。！？“”]{0,4}$")
 _ZH_STOP = "。！？!?”」\n"
@@ -122,7 +126,7 @@ def _explicit_zh(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
             # the name right before the verb, else the sentence subject (first name)
             tail = text[names[-1].end() : a + m.start()]
             pick = names[-1] if re.fullmatch(r"[^，,；;]{0,6}", tail) else names[0]
-            return Attribution(q, pick.group(), m.group(1), "pre")
+            return Attribution(q, matcher.form(pick), m.group(1), "pre")
         if _ZH_PRONOUN.search(pre[: m.start()]):
             return Attribution(q, None, m.group(1), "pronoun")
     post = text[q.end : q.end + 16]
@@ -132,7 +136,7 @@ def _explicit_zh(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
         rest = text[n.end() : q.end + len(post)]
         v = re.match(rf"[^，。！？“”]{{0,4}}?({_ZH_VERB})", rest)
         if v:
-            return Attribution(q, n.group(), v.group(1), "post")
+            return Attribution(q, matcher.form(n), v.group(1), "post")
     return Attribution(q, None, None, None)
 
 
@@ -141,7 +145,7 @@ def _en_patterns(matcher: NameMatcher) -> tuple[re.Pattern, ...]:
     cached = _EN_CACHE.get(key)
     if cached is None or cached[0] is not matcher:
         forms = sorted(matcher.forms, key=lambda f: (-len(f), f))
-        names = "|".join(re.escape(f) for f in forms) or r"(?!x)x"
+        names = "|".join(re.escape(f).replace(r"\ ", r"\s+") for f in forms) or r"(?!x)x"
 
         def nm(g: str) -> str:
             return rf"(?:the\s+)?(?P<{g}>{names})(?![\w-])"
@@ -179,7 +183,7 @@ def _explicit_en(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
     for pat in (post_say_name, post_name_say):
         m = pat.match(post)
         if m:
-            return Attribution(q, m.group("n1"), m.group("v1"), "post")
+            return Attribution(q, matcher.form_of(m.group("n1")), m.group("v1"), "post")
     lo = max(0, q.start - 120)
     pre = text[lo : q.start].replace("\n", " ")
     cut = max(pre.rfind("”"), pre.rfind('"'), pre.rfind(". "), pre.rfind("! "), pre.rfind("? "))
@@ -187,7 +191,7 @@ def _explicit_en(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
     for pat in (pre_name_say, pre_say_name):
         m = pat.search(pre)
         if m:
-            return Attribution(q, m.group("n1"), m.group("v1"), "pre")
+            return Attribution(q, matcher.form_of(m.group("n1")), m.group("v1"), "pre")
     m = post_pron.match(post)
     if m:
         return Attribution(q, None, m.group("v1") or m.group("v2"), "pronoun")

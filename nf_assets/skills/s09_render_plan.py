@@ -4,9 +4,9 @@
 - Speech: the shot's script lines joined; a shot that is one character talking is voiced by that
   character (`speaker`), otherwise the narrator reads it with each quote prefixed by its speaker.
 - Time: speech units / `speech_rate` plus a breath between shots, at least MIN_SHOT_SECONDS.
-- Budget: over `budget_seconds`, sentences are dropped from the longest shot first (narration
-  before dialogue, last before first), never a shot's first sentence; under `min_seconds`, the
-  panels are held longer.
+- Budget: over `budget_seconds`, narration sentences are dropped before any dialogue, from the
+  longest shot first and from the end of a shot, never a shot's first sentence; under
+  `min_seconds`, the panels are held longer.
 
 Style (SKILL_15) and continuity (SKILL_19) are required inputs so the plan is made after them, as
 the seed order says; the plan only checks them, SKILL_20 turns them into prompts. Characters
@@ -134,13 +134,17 @@ def render_plan(
     seconds = [_seconds(t.text(language), speech_rate) for t in texts]
     queues = [t.removal_order() for t in texts]
 
-    # Trim the longest shot first so no panel drags while others were cut to the bone.
+    # Narration goes before any dialogue; among shots, the longest is trimmed first so no panel
+    # drags while others were cut to the bone.
     while sum(seconds) > budget_seconds:
         open_shots = [k for k, q in enumerate(queues) if q]
         if not open_shots:
             break  # only first sentences left: record the overrun, never drop a shot
-        k = max(open_shots, key=lambda j: (seconds[j], -j))
-        texts[k].pieces.pop(queues[k].pop(0))
+        k = max(
+            open_shots,
+            key=lambda j: (not texts[j].pieces[queues[j][0]].dialogue, seconds[j], -j),
+        )
+        texts[k].pieces.pop(queues[k][0])
         queues[k] = texts[k].removal_order()
         seconds[k] = _seconds(texts[k].text(language), speech_rate)
 

@@ -343,9 +343,15 @@ def _select(
         return range(min(COVERAGE_BINS - 1, int(c.start / width)), last + 1)
 
     fair_share = budget / COVERAGE_BINS
-    for b in range(COVERAGE_BINS):
-        if any(b in bins_of(c) for c in chosen.values()):
-            continue
+    tried: set[int] = set()
+    while True:
+        touched = {b for c in chosen.values() for b in bins_of(c)}
+        empty = [b for b in range(COVERAGE_BINS) if b not in touched and b not in tried]
+        if not empty:
+            break
+        # Farthest from anything told first, so a tight budget still spreads over the chapter.
+        b = max(empty, key=lambda k: (min((abs(k - t) for t in touched), default=k), -k))
+        tried.add(b)
         members = [c for c in cands if b in bins_of(c)]
         fair = [c for c in members if c.units <= fair_share]
         ranked = sorted(fair, key=lambda c: (-c.score, c.units, c.start)) or sorted(

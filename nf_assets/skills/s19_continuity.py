@@ -88,8 +88,9 @@ def _candidates(base: RGB):
     h, lightness, s = colorsys.rgb_to_hls(*base)
     yield base
     s2 = max(s, 0.55)  # a grey has no hue to rotate
+    levels = (lightness, 0.6, 0.75, 0.45)  # black or white bases need a usable lightness too
     for k in range(1, _MAX_TRIES):
-        yield colorsys.hls_to_rgb((h + k * _GOLDEN_TURN) % 1.0, lightness, s2)
+        yield colorsys.hls_to_rgb((h + k * _GOLDEN_TURN) % 1.0, levels[k % len(levels)], s2)
 
 
 def _pick_colour(base: RGB, bg: RGB, taken: list[RGB]) -> RGB:

@@ -9,6 +9,7 @@ gives byte-equal PNGs: all variation comes from a seed derived from the prompt a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -435,16 +436,16 @@ class OfflinePanelProvider:
 
     def render(self, prompt: str, params: dict, out_path: Path) -> ImageResult:
         out_path = Path(out_path)
+        tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
         try:
             img = draw_panel(prompt, params)
             out_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-            # Level 1: the flat frames compress almost as well and save several times faster.
+            # Level 1: ~25% faster to save than the default; the flat frames stay small.
             img.save(tmp, format="PNG", compress_level=1)
-            os.replace(tmp, out_path)
-        except NFError:
-            raise
-        except Exception as exc:  # Pillow raises many types; all mean "no image"
+            os.replace(tmp, out_path)  # readers never see a half-written PNG
+        except Exception as exc:  # Pillow and the OS raise many types; all mean "no image"
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise NFError("NF-MEDIA-003", f"panel render failed: {exc}") from exc
         usage = Usage(provider=self.name, model=self.model, units=1, unit="images")
         return ImageResult(path=out_path, width=img.width, height=img.height, usage=usage)

@@ -171,5 +171,6 @@ def long_zh_case(
 def voices() -> list[VoiceAssignment]:
     return [
         VoiceAssignment(character="narrator", voice="cmn", rate=170, pitch=50),
-        VoiceAssignment(character="孙悟空", voice="cmn+m3", rate=180, pitch=60),
+        VoiceAssignment(character="孙悟空", voice="cmn+m1", rate=175, pitch=55),
+        VoiceAssignment(character="沙僧", voice="cmn+m3", rate=180, pitch=60),
     ]

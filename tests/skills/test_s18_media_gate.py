@@ -45,7 +45,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     blank = d / "blank.png"
     Image.new("RGB", (1280, 720), "#336699").save(blank)
-    speech = EspeakSpeechProvider().speak("唐僧师徒四人西天取经，一路降妖除魔。", "cmn", d / "s.wav")
+    speech = EspeakSpeechProvider().speak(
+        "唐僧师徒四人西天取经，一路降妖除魔。", "cmn", d / "s.wav"
+    )
     silent = _wav(d / "silent.wav", np.zeros(22050 * 3))
     good_mp4 = compose_chapter([(panel.path, 1.0)], speech.path, None, d / "good.mp4").path
     mute_mp4 = compose_chapter([(panel.path, speech.seconds)], None, None, d / "mute.mp4").path

@@ -24,7 +24,9 @@ LONG_EN = (
     "Alice was beginning to get very tired of sitting by her sister on the bank, and of "
     "having nothing to do: once or twice she had peeped into the book her sister was reading."
 )
-SRT_BLOCK = re.compile(r"^(\d+)\n(\d{2}:\d{2}:\d{2},\d{3}) --> (\d{2}:\d{2}:\d{2},\d{3})\n(.+)$", re.S)
+SRT_BLOCK = re.compile(
+    r"^(\d+)\n(\d{2}:\d{2}:\d{2},\d{3}) --> (\d{2}:\d{2}:\d{2},\d{3})\n(.+)$", re.S
+)
 
 
 def test_module_identity() -> None:
@@ -52,7 +54,8 @@ def test_srt_and_vtt_documents() -> None:
     subs = build_subtitles(7, [("第一句。", 0.5, 2.0), ("Second line.", 2.5, 4.25)])
     assert subs.chapter_index == 7 and subs.skill_version == s21.VERSION
     assert subs.srt == (
-        "1\n00:00:00,500 --> 00:00:02,000\n第一句。\n\n2\n00:00:02,500 --> 00:00:04,250\nSecond line.\n"
+        "1\n00:00:00,500 --> 00:00:02,000\n第一句。\n\n"
+        "2\n00:00:02,500 --> 00:00:04,250\nSecond line.\n"
     )
     assert subs.vtt == (
         "WEBVTT\n\n1\n00:00:00.500 --> 00:00:02.000\n第一句。\n\n"

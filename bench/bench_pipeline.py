@@ -1,0 +1,191 @@
+"""End-to-end benchmark: the same novel through the orchestrated asset graph and through the
+bare skill functions in a plain loop; prints wall time, peak memory, chapters/s and the ratio.
+
+    .venv/bin/python bench/bench_pipeline.py --zh-chapters 10 [--repeat 3] [--skip-en]
+
+Each graph run uses a fresh tenant, so the skill cache cannot serve it: the ratio measures
+orchestration + write-back overhead, not caching. NF_DATABASE_URL (or the embedded server) is
+the database; Dagster runs on an ephemeral instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+
+
+def plain_loop(data: bytes, store_root: Path) -> int:
+    """SKILL_01..21 and the executors called directly, chapters fanned out to the same pool."""
+    from nf_assets.executors import (
+        ComposeJob,
+        MediaJob,
+        chapter_subtitles,
+        compose_chapter_video,
+        render_chapter_media,
+    )
+    from nf_assets.planning import BUDGET_SECONDS, MIN_SECONDS, SPEECH_RATE
+    from nf_assets.runtime import media_pool
+    from nf_assets.skills import (
+        s01_ingest,
+        s02_chapter_split,
+        s04_summarize,
+        s05_characters,
+        s06_relations,
+        s07_scenes,
+        s08_dialogue,
+        s09_render_plan,
+        s10_script_adapt,
+        s11_voice_cast,
+        s12_settings,
+        s13_storyboard,
+        s14_persona,
+        s15_style_bible,
+        s19_continuity,
+        s20_prompt_compile,
+    )
+    from nf_assets.skills.contracts import ChapterUnderstanding
+
+    src = s01_ingest.ingest(data)
+    lang = src.language
+    chapters = s02_chapter_split.split_chapters(src.text, lang).chapters
+    chars = s05_characters.extract_characters(chapters, lang, top_n=50)
+    s06_relations.relation_graph(chapters, chars)
+    names = {c.name: [c.name, *c.aliases] for c in chars.characters}
+    und = [
+        ChapterUnderstanding(
+            chapter_index=c.index,
+            summary=s04_summarize.summarize(c, lang),
+            scenes=s07_scenes.split_scenes(c, lang),
+            dialogue=s08_dialogue.attribute_dialogue(c, chars, lang),
+            characters_present=[n for n, f in names.items() if any(x in c.text for x in f)],
+            settings=s12_settings.extract_settings(c, lang),
+            skill_versions={},
+        )
+        for c in chapters
+    ]
+    personas = s14_persona.build_personas(chars, und, chapters, lang)
+    voices = s11_voice_cast.cast_voices(personas, lang)
+    scripts = [
+        s10_script_adapt.adapt_script(c, u, personas, lang)
+        for c, u in zip(chapters, und, strict=True)
+    ]
+    boards = [s13_storyboard.make_storyboard(s, u) for s, u in zip(scripts, und, strict=True)]
+    style = s15_style_bible.style_bible(None, lang)
+    cont = s19_continuity.continuity(personas, style)
+    plans = [
+        s09_render_plan.render_plan(
+            b,
+            s,
+            style,
+            cont,
+            budget_seconds=BUDGET_SECONDS,
+            min_seconds=MIN_SECONDS,
+            speech_rate=SPEECH_RATE[lang],
+        )
+        for b, s in zip(boards, scripts, strict=True)
+    ]
+    prompts = [
+        s20_prompt_compile.compile_prompts(p, b, style, cont, personas, voices)
+        for p, b in zip(plans, boards, strict=True)
+    ]
+    off = {"kind": "offline"}
+    with media_pool() as pool:
+        media = [
+            o.output
+            for o in pool.map(
+                render_chapter_media,
+                [
+                    MediaJob(c.index, p, off, off, str(store_root))
+                    for c, p in zip(chapters, prompts, strict=True)
+                ],
+            )
+        ]
+        subs = [chapter_subtitles(m) for m in media]
+        list(
+            pool.map(
+                compose_chapter_video,
+                [ComposeJob(m, s, str(store_root)) for m, s in zip(media, subs, strict=True)],
+            )
+        )
+    return len(chapters)
+
+
+def graph_run(data: bytes, store_root: Path, slug: str) -> int:
+    import dagster as dg
+
+    from nf_cli.runs import run_novel
+    from shared.db import get_engine
+
+    run = run_novel(
+        get_engine(),
+        store_root,
+        tenant=f"b{uuid.uuid4().hex[:8]}",
+        project="bench",
+        slug=slug,
+        data=data,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    if not run.result.success:
+        raise SystemExit(f"graph run failed: {run.result.all_events[-1]}")
+    return run.result.output_for_node("export_record")["chapters"]
+
+
+def peak_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+def measure(label: str, fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            n = fn(Path(tmp))
+            times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    print(
+        f"  {label:<6} median {med:7.2f}s  runs {[round(t, 2) for t in times]}  "
+        f"{n / med:5.2f} chapters/s  peak RSS {peak_mib():.0f} MiB",
+        flush=True,
+    )
+    return med
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--zh-chapters", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip-en", action="store_true")
+    args = ap.parse_args()
+    from migrations import runner
+    from nf_cli.demo import first_chapters
+    from shared.db import database_url
+
+    runner.upgrade(database_url(), "head")
+    books = [
+        ("xiyouji", first_chapters((CORPUS / "zh_xiyouji.txt").read_bytes(), args.zh_chapters))
+    ]
+    if not args.skip_en:
+        books.append(("alice", (CORPUS / "en_alice_in_wonderland.txt").read_bytes()))
+    for slug, data in books:
+        print(f"{slug}:", flush=True)
+        plain = measure("plain", lambda root, d=data: plain_loop(d, root), args.repeat)
+        graph = measure("graph", lambda root, d=data, s=slug: graph_run(d, root, s), args.repeat)
+        print(f"  overhead ratio graph/plain = {graph / plain:.3f} (target <= 1.10)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Register a novel and run the whole graph for it in-process: the main job, the benchmark and
+the end-to-end tests all go through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from sqlalchemy import Engine, update
+
+from nf_assets.definitions import defs
+from nf_assets.partitions import novels_partitions
+from nf_assets.runtime import run_tags
+from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from shared.models import Base
+from shared.novels import ensure_tenant_project, register_novel
+from shared.slugs import PartitionKey
+from shared.telemetry import new_trace_id
+
+
+@dataclass
+class NovelRun:
+    result: dg.ExecuteInProcessResult
+    partition_key: str
+    trace_id: str
+    instance: dg.DagsterInstance
+    store_root: Path
+
+
+def run_novel(
+    engine: Engine,
+    store_root: Path,
+    *,
+    tenant: str,
+    project: str,
+    slug: str,
+    data: bytes,
+    instance: dg.DagsterInstance,
+    title: str | None = None,
+    trace_id: str | None = None,
+    project_config: dict | None = None,
+    run_config: dict | None = None,
+) -> NovelRun:
+    from shared.storage import LocalArtifactStore
+
+    ensure_tenant_project(engine, tenant, project)
+    if project_config is not None:
+        projects = Base.metadata.tables["projects"]
+        with engine.begin() as conn:
+            conn.execute(
+                update(projects)
+                .where(projects.c.tenant_id == tenant, projects.c.id == project)
+                .values(config=project_config)
+            )
+    trace_id = trace_id or new_trace_id()
+    novel = register_novel(
+        engine,
+        LocalArtifactStore(store_root),
+        tenant_id=tenant,
+        project_id=project,
+        slug=slug,
+        data=data,
+        title=title or slug,
+        trace_id=trace_id,
+    )
+    instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
+    result = defs.get_job_def("novel_pipeline").execute_in_process(
+        partition_key=novel.partition_key,
+        instance=instance,
+        tags=run_tags(PartitionKey.parse(novel.partition_key), trace_id),
+        raise_on_error=False,
+        run_config=run_config,
+        resources={
+            "db": DatabaseResource(url=engine.url.render_as_string(hide_password=False)),
+            "store": ArtifactStoreResource(root=str(store_root)),
+        },
+    )
+    return NovelRun(result, novel.partition_key, trace_id, instance, Path(store_root))

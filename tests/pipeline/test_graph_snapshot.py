@@ -1,0 +1,69 @@
+"""The asset graph as data: an accidental change to assets, dependencies, groups or checks shows
+up as a diff of tests/snapshots/asset_graph.json (NF_UPDATE_SNAPSHOTS=1 rewrites it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from nf_assets.definitions import defs
+
+SNAPSHOT = Path(__file__).resolve().parent.parent / "snapshots" / "asset_graph.json"
+
+
+def graph_doc() -> dict:
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "partitioned": node.partitions_def is not None,
+        }
+    checks = {}
+    for ck in sorted(graph.asset_check_keys, key=lambda c: (c.asset_key.to_user_string(), c.name)):
+        spec = graph.get_check_spec(ck)
+        checks[f"{ck.asset_key.to_user_string()}:{ck.name}"] = {
+            "blocking": spec.blocking,
+            "extra_inputs": sorted(d.asset_key.to_user_string() for d in spec.additional_deps),
+        }
+    jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+    return {"assets": assets, "checks": checks, "jobs": jobs}
+
+
+def upstream(doc: dict, key: str) -> set[str]:
+    seen, todo = set(), list(doc["assets"][key]["deps"])
+    while todo:
+        k = todo.pop()
+        if k not in seen:
+            seen.add(k)
+            todo += doc["assets"][k]["deps"]
+    return seen
+
+
+def test_graph_matches_snapshot():
+    doc = graph_doc()
+    if os.environ.get("NF_UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    assert doc == json.loads(SNAPSHOT.read_text())
+
+
+def test_seed_order_holds():
+    doc = graph_doc()
+    assert "personas" in doc["assets"]["scripts"]["deps"]  # SKILL_14 feeds SKILL_10
+    plan_deps = doc["assets"]["render_plans"]["deps"]
+    assert {"style_bible", "continuity"} <= set(plan_deps)  # SKILL_15/19 before SKILL_09
+    # SKILL_20 between planning and every executor: executors see planning only through it
+    assert doc["assets"]["panels_and_narration"]["deps"] == ["compiled_prompts"]
+    assert "render_plans" in upstream(doc, "compiled_prompts")
+    assert doc["checks"]["storyboards:content_gate"]["blocking"]
+    assert doc["checks"]["chapter_videos:media_gate"]["blocking"]
+
+
+def test_definitions_load():
+    assert isinstance(defs, dg.Definitions)
+    defs.resolve_all_job_defs()
