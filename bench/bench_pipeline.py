@@ -34,7 +34,7 @@ def plain_loop(data: bytes, store_root: Path) -> int:
         compose_chapter_video,
         render_chapter_media,
     )
-    from nf_assets.planning import BUDGET_SECONDS, MIN_SECONDS, SPEECH_RATE
+    from nf_assets.planning import BUDGET_SECONDS, MIN_SECONDS
     from nf_assets.runtime import media_pool
     from nf_assets.skills import (
         s01_ingest,
@@ -80,7 +80,10 @@ def plain_loop(data: bytes, store_root: Path) -> int:
         s10_script_adapt.adapt_script(c, u, personas, lang)
         for c, u in zip(chapters, und, strict=True)
     ]
-    boards = [s13_storyboard.make_storyboard(s, u) for s, u in zip(scripts, und, strict=True)]
+    boards = [
+        s13_storyboard.make_storyboard(s, u, personas=personas)
+        for s, u in zip(scripts, und, strict=True)
+    ]
     style = s15_style_bible.style_bible(None, lang)
     cont = s19_continuity.continuity(personas, style)
     plans = [
@@ -91,7 +94,7 @@ def plain_loop(data: bytes, store_root: Path) -> int:
             cont,
             budget_seconds=BUDGET_SECONDS,
             min_seconds=MIN_SECONDS,
-            speech_rate=SPEECH_RATE[lang],
+            speech_rate=s09_render_plan.speech_rate_for(lang),
         )
         for b, s in zip(boards, scripts, strict=True)
     ]

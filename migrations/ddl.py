@@ -92,9 +92,7 @@ def create_index_concurrently(
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
     predicate = f" WHERE {where}" if where else ""
     kind = "UNIQUE INDEX" if unique else "INDEX"
-    op.execute(
-        f"CREATE {kind} CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns}){predicate}"
-    )
+    op.execute(f"CREATE {kind} CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns}){predicate}")
 
 
 def add_check_validated(table: str, name: str, condition: str) -> None:

@@ -39,7 +39,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _configure_and_run(connection)
         return
-    url = resolve_url(config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url"))
+    url = resolve_url(
+        config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url")
+    )
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:

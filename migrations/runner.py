@@ -40,8 +40,9 @@ def make_config(url: str | None = None) -> Config:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(make_config("postgresql+psycopg2://unused")).get_current_head()
-    assert head is not None
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no revisions under {MIGRATIONS_DIR}")
     return head
 
 
@@ -80,7 +81,9 @@ def downgrade(url: str | None, rev: str) -> str | None:
     return current(url)
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     """Autogenerate sees only our tables: a shared database also holds Dagster's."""
     if type_ == "table" and reflected and compare_to is None:
         return False

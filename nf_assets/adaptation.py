@@ -41,7 +41,8 @@ def _script(args):
 
 
 def _storyboard(args):
-    return pure(s13_storyboard.make_storyboard(*args))
+    script, understanding, personas = args
+    return pure(s13_storyboard.make_storyboard(script, understanding, personas=personas))
 
 
 @dg.op
@@ -159,13 +160,15 @@ def skill_13_storyboard(
     context,
     scripts: list[Script],
     understanding: list,
+    personas: list[Persona],
     db: DatabaseResource,
     store: ArtifactStoreResource,
 ) -> list[Storyboard]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.STORYBOARD)
     units = [
-        Unit(s.chapter_index, (s, u), (s, u)) for s, u in zip(scripts, understanding, strict=True)
+        Unit(s.chapter_index, (s, u, personas), (s, u, personas))
+        for s, u in zip(scripts, understanding, strict=True)
     ]
     boards = rec.run_skill(
         s13_storyboard.SKILL_ID,
@@ -184,8 +187,8 @@ def skill_13_storyboard(
     group_name="adaptation",
     description="SKILL_13: shots per scene (framing, characters, caption)",
 )
-def storyboards(scripts, understanding):
-    return skill_13_storyboard(scripts, understanding)
+def storyboards(scripts, understanding, personas):
+    return skill_13_storyboard(scripts, understanding, personas)
 
 
 @dg.asset_check(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from nf_assets import adaptation, ingest, planning, rendering, understanding
+from nf_assets import adaptation, ingest, intake, planning, rendering, understanding
 from nf_assets.partitions import novels_partitions
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 
@@ -26,5 +26,6 @@ defs = dg.Definitions.merge(
     adaptation.defs,
     planning.defs,
     rendering.defs,
+    intake.defs,
     dg.Definitions(jobs=[novel_job], resources=RESOURCES, executor=dg.in_process_executor),
 )

@@ -26,8 +26,6 @@ from shared.models import Base
 from shared.slugs import PartitionKey
 from shared.stages import Stage
 
-# Narration speed the plan budgets with (espeak-ng defaults): chars/s for zh, words/s for en.
-SPEECH_RATE = {"zh": 4.5, "en": 2.7}
 BUDGET_SECONDS = 180.0
 MIN_SECONDS = 60.0
 
@@ -144,7 +142,7 @@ def skill_09_render_plan(
 ) -> list[RenderPlan]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.PLAN)
-    rate = SPEECH_RATE.get(novel_source.language, SPEECH_RATE["en"])
+    rate = s09_render_plan.speech_rate_for(novel_source.language)
     units = [
         Unit(b.chapter_index, a, a)
         for b, s in zip(storyboards, scripts, strict=True)

@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("env", help="shell exports for `dagster dev` on the same storage")
     s.set_defaults(fn=cmd_env)
 
+    from nf_gateway.cli import add_commands  # tenant/project/user/member/token/submit/status/trace
+
+    add_commands(sub)
     return p
 
 

@@ -9,10 +9,12 @@ reads and writes continue. If phase B fails, phase A stays committed and a re-ru
 Legacy value mapping (documented in docs/runbooks/alembic-migration-plan-p0-p2.md):
 - status: known spellings map to the enum; anything else becomes 'failed';
 - stage: known spellings map to nf_stage; NULL or unknown is derived from the status
-  (succeeded/cached -> done, failed -> failed, cancelled -> cancelled, else the table's first stage);
+  (succeeded/cached -> done, failed -> failed, cancelled -> cancelled, else the table's first
+  stage);
 - a failed row without an error code, or with an unregistered one, gets NF-INTERNAL-000;
-- event topics: known spellings map to the topic list; an unmappable event keeps its topic and is
-  marked published (the outbox never delivers it); the CHECK guards every new event.
+- event topics: known spellings map to the topic list; an unmappable topic becomes its family's
+  most neutral topic (FAMILY_TOPIC, else run.stage_changed) and the event is marked published so
+  the outbox never delivers it; the original topic and published_at stay in legacy_values.
 
 Revision ID: 0002_p0
 Revises: 0001_baseline
@@ -49,21 +51,45 @@ EVENT_TOPICS = (
 UNCLASSIFIED = "NF-INTERNAL-000"
 ERROR_CODES = (
     ("NF-INPUT-001", "INPUT", False, 422, "The request body is invalid."),
-    ("NF-INPUT-002", "INPUT", False, 415, "The file is not text or its encoding cannot be decoded."),
+    (
+        "NF-INPUT-002",
+        "INPUT",
+        False,
+        415,
+        "The file is not text or its encoding cannot be decoded.",
+    ),
     ("NF-INPUT-003", "INPUT", False, 413, "The upload is larger than the allowed size."),
     ("NF-INPUT-004", "INPUT", False, 422, "The file is empty or has no usable text."),
     ("NF-INPUT-005", "INPUT", False, 422, "The partition key (novel slug) is invalid."),
     ("NF-INPUT-006", "INPUT", False, 422, "The name contains characters that are not allowed."),
     ("NF-INPUT-007", "INPUT", False, 400, "An Idempotency-Key header is required."),
-    ("NF-INPUT-008", "INPUT", False, 409, "The idempotency key was already used with a different body."),
+    (
+        "NF-INPUT-008",
+        "INPUT",
+        False,
+        409,
+        "The idempotency key was already used with a different body.",
+    ),
     ("NF-INPUT-009", "INPUT", False, 422, "No chapters could be found in the text."),
     ("NF-INPUT-010", "INPUT", False, 404, "The requested object does not exist."),
     ("NF-AUTH-001", "AUTH", False, 401, "Wrong user name or password."),
     ("NF-AUTH-002", "AUTH", False, 401, "The token is missing, malformed or expired."),
     ("NF-AUTH-003", "AUTH", False, 401, "The token was revoked."),
     ("NF-AUTH-004", "AUTH", False, 403, "Your role does not allow this action."),
-    ("NF-TENANCY-001", "TENANCY", False, 404, "The tenant or project does not exist or is not yours."),
-    ("NF-TENANCY-002", "TENANCY", False, 409, "Rows without tenant_id/project_id remain; run the backfill first."),
+    (
+        "NF-TENANCY-001",
+        "TENANCY",
+        False,
+        404,
+        "The tenant or project does not exist or is not yours.",
+    ),
+    (
+        "NF-TENANCY-002",
+        "TENANCY",
+        False,
+        409,
+        "Rows without tenant_id/project_id remain; run the backfill first.",
+    ),
     ("NF-DB-001", "DB", True, 503, "The database is unavailable."),
     ("NF-DB-002", "DB", False, 409, "The write conflicts with an existing row."),
     ("NF-DB-003", "DB", True, 503, "A lock or statement timeout was hit."),
@@ -90,12 +116,24 @@ ERROR_CODES = (
     ("NF-ORCH-003", "ORCH", False, 409, "The run was cancelled."),
     ("NF-RAG-001", "RAG", False, 404, "No active embedding version for the project."),
     ("NF-RAG-002", "RAG", False, 422, "The embedding dimensions do not match the version."),
-    ("NF-RAG-003", "RAG", False, 409, "The embedding version is in the wrong state for this action."),
-    ("NF-GOV-001", "GOV", False, 409, "The proposal transition is not allowed from its current state."),
+    (
+        "NF-RAG-003",
+        "RAG",
+        False,
+        409,
+        "The embedding version is in the wrong state for this action.",
+    ),
+    (
+        "NF-GOV-001",
+        "GOV",
+        False,
+        409,
+        "The proposal transition is not allowed from its current state.",
+    ),
     ("NF-GOV-002", "GOV", False, 409, "The promotion gate refused the proposal."),
     ("NF-GOV-003", "GOV", False, 422, "The experiment does not have enough samples yet."),
     ("NF-INTERNAL-000", "INTERNAL", False, 500, "Unexpected internal error."),
-)  # fmt: skip
+)
 
 _DONE = {"done": "succeeded", "completed": "succeeded", "complete": "succeeded",
          "success": "succeeded", "succeeded": "succeeded", "ok": "succeeded",
@@ -139,7 +177,17 @@ TOPIC_MAP = {
     "request.picked": "request.claimed", "proposal.changed": "proposal.transitioned",
     "gate.fallback": "gate.degraded",
 }  # fmt: skip
-TERMINAL_STAGE = {"succeeded": "done", "cached": "done", "failed": "failed", "cancelled": "cancelled"}
+FAMILY_TOPIC = {
+    "job": "job.claimed", "run": "run.stage_changed", "request": "request.created",
+    "proposal": "proposal.transitioned", "rag": "rag.suggestion", "gate": "gate.degraded",
+}  # fmt: skip
+FALLBACK_TOPIC = "run.stage_changed"
+TERMINAL_STAGE = {
+    "succeeded": "done",
+    "cached": "done",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
 
 TRACE_CHECK = "trace_id ~ '^[0-9a-f]{32}$'"
 FAILED_CHECK = "status <> 'failed' OR error_code IS NOT NULL"
@@ -251,13 +299,18 @@ def _phase_a() -> None:
         f"({_quote(c)}, {_quote(d)}, {str(r).lower()}, {h}, {_quote(m)})"
         for c, d, r, h, m in ERROR_CODES
     )
-    op.execute(f"INSERT INTO error_codes (code, domain, retryable, http_status, message) VALUES {rows}")
+    op.execute(
+        f"INSERT INTO error_codes (code, domain, retryable, http_status, message) VALUES {rows}"
+    )
 
     for table, added in ADDED_COLUMNS.items():
         op.execute(f"ALTER TABLE {table} {STD_COLUMNS}, {added}")
         # New rows get now(); existing rows stay NULL so the backfill can take created_at.
         op.execute(f"ALTER TABLE {table} ALTER COLUMN updated_at SET DEFAULT now()")
-        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_trace_id_hex CHECK ({TRACE_CHECK}) NOT VALID")  # fmt: skip
+        op.execute(
+            f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_trace_id_hex "
+            f"CHECK ({TRACE_CHECK}) NOT VALID"
+        )
     for table in ("execution_requests", "render_runs", "jobs"):
         op.execute(f"ALTER TABLE {table} RENAME COLUMN error TO error_message")
 
@@ -275,20 +328,25 @@ def _phase_a() -> None:
             "FOREIGN KEY (error_code) REFERENCES error_codes (code) NOT VALID"
         )
     for table in CONVERSIONS:
-        op.execute(f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_failed_has_code CHECK ({FAILED_CHECK}) NOT VALID")  # fmt: skip
+        op.execute(
+            f"ALTER TABLE {table} ADD CONSTRAINT ck_{table}_failed_has_code "
+            f"CHECK ({FAILED_CHECK}) NOT VALID"
+        )
 
 
 def _convert_status_stage(table: str, conv: Conversion) -> None:
     status_expr = f"COALESCE({_case('lower(btrim(status))', conv.status_map)}, 'failed')"
     derived = _case("x.new_status", TERMINAL_STAGE)
-    stage_expr = f"COALESCE({_case('lower(btrim(x.stage))', STAGE_MAP)}, {derived}, {_quote(conv.first_stage)})"  # fmt: skip
+    mapped = _case("lower(btrim(x.stage))", STAGE_MAP)
+    stage_expr = f"COALESCE({mapped}, {derived}, {_quote(conv.first_stage)})"
     legacy = [
         "CASE WHEN m.new_status IS DISTINCT FROM t.status "
         "THEN jsonb_build_object('status', t.status) ELSE '{}'::jsonb END",
         "CASE WHEN m.new_stage IS DISTINCT FROM t.stage "
         "THEN jsonb_build_object('stage', t.stage) ELSE '{}'::jsonb END",
         *(
-            f"CASE WHEN t.{col} IS NULL THEN jsonb_build_object('{col}', NULL) ELSE '{{}}'::jsonb END"
+            f"CASE WHEN t.{col} IS NULL THEN jsonb_build_object('{col}', NULL) "
+            "ELSE '{}'::jsonb END"
             for col in conv.fills
         ),
     ]
@@ -313,7 +371,9 @@ def _convert_status_stage(table: str, conv: Conversion) -> None:
     )
     op.execute(f"ALTER TABLE {table} ALTER COLUMN status SET DEFAULT {_quote(conv.status_default)}")
     if conv.stage_default:
-        op.execute(f"ALTER TABLE {table} ALTER COLUMN stage SET DEFAULT {_quote(conv.stage_default)}")
+        op.execute(
+            f"ALTER TABLE {table} ALTER COLUMN stage SET DEFAULT {_quote(conv.stage_default)}"
+        )
     for col in conv.fills:
         default = COLUMN_DEFAULTS.get((table, col))
         if default:
@@ -322,27 +382,30 @@ def _convert_status_stage(table: str, conv: Conversion) -> None:
 
 def _convert_events() -> None:
     normalized = r"regexp_replace(lower(btrim(topic)), '^([a-z]+)[_:/-]', '\1.')"
+    family = _case("split_part(x.norm, '.', 1)", FAMILY_TOPIC)
     op.execute(
         "UPDATE events AS t SET "
         "legacy_values = NULLIF("
-        "  CASE WHEN m.new_topic IS NULL THEN jsonb_build_object('published_at', t.published_at,"
-        "       'unmapped_topic', true)"
+        "  CASE WHEN m.new_topic IS NULL THEN jsonb_build_object('topic', t.topic,"
+        "       'published_at', t.published_at, 'unmapped_topic', true)"
         "       WHEN m.new_topic <> t.topic THEN jsonb_build_object('topic', t.topic)"
         "       ELSE '{}'::jsonb END"
         "  || CASE WHEN t.payload IS NULL THEN jsonb_build_object('payload', NULL)"
         "       ELSE '{}'::jsonb END, '{}'::jsonb), "
-        "topic = COALESCE(m.new_topic, t.topic), "
+        "topic = COALESCE(m.new_topic, m.family_topic), "
         "published_at = CASE WHEN m.new_topic IS NULL THEN COALESCE(t.published_at, now()) "
         "               ELSE t.published_at END, "
         "payload = COALESCE(t.payload, '{}'::jsonb) "
-        f"FROM (SELECT id, {_case(normalized, TOPIC_MAP)} AS new_topic FROM events) AS m "
+        f"FROM (SELECT x.id, {_case('x.norm', TOPIC_MAP)} AS new_topic, "
+        f"      COALESCE({family}, '{FALLBACK_TOPIC}') AS family_topic "
+        f"      FROM (SELECT id, {normalized} AS norm FROM events) AS x) AS m "
         "WHERE t.id = m.id AND (m.new_topic IS DISTINCT FROM t.topic OR t.payload IS NULL)"
     )
     op.execute("ALTER TABLE events ALTER COLUMN payload SET DEFAULT '{}'::jsonb")
     topics = _enum_values(EVENT_TOPICS)
-    # Stays NOT VALID: unmappable legacy events (already published) keep their original topic;
-    # every insert and update is checked.
-    op.execute(f"ALTER TABLE events ADD CONSTRAINT ck_events_topic CHECK (topic IN ({topics})) NOT VALID")  # fmt: skip
+    op.execute(
+        f"ALTER TABLE events ADD CONSTRAINT ck_events_topic CHECK (topic IN ({topics})) NOT VALID"
+    )
 
 
 def _coerce_error_codes(table: str) -> None:
@@ -369,6 +432,9 @@ def _phase_b() -> None:
             )
         for table in CONVERSIONS:
             ddl.add_check_validated(table, f"ck_{table}_failed_has_code", FAILED_CHECK)
+        ddl.add_check_validated(
+            "events", "ck_events_topic", f"topic IN ({_enum_values(EVENT_TOPICS)})"
+        )
         ddl.set_not_null_online("events", "payload")
         for name, table, columns, unique, where in INDEXES:
             ddl.create_index_concurrently(name, table, columns, unique=unique, where=where)
@@ -397,7 +463,9 @@ def downgrade() -> None:
     for table in CONVERSIONS:
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS ck_{table}_failed_has_code")
     for table in FAILURE_TABLES:
-        op.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS fk_{table}_error_code_error_codes")  # fmt: skip
+        op.execute(
+            f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS fk_{table}_error_code_error_codes"
+        )
         if table != "events":
             op.execute(
                 f"UPDATE {table} SET error_code = legacy_values->>'error_code' "
@@ -411,14 +479,19 @@ def downgrade() -> None:
             if (table, col) in COLUMN_DEFAULTS:
                 op.execute(f"ALTER TABLE {table} ALTER COLUMN {col} DROP DEFAULT")
             op.execute(f"UPDATE {table} SET {col} = NULL WHERE legacy_values ? '{col}'")
-        op.execute(f"ALTER TABLE {table} ALTER COLUMN status DROP DEFAULT, ALTER COLUMN stage DROP DEFAULT")  # fmt: skip
+        op.execute(
+            f"ALTER TABLE {table} ALTER COLUMN status DROP DEFAULT, ALTER COLUMN stage DROP DEFAULT"
+        )
         op.execute(
             f"ALTER TABLE {table} "
             f"ALTER COLUMN status TYPE text USING ({_restore('status', 'status::text')}), "
             f"ALTER COLUMN stage DROP NOT NULL, "
             f"ALTER COLUMN stage TYPE text USING ({_restore('stage', 'stage::text')})"
         )
-        op.execute(f"ALTER TABLE {table} ALTER COLUMN status SET DEFAULT {_quote(conv.legacy_status_default)}")  # fmt: skip
+        op.execute(
+            f"ALTER TABLE {table} ALTER COLUMN status "
+            f"SET DEFAULT {_quote(conv.legacy_status_default)}"
+        )
         op.execute(f"ALTER TABLE {table} RENAME COLUMN error_message TO error")
 
     op.execute(
@@ -427,7 +500,9 @@ def downgrade() -> None:
         "  THEN (legacy_values->>'published_at')::timestamptz ELSE published_at END "
         "WHERE legacy_values ?| array['topic', 'published_at']"
     )
-    op.execute("ALTER TABLE events ALTER COLUMN payload DROP NOT NULL, ALTER COLUMN payload DROP DEFAULT")  # fmt: skip
+    op.execute(
+        "ALTER TABLE events ALTER COLUMN payload DROP NOT NULL, ALTER COLUMN payload DROP DEFAULT"
+    )
     op.execute("UPDATE events SET payload = NULL WHERE legacy_values ? 'payload'")
 
     for table, added in ADDED_COLUMNS.items():

@@ -37,7 +37,15 @@ ENUMS = {
     "experiment_status": ("draft", "running", "decided", "stopped"),
 }
 VERSION_STATUS_CHECK = "status IN ('candidate', 'active', 'retired')"
-CORE_TABLES = ("novels", "chapters", "execution_requests", "render_runs", "jobs", "artifacts", "events")  # fmt: skip
+CORE_TABLES = (
+    "novels",
+    "chapters",
+    "execution_requests",
+    "render_runs",
+    "jobs",
+    "artifacts",
+    "events",
+)
 
 
 def _enum(name: str) -> ENUM:
@@ -74,6 +82,10 @@ def _text(name: str, nullable: bool = True, default: str | None = None) -> sa.Co
     return sa.Column(name, sa.Text, **kw)
 
 
+# CHECK names are wrapped in op.f(): the models' naming convention ("ck_<table>_<name>") would
+# otherwise be applied on top of these already complete names.
+
+
 def _tenant_table(
     name: str,
     *items: Any,
@@ -94,7 +106,7 @@ def _tenant_table(
             ["projects.tenant_id", "projects.id"],
             name=f"fk_{name}_project",
         ),
-        sa.CheckConstraint(TRACE_CHECK, name=f"ck_{name}_trace_id_hex"),
+        sa.CheckConstraint(TRACE_CHECK, name=op.f(f"ck_{name}_trace_id_hex")),
     ]
     if idempotent:
         columns += [
@@ -123,7 +135,7 @@ def _auth() -> None:
         sa.Column("name", sa.Text, nullable=False),
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_tenants"),
-        sa.CheckConstraint(f"id ~ '{SLUG}'", name="ck_tenants_id_slug"),
+        sa.CheckConstraint(f"id ~ '{SLUG}'", name=op.f("ck_tenants_id_slug")),
     )
     op.create_table(
         "projects",
@@ -133,8 +145,10 @@ def _auth() -> None:
         _jsonb("config"),
         *_timestamps(),
         sa.PrimaryKeyConstraint("tenant_id", "id", name="pk_projects"),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name="fk_projects_tenant_id_tenants"),  # fmt: skip
-        sa.CheckConstraint(f"id ~ '{SLUG}'", name="ck_projects_id_slug"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name="fk_projects_tenant_id_tenants"
+        ),  # fmt: skip
+        sa.CheckConstraint(f"id ~ '{SLUG}'", name=op.f("ck_projects_id_slug")),
     )
     op.create_table(
         "users",
@@ -161,7 +175,10 @@ def _auth() -> None:
             ["user_id"], ["users.id"], name="fk_memberships_user_id_users", ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name="fk_memberships_tenant_id_tenants", ondelete="CASCADE"
+            ["tenant_id"],
+            ["tenants.id"],
+            name="fk_memberships_tenant_id_tenants",
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id", "project_id"],
@@ -195,7 +212,10 @@ def _auth() -> None:
             ["user_id"], ["users.id"], name="fk_api_tokens_user_id_users", ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name="fk_api_tokens_tenant_id_tenants", ondelete="CASCADE"
+            ["tenant_id"],
+            ["tenants.id"],
+            name="fk_api_tokens_tenant_id_tenants",
+            ondelete="CASCADE",
         ),
         sa.UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
     )
@@ -208,7 +228,8 @@ def _register_tenancies() -> None:
         "INSERT INTO tenants (id, name) VALUES ('default', 'Default tenant') ON CONFLICT DO NOTHING"
     )
     op.execute(
-        "INSERT INTO projects (tenant_id, id, name) VALUES ('default', 'default', 'Default project') "
+        "INSERT INTO projects (tenant_id, id, name) "
+        "VALUES ('default', 'default', 'Default project') "
         "ON CONFLICT DO NOTHING"
     )
     used = " UNION ".join(
@@ -219,7 +240,8 @@ def _register_tenancies() -> None:
         f"WHERE tenant_id ~ '{SLUG}' ON CONFLICT DO NOTHING"
     )
     op.execute(
-        f"INSERT INTO projects (tenant_id, id, name) SELECT DISTINCT tenant_id, project_id, project_id "
+        "INSERT INTO projects (tenant_id, id, name) "
+        "SELECT DISTINCT tenant_id, project_id, project_id "
         f"FROM ({used}) AS u WHERE tenant_id ~ '{SLUG}' AND project_id ~ '{SLUG}' "
         "ON CONFLICT DO NOTHING"
     )
@@ -234,7 +256,9 @@ def _observer() -> None:
         _text("provider"),
         _int("failures", "0"),
         sa.ForeignKeyConstraint(
-            ["error_code"], ["error_codes.code"], name="fk_observer_error_daily_error_code_error_codes"
+            ["error_code"],
+            ["error_codes.code"],
+            name="fk_observer_error_daily_error_code_error_codes"
         ),
         sa.UniqueConstraint(
             "tenant_id", "project_id", "day", "error_code", "skill_id", "provider",
@@ -267,7 +291,10 @@ def _rag() -> None:
         _text("version", nullable=False),
         _int("dimensions"),
         sa.Column(
-            "status", _enum("embedding_status"), nullable=False, server_default=sa.text("'candidate'")
+            "status",
+            _enum("embedding_status"),
+            nullable=False,
+            server_default=sa.text("'candidate'"),
         ),
         _jsonb("params"),
         _text("created_by"),
@@ -275,7 +302,9 @@ def _rag() -> None:
         sa.Column("promoted_at", TSTZ),
         sa.Column("retired_at", TSTZ),
         _text("reason"),
-        sa.CheckConstraint("dimensions > 0", name="ck_embedding_versions_dimensions_positive"),
+        sa.CheckConstraint(
+            "dimensions > 0", name=op.f("ck_embedding_versions_dimensions_positive")
+        ),
         sa.UniqueConstraint("tenant_id", "project_id", "name", name="uq_embedding_versions_name"),
     )
     op.create_index(
@@ -296,7 +325,9 @@ def _rag() -> None:
         sa.ForeignKeyConstraint(
             ["novel_id"], ["novels.id"], name="fk_rag_chunks_novel_id_novels", ondelete="CASCADE"
         ),
-        sa.CheckConstraint("end_offset >= start_offset", name="ck_rag_chunks_offsets_ordered"),
+        sa.CheckConstraint(
+            "end_offset >= start_offset", name=op.f("ck_rag_chunks_offsets_ordered")
+        ),
         pk=sa.Column("id", sa.Text, nullable=False),
     )
     op.create_index("ix_rag_chunks_novel_chapter", "rag_chunks", ["novel_id", "chapter_index"])
@@ -325,9 +356,12 @@ def _rag() -> None:
         _text("kind", nullable=False),
         _jsonb("items", "'[]'::jsonb"),
         sa.ForeignKeyConstraint(
-            ["novel_id"], ["novels.id"], name="fk_rag_eval_sets_novel_id_novels", ondelete="SET NULL"
+            ["novel_id"],
+            ["novels.id"],
+            name="fk_rag_eval_sets_novel_id_novels",
+            ondelete="SET NULL",
         ),
-        sa.CheckConstraint("kind IN ('auto', 'manual')", name="ck_rag_eval_sets_kind"),
+        sa.CheckConstraint("kind IN ('auto', 'manual')", name=op.f("ck_rag_eval_sets_kind")),
     )
     _tenant_table(
         "rag_eval_results",
@@ -370,14 +404,15 @@ def _rag() -> None:
             name="fk_rag_rollback_suggestions_to_version_id_embedding_versions",
             ondelete="SET NULL",
         ),
-        sa.CheckConstraint("kind IN ('rollback', 'promote')", name="ck_rag_rollback_suggestions_kind"),
         sa.CheckConstraint(
-            "status IN ('open', 'accepted', 'dismissed')", name="ck_rag_rollback_suggestions_status"
+            "kind IN ('rollback', 'promote')", name=op.f("ck_rag_rollback_suggestions_kind")
+        ),
+        sa.CheckConstraint(
+            "status IN ('open', 'accepted', 'dismissed')",
+            name=op.f("ck_rag_rollback_suggestions_status"),
         ),
     )  # fmt: skip
-    op.create_index(
-        "ix_rag_rollback_suggestions_status", "rag_rollback_suggestions", ["status"]
-    )
+    op.create_index("ix_rag_rollback_suggestions_status", "rag_rollback_suggestions", ["status"])
 
 
 def _governance() -> None:
@@ -387,7 +422,7 @@ def _governance() -> None:
         _text("version", nullable=False),
         _text("status", nullable=False, default="'candidate'"),
         _jsonb("config"),
-        sa.CheckConstraint(VERSION_STATUS_CHECK, name="ck_skill_versions_status"),
+        sa.CheckConstraint(VERSION_STATUS_CHECK, name=op.f("ck_skill_versions_status")),
         sa.UniqueConstraint(
             "tenant_id", "project_id", "skill_id", "version", name="uq_skill_versions_key"
         ),
@@ -406,7 +441,7 @@ def _governance() -> None:
         _text("version", nullable=False),
         _text("template", nullable=False),
         _text("status", nullable=False, default="'candidate'"),
-        sa.CheckConstraint(VERSION_STATUS_CHECK, name="ck_prompt_templates_status"),
+        sa.CheckConstraint(VERSION_STATUS_CHECK, name=op.f("ck_prompt_templates_status")),
         sa.UniqueConstraint(
             "tenant_id", "project_id", "skill_id", "name", "version",
             name="uq_prompt_templates_key",
@@ -425,7 +460,7 @@ def _governance() -> None:
         _text("created_by"),
         _text("reason"),
         _jsonb("gate_report", None),
-        sa.CheckConstraint(f"kind IN ({kinds})", name="ck_proposals_kind"),
+        sa.CheckConstraint(f"kind IN ({kinds})", name=op.f("ck_proposals_kind")),
         idempotent=True,
     )
     op.create_index("ix_proposals_status_created", "proposals", ["status", "created_at"])
@@ -468,7 +503,7 @@ def _governance() -> None:
         sa.Column("effect_size", sa.Float),
         _text("decision"),
         _jsonb("result", None),
-        sa.CheckConstraint("min_samples > 0", name="ck_experiments_min_samples_positive"),
+        sa.CheckConstraint("min_samples > 0", name=op.f("ck_experiments_min_samples_positive")),
         sa.UniqueConstraint("tenant_id", "project_id", "name", name="uq_experiments_name"),
     )
     _tenant_table(
@@ -535,7 +570,7 @@ def _composer_and_ledger() -> None:
         sa.Column("user_id", sa.Uuid),
         _text("skill_id"),
         _text("skill_version"),
-        sa.CheckConstraint("rating BETWEEN 1 AND 5", name="ck_feedback_rating_range"),
+        sa.CheckConstraint("rating BETWEEN 1 AND 5", name=op.f("ck_feedback_rating_range")),
         idempotent=True,
     )
     op.create_index("ix_feedback_skill", "feedback", ["skill_id", "skill_version"])

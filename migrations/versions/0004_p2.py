@@ -26,7 +26,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TRACE_DEFAULT = "replace((gen_random_uuid())::text, '-'::text, ''::text)"
-CORE_TABLES = ("novels", "chapters", "execution_requests", "render_runs", "jobs", "artifacts", "events")  # fmt: skip
+CORE_TABLES = (
+    "novels",
+    "chapters",
+    "execution_requests",
+    "render_runs",
+    "jobs",
+    "artifacts",
+    "events",
+)
 STD_NOT_NULL = ("tenant_id", "project_id", "trace_id", "created_at", "updated_at")
 EXTRA_NOT_NULL = {"novels": ("partition_key",)}
 # (table, constraint, columns): UNIQUE constraints over concurrently built indexes.

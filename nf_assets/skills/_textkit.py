@@ -210,6 +210,38 @@ def _norm(form: str) -> str:
     return re.sub(r"\s+", " ", form.strip())
 
 
+_HONORIFIC_GENDER = {
+    "Mr": "m", "Master": "m", "Sir": "m", "Lord": "m", "Uncle": "m", "Father": "m", "Brother": "m",
+    "Prince": "m", "Count": "m", "Baron": "m", "King": "m", "Duke": "m",
+    "Mrs": "f", "Ms": "f", "Miss": "f", "Lady": "f", "Madam": "f", "Madame": "f", "Aunt": "f",
+    "Sister": "f", "Princess": "f", "Countess": "f", "Baroness": "f", "Mistress": "f",
+    "Queen": "f", "Duchess": "f",
+}  # fmt: skip
+_ZH_GENDER_SUFFIX = {
+    "m": ("爷", "公", "王", "哥", "叔", "伯", "郎", "翁", "父", "兄", "弟", "僧", "生", "汉"),
+    "f": ("妈", "嫂", "婶", "姐", "妹", "娘", "婆", "母", "妻", "女", "姑", "奶", "妃", "后", "姬"),
+}
+
+
+_ZH_FEMALE_TITLES = ("公主", "夫人", "小姐", "娘娘", "女王", "仙姑", "仙子", "太太", "奶奶", "姑娘")
+
+
+def honorific_gender(form: str) -> str | None:
+    """Gender carried by a title: Mr./Lady/the Queen (en), 太爷/七嫂/吴妈/公主 (zh suffixes)."""
+    if form.endswith(_ZH_FEMALE_TITLES):
+        return "f"
+    words = form.replace(".", " ").split()
+    if words and (len(words) > 1 or words[0] in ("King", "Queen", "Duchess", "Duke")):
+        g = _HONORIFIC_GENDER.get(words[0])
+        if g:
+            return g
+    if CJK_RE.search(form[-1:]):
+        for g, suffixes in _ZH_GENDER_SUFFIX.items():
+            if form.endswith(suffixes) and len(form) >= 2:
+                return g
+    return None
+
+
 _PRONOUNS = {
     "en": (re.compile(r"\b(?:(he|him|his|himself)|(she|her|hers|herself))\b", re.I)),
     "zh": (re.compile(r"(他)|(她)")),

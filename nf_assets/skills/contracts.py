@@ -124,6 +124,7 @@ class Persona(Frozen):
     colour: str  # "#rrggbb", used for the character in panels (continuity)
     sample_lines: list[str] = Field(default_factory=list)
     skill_version: str
+    gender: Literal["m", "f"] | None = None  # guessed from honorifics/pronouns; voice casting
 
 
 class VoiceAssignment(Frozen):
@@ -264,7 +265,7 @@ class ExperimentDecision(Frozen):
     n_candidate: int
     mean_control: float | None
     mean_candidate: float | None
-    effect_size: float | None  # Cohen's h (proportion) / Cohen's d (continuous), candidate - control
+    effect_size: float | None  # Cohen's h (proportion) / d (continuous), candidate - control
     p_value: float | None  # two-proportion z-test / Welch's t-test, two-sided
     alpha: float
     decision: Literal["insufficient_data", "promote_candidate", "keep_control", "no_difference"]

@@ -521,6 +521,7 @@ def _evaluate(
         return None
     sizes = _body_sizes(pool, prefix)
     toc = _drop_toc(pool, sizes)
+    toc_pool = pool
     toc_lines = [h.line for h, t in zip(pool, toc, strict=True) if t]
     pool = [h for h, t in zip(pool, toc, strict=True) if not t]
 
@@ -550,7 +551,7 @@ def _evaluate(
         end -= 1
     # a dropped heading line right above a kept one (a repeated heading, the tail of a contents
     # list) belongs to neither body: the previous chapter stops above it
-    dropped = set(toc_lines)
+    dropped = {ln for h, t in zip(toc_pool, toc, strict=True) if t for ln in range(h.line, h.end)}
     stops = []
     for i, h in enumerate(final):
         if i + 1 == len(final):
@@ -639,36 +640,28 @@ def _build(outcome: _Outcome, lines: list[str]) -> list[Chapter]:
     return chapters
 
 
+_PARA_BREAK_RE = re.compile(r"\n(?:[ \t\u3000]*\n)+")
+
+
 def _split_by_size(text: str, language: str) -> list[Chapter]:
-    """Chunks of about FALLBACK_TARGET chars, cut only at paragraph (or line) boundaries."""
+    """Pieces of about FALLBACK_TARGET chars cut at paragraph ends (blank lines), or at line
+    ends when a book has no blank lines for too long (one paragraph per line)."""
     target = FALLBACK_TARGET[language]
-    blocks: list[str] = []
-    for block in re.split(r"\n[ \t\u3000]*\n", text):
-        if len(block) > 2 * target:
-            blocks.extend(block.split("\n"))  # one paragraph per line, no blank lines
-        else:
-            blocks.append(block)
-    pieces: list[list[str]] = [[]]
-    size = 0
-    for block in blocks:
-        if not block.strip():
-            continue
-        if size >= target:
-            pieces.append([])
-            size = 0
-        pieces[-1].append(block)
-        size += len(block)
-    if len(pieces) > 1 and sum(len(b) for b in pieces[-1]) < target // 3:
-        pieces[-2].extend(pieces.pop())
-    sep = "\n" if language == "zh" else "\n\n"
+    text = text.strip("\n")
+    para_ends = {m.end() for m in _PARA_BREAK_RE.finditer(text)}
+    line_ends = sorted(para_ends | {m.end() for m in re.finditer("\n", text)})
+    cuts = [0]
+    for pos in line_ends:
+        size = pos - cuts[-1]
+        if (pos in para_ends and size >= target) or size >= 2 * target:
+            cuts.append(pos)
+    if len(cuts) > 1 and len(text) - cuts[-1] < target // 3:
+        cuts.pop()  # a small tail joins the previous piece
+    cuts.append(len(text))
+    pieces = [text[a:b].strip("\n").rstrip() for a, b in zip(cuts, cuts[1:], strict=False)]
     return [
-        Chapter(
-            index=i,
-            title=f"第{i}部分" if language == "zh" else f"Part {i}",
-            text=sep.join(p).strip("\n"),
-        )
-        for i, p in enumerate(pieces, start=1)
-        if p
+        Chapter(index=i, title=f"第{i}部分" if language == "zh" else f"Part {i}", text=piece)
+        for i, piece in enumerate([p for p in pieces if p.strip()], start=1)
     ]
 
 

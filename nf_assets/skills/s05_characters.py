@@ -23,6 +23,7 @@ Mentions are counted by longest match, so 孙悟空 is not also counted as 悟�
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import re
@@ -72,7 +73,9 @@ _ZH_TITLE_RE = re.compile(rf"([{tk.CJK}])([一二三四五六七八九十大小�
 _ZH_LETTER_RE = re.compile(r"[阿小老][A-Za-zＡ-Ｚ](?![A-Za-z])")
 _ZH_PLACE_SUFFIX = tuple("山洞河宫殿寺国城府庄村岭江湖海关州县镇院庙观楼阁亭桥林门堂界洲岛家")
 _ZH_FUNCTION_CHARS = set("笑道说问又便也却等们忙听见与和的了来去在将把被闻叫喝看这那此众一都只就")
-_ZH_NAMING = r"(?:即是|又名|又叫做|又唤做|又称|号为|号曰|法名|混名|绰号|诨名|人称|叫做|唤做|名唤|名叫|称为)"
+_ZH_NAMING = (
+    r"(?:即是|又名|又叫做|又唤做|又称|号为|号曰|法名|混名|绰号|诨名|人称|叫做|唤做|名唤|名叫|称为)"
+)
 _ZH_SELF_NAMING = r"(?:叫做|唤做|名叫|名唤|法名|号为|号曰|乃是|就是|便是|即是)"
 # a gap between 我 and the naming verb that makes someone else the one named (我与你……称为,
 # 我师父……号曰, 我这鹿儿即是)
@@ -87,12 +90,6 @@ _EN_HON = (
     r"Major|General|Lieutenant|Uncle|Aunt|Professor|Prof|Father|Brother|Sister|Saint|St|Prince|"
     r"Princess|Count|Countess|Baron|Baroness|Reverend|Rev)"
 )
-_EN_HON_GENDER = {
-    "Mr": "m", "Master": "m", "Sir": "m", "Lord": "m", "Uncle": "m", "Father": "m", "Brother": "m",
-    "Prince": "m", "Count": "m", "Baron": "m", "Mrs": "f", "Ms": "f", "Miss": "f", "Lady": "f",
-    "Madam": "f", "Madame": "f", "Aunt": "f", "Sister": "f", "Princess": "f", "Countess": "f",
-    "Baroness": "f", "Mistress": "f",
-}  # fmt: skip
 _CAP = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
 _WS = r"(?:[ \t]+\n?[ \t]*|\n[ \t]*)"  # spaces or one line wrap, never a blank line
 _EN_SEQ = re.compile(
@@ -112,8 +109,10 @@ _EN_STOP = set(
     God Lord Heaven Heavens Sir Madam Ma Mr Mrs Miss Ms Dr Lady Majesty Highness Grace Ladyship
     Lordship Honour Honor Chapter Volume Book Part Illustration Contents Footnote Note Page
     English French German Italian Spanish Latin Greek Christian Sunday Mamma Papa Mama Ha Hm
-    Tut Alas Good Ay Nonsense Nor Off Up Down Out Over Again Never Ever Always Sure Quite Yes OK""".split()
+    Tut Alas Good Ay Nonsense Nor Off Up Down Out Over Again Never Ever Always Sure Quite
+    Yes OK""".split()
 )
+_SPACES = re.compile(r"\s*")
 _EN_PLACE_PREP = re.compile(r"(?:\b(?:in|at|to|from|into|near|towards|toward|through|round)\s+)$")
 
 
@@ -185,7 +184,9 @@ def _zh_candidates(text: str) -> set[str]:
         if w not in _ZH_SPEECH or i == 0:
             continue
         j = i - 1
-        while j > 0 and i - j <= 3 and (len(toks[j]) == 1 or (tags.get(toks[j]) or "n")[0] in "vdap"):
+        while (
+            j > 0 and i - j <= 3 and (len(toks[j]) == 1 or (tags.get(toks[j]) or "n")[0] in "vdap")
+        ):
             if not tk.CJK_RE.fullmatch(toks[j][-1]):
                 break
             j -= 1
@@ -193,20 +194,20 @@ def _zh_candidates(text: str) -> set[str]:
         if _zh_valid(s) and tags.get(s) in _ZH_NOUNISH:
             speakers[s] += 1
     cands |= {s for s, n in speakers.items() if n >= 3}
+    cands |= _zh_surname_speakers(text)
     # jieba's nr tag is noisy (布衫, 籍贯) and speech tags catch predicates (行者大喜道): keep
     # words that sit where people do and do not mostly follow another name
     kept = {w for w in cands if _person_context(text, w) >= 0.15}
     # formal full names (孙悟空, 齐天大圣) sit in naming phrases more than in action; keep them
     # when they extend a kept name
     kept |= {
-        w for w in cands - kept
+        w
+        for w in cands - kept
         if any(w.endswith(k) and (w[0] in _ZH_SURNAMES or len(w) - len(k) == 2) for k in kept)
     }
     cands = _drop_predicates(text, kept)
     # surname + title (赵太爷, 邹七嫂) and 阿/小 + letter (阿Q, 小D)
-    titled = Counter(
-        m.group() for m in _ZH_TITLE_RE.finditer(text) if m.group(1) in _ZH_SURNAMES
-    )
+    titled = Counter(m.group() for m in _ZH_TITLE_RE.finditer(text) if m.group(1) in _ZH_SURNAMES)
     cands |= {w for w, n in titled.items() if n >= min_freq and w not in _ZH_STOP}
     letters = Counter(m.group() for m in _ZH_LETTER_RE.finditer(text))
     cands |= {w for w, n in letters.items() if n >= min_freq}
@@ -232,6 +233,30 @@ def _person_context(text: str, w: str, limit: int = 400) -> float:
         before = text[i - 1 : i] if i else ""
         hits += after in _ZH_AFTER_PERSON or before in _ZH_BEFORE_PERSON
     return hits / n if n else 0.0
+
+
+_ZH_COMMON_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏"
+    "魏吕丁任沈姚卢姜崔钟谭陆汪范金廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵"
+    "钱严覃武戴莫孔向汤"
+)
+_ZH_SPEECH_AHEAD = re.compile(r"(?=(?:笑道|说道|问道|叫道|答道|道|说|问)[：:，,“])")
+
+
+def _zh_surname_speakers(text: str) -> set[str]:
+    """Surname + given name right before a speech verb (张三道：), which the segmenter may cut
+    wrongly (张 / 三道): the 3-character reading when it starts with a surname, else the
+    2-character one."""
+    found: Counter = Counter()
+    for m in _ZH_SPEECH_AHEAD.finditer(text):
+        end = m.start()
+        for size in (3, 2):
+            w = text[max(0, end - size) : end]
+            cjk = len(w) == size and all(tk.CJK_RE.match(c) for c in w)
+            if cjk and w[0] in _ZH_COMMON_SURNAMES:
+                found[w] += 1
+                break
+    return {w for w, n in found.items() if n >= 3 and _zh_valid(w)}
 
 
 def _drop_predicates(text: str, cands: set[str]) -> set[str]:
@@ -299,8 +324,7 @@ def _en_candidates(text: str) -> set[str]:
             # strip leading stopwords: "The Queen" -> "Queen" (which is then mid-sentence)
             lead_dropped = False
             while words and words[0] in _EN_STOP:
-                start += len(words[0])
-                start += len(text[start:]) - len(text[start:].lstrip())
+                start = _SPACES.match(text, start + len(words[0])).end()
                 words = words[1:]
                 lead_dropped = True
             while words and words[-1] in _EN_STOP:
@@ -308,8 +332,8 @@ def _en_candidates(text: str) -> set[str]:
             if not words or any(w in _EN_STOP for w in words):
                 continue
             if hon and not lead_dropped:
-                form = f"{hon}{'.' if text[m.start('hon') + len(hon)] == '.' else ''} {' '.join(words)}"
-                form = re.sub(r"\s+", " ", form)
+                dot = "." if text[m.start("hon") + len(hon)] == "." else ""
+                form = f"{hon}{dot} {' '.join(words)}"
                 first = m.start()
             else:
                 form = " ".join(words)
@@ -322,14 +346,14 @@ def _en_candidates(text: str) -> set[str]:
                     place[form] += 1
     lower = Counter(w for w in re.findall(r"\b[a-z][a-z]+\b", text))
     cands = set()
-    for form, n in total.items():
+    for form in total:
         m = mid[form]
         if m < 2:
             continue
         last = form.split()[-1]
         if len(form.split()) == 1 and lower[last.lower()] > 2 * m:
             continue  # a common noun capitalised now and then
-        if place[form] > 0.4 * m:
+        if place[form] > 0.4 * m and not _honorific_gender(form):
             continue
         cands.add(form)
     return cands
@@ -392,10 +416,11 @@ def _merge_aliases(text: str, forms: list[str], counts: Counter, language: str) 
         present = [f for f in group if f in groups.parent]
         for f in present[1:]:
             # English nicknames are ambiguous (Bill the Lizard is no William): ask that the two
-            # share some paragraphs; the Chinese epithets are specific to their book
-            if zh or stats.para_between(groups.members()[groups.find(present[0])], [f]) >= 2:
+            # appear near each other (10 paragraphs) at least twice; the Chinese epithets are
+            # specific to their book
+            if zh or stats.near_between(groups.members()[groups.find(present[0])], [f]) >= 2:
                 merge(present[0], f)
-    gender = _form_gender(text, forms, language)
+    gender = _form_gender(forms, language)
     _merge_contained(groups, forms, counts, language, stats, merge, gender)
     return list(groups.members().values())
 
@@ -407,8 +432,7 @@ def _gender_conflict(groups: _Groups, a: str, b: str) -> bool:
 
 
 def _honorific_gender(form: str) -> str | None:
-    first = form.split()[0].rstrip(".")
-    return _EN_HON_GENDER.get(first) if len(form.split()) > 1 else None
+    return tk.honorific_gender(form) if len(form.split()) > 1 else None
 
 
 def _bare(form: str) -> str:
@@ -422,10 +446,13 @@ class _Cooccurrence:
         self.para: Counter = Counter()
         self.sent: Counter = Counter()
         self.n_para: Counter = Counter()
-        for p_start, p_end in tk.paragraphs(text):
+        self.where: dict[str, list[int]] = defaultdict(list)  # paragraph numbers per form
+        for k, (p_start, p_end) in enumerate(tk.paragraphs(text)):
             present = set(matcher.mentions(text, p_start, p_end))
             if not present:
                 continue
+            for f in present:
+                self.where[f].append(k)
             self.n_para.update(present)
             for pair in itertools.combinations(sorted(present), 2):
                 self.para[pair] += 1
@@ -444,8 +471,14 @@ class _Cooccurrence:
         big = max(self.n_para[a], self.n_para[b])
         return p >= 10 and p >= 0.3 * big and s <= 0.06 * p
 
-    def para_between(self, xs: list[str], ys: list[str]) -> int:
-        return sum(self.para[(a, b) if a < b else (b, a)] for a in xs for b in ys if a != b)
+    def near_between(self, xs: list[str], ys: list[str], window: int = 10) -> int:
+        """How many paragraphs mentioning one of `ys` have one of `xs` within `window`."""
+        xk = sorted(k for x in xs for k in self.where.get(x, []))
+        n = 0
+        for k in sorted({k for y in ys for k in self.where.get(y, [])}):
+            i = bisect.bisect_left(xk, k - window)
+            n += i < len(xk) and xk[i] <= k + window
+        return n
 
     def sentence_ratio(self, a: str, b: str) -> float:
         key = (a, b) if a < b else (b, a)
@@ -484,7 +517,7 @@ def _naming_statements(text: str, matcher: tk.NameMatcher, atts, language: str):
 
 def _addressed_replies(text: str, atts, matcher: tk.NameMatcher, zh: bool):
     """Y and Z are one person when quotes opening with “Y，…” are answered by Z far more often
-    than chance (lift over Z's share of all attributed quotes) and more often than by anyone else."""
+    than chance (lift over Z's share of all attributed quotes) and more than by anyone else."""
     replies: Counter = Counter()
     vocatives: Counter = Counter()
     speakers = Counter(a.form for a in atts if a.form and a.rule in ("pre", "post"))
@@ -508,19 +541,11 @@ def _addressed_replies(text: str, atts, matcher: tk.NameMatcher, zh: bool):
             yield y, z
 
 
-def _form_gender(text: str, forms: list[str], language: str) -> dict[str, str]:
-    """m/f per form: from an English honorific, else from the pronouns after its mentions."""
-    votes = tk.pronoun_votes(text, tk.NameMatcher({f: f for f in forms}, language), language)
-    out = {}
-    for f in forms:
-        g = _honorific_gender(f) if language != "zh" else None
-        if g is None:
-            he, she = votes.get(f, [0, 0])
-            if he + she >= 4 and max(he, she) >= 0.7 * (he + she):
-                g = "m" if he > she else "f"
-        if g:
-            out[f] = g
-    return out
+def _form_gender(forms: list[str], language: str) -> dict[str, str]:
+    """m/f for forms with an English honorific (Mr./Miss ...)."""
+    if language == "zh":
+        return {}
+    return {f: g for f in forms if (g := _honorific_gender(f))}
 
 
 def _merge_contained(
@@ -528,7 +553,7 @@ def _merge_contained(
 ) -> None:
     """A shorter form inside longer ones (悟空/孙悟空, Darcy/Mr. Darcy, Rabbit/White Rabbit)
     joins them when the longer forms it sits in belong to one person, or one clearly dominates.
-    Containers of the other gender do not compete (Bingley: Mr. Bingley, not Miss Bingley)."""
+    A bare English surname goes to the man (Bingley: Mr. Bingley, not Miss Bingley)."""
     zh = language == "zh"
     for short in sorted(forms, key=lambda f: (len(f), f)):
         if zh:
@@ -536,11 +561,15 @@ def _merge_contained(
         else:
             pat = re.compile(rf"(?<![\w-]){re.escape(short)}(?![\w-])")
             containers = [f for f in forms if f != short and pat.search(f)]
-        g = gender.get(short)
-        if g:
-            containers = [f for f in containers if gender.get(f, g) == g]
         if not containers:
             continue
+        male = [f for f in containers if gender.get(f) == "m"]
+        female = [f for f in containers if gender.get(f) == "f"]
+        if male and female and short.split()[-1] == containers[0].split()[-1]:
+            # English convention: a bare surname is the man (Bingley is Mr. Bingley, not Miss
+            # Bingley), unless the man is hardly ever mentioned
+            if sum(counts[f] for f in male) >= 0.3 * sum(counts[f] for f in containers):
+                containers = male
         by_group: dict[str, int] = defaultdict(int)
         for f in containers:
             by_group[groups.find(f)] += counts[f]

@@ -15,7 +15,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nf_assets.skills._textkit import NameMatcher, Quote, matcher_for, paragraphs, quotes
+from nf_assets.skills._textkit import (
+    NameMatcher,
+    Quote,
+    honorific_gender,
+    matcher_for,
+    paragraphs,
+    pronoun_votes,
+    quotes,
+)
 from nf_assets.skills.contracts import Chapter, CharacterList, DialogueLine
 
 SKILL_ID = "SKILL_08"
@@ -28,8 +36,8 @@ _ZH_VERB = (
     r"嚷道|应道|回道|告道|禀道|奏道|怒道|喜道|惊道|念道|吟道|骂|道|说|问|曰|叫|喝|嚷|喊|答|应|想)"
 )
 _ZH_TAG_END = re.compile(rf"({_ZH_VERB})[了着]?\s*[：:，,]?\s*$")
-_ZH_PRONOUN = re.compile(r"(他|她|它|我|你)(?:们)?[^，。！？“”]{0,4}$")
-_ZH_STOP = "。！？!?”」\n"
+_ZH_PRONOUN = re.compile(r"(他|她|伊|它|我|你)(?:们)?[^，。！？“”]{0,4}$")
+_ZH_STOP = "。！？!?；;”」\n"
 
 _EN_SAY = (
     r"(?:said|says|say|cried|asked|replied|answered|exclaimed|shouted|whispered|muttered|"
@@ -46,6 +54,7 @@ class Attribution:
     form: str | None  # the surface form that names the speaker (alias or name)
     cue: str | None
     rule: str | None  # pre / post / paragraph / alternation / pronoun
+    gender: str | None = None  # of a pronoun tag: "m" (he/他) or "f" (she/她)
 
 
 def attribute_dialogue(
@@ -53,8 +62,9 @@ def attribute_dialogue(
 ) -> list[DialogueLine]:
     """Every quotation of the chapter with its speaker (canonical name) or None."""
     matcher = matcher_for(characters.characters, language)
+    genders = character_genders(chapter.text, characters, language)
     out: list[DialogueLine] = []
-    for a in attribute_quotes(chapter.text, matcher, language):
+    for a in attribute_quotes(chapter.text, matcher, language, genders):
         q = a.quote
         speaker = matcher.canonical(a.form) if a.form else None
         cue = a.cue if a.rule in ("pre", "post") else (a.rule if speaker else None)
@@ -71,8 +81,34 @@ def attribute_dialogue(
     return out
 
 
-def attribute_quotes(text: str, matcher: NameMatcher, language: str) -> list[Attribution]:
-    """Attribution on surface forms; also used by SKILL_05 to learn aliases from dialogue."""
+def character_genders(text: str, characters: CharacterList, language: str) -> dict[str, str]:
+    """canonical -> "m"/"f": from an honorific (Mr./Mrs./Lady ...) of any form, else from the
+    pronouns that follow the character's mentions in `text` (needs a clear majority)."""
+    out: dict[str, str] = {}
+    for c in characters.characters:
+        for f in [c.name, *c.aliases]:
+            g = honorific_gender(f)
+            if g:
+                out[c.name] = g
+                break
+    votes = pronoun_votes(text, matcher_for(characters.characters, language), language)
+    tally: dict[str, list[int]] = {}
+    for c in characters.characters:
+        if c.name in out:
+            continue
+        he = sum(votes.get(f, [0, 0])[0] for f in [c.name, *c.aliases])
+        she = sum(votes.get(f, [0, 0])[1] for f in [c.name, *c.aliases])
+        tally[c.name] = [he, she]
+        if he + she >= 3 and max(he, she) >= 0.7 * (he + she):
+            out[c.name] = "m" if he > she else "f"
+    return out
+
+
+def attribute_quotes(
+    text: str, matcher: NameMatcher, language: str, genders: dict[str, str] | None = None
+) -> list[Attribution]:
+    """Attribution on surface forms; also used by SKILL_05 to learn aliases from dialogue.
+    `genders` (canonical -> "m"/"f") lets he/she tags pick a speaker of that gender."""
     zh = language == "zh"
     qs = [q for q in quotes(text, language) if q.inner_end > q.inner_start]
     para_of = _paragraph_index(text, qs)
@@ -82,7 +118,7 @@ def attribute_quotes(text: str, matcher: NameMatcher, language: str) -> list[Att
         result.append(a)
     _drop_scare_quotes(text, result, zh)
     result = [a for a in result if a is not None]
-    _fill_implicit(result, para_of, text, matcher, zh)
+    _fill_implicit(result, para_of, text, matcher, zh, genders or {})
     return result
 
 
@@ -127,9 +163,13 @@ def _explicit_zh(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
             tail = text[names[-1].end() : a + m.start()]
             pick = names[-1] if re.fullmatch(r"[^，,；;]{0,6}", tail) else names[0]
             return Attribution(q, matcher.form(pick), m.group(1), "pre")
-        if _ZH_PRONOUN.search(pre[: m.start()]):
-            return Attribution(q, None, m.group(1), "pronoun")
+        pm = _ZH_PRONOUN.search(pre[: m.start()])
+        if pm:
+            return Attribution(q, None, m.group(1), "pronoun", _GENDER.get(pm.group(1)))
     post = text[q.end : q.end + 16]
+    pm = re.match(rf"(他|她|伊)[^，。！？“”]{{0,4}}?({_ZH_VERB})", post)
+    if pm:
+        return Attribution(q, None, pm.group(2), "pronoun", _GENDER.get(pm.group(1)))
     for n in matcher.finditer(text, q.end, min(len(text), q.end + 16)):
         if n.start() != q.end:
             break
@@ -146,25 +186,29 @@ def _en_patterns(matcher: NameMatcher) -> tuple[re.Pattern, ...]:
     if cached is None or cached[0] is not matcher:
         forms = sorted(matcher.forms, key=lambda f: (-len(f), f))
         names = "|".join(re.escape(f).replace(r"\ ", r"\s+") for f in forms) or r"(?!x)x"
-
-        def nm(g: str) -> str:
-            return rf"(?:the\s+)?(?P<{g}>{names})(?![\w-])"
-
+        nm = rf"(?:the\s+)?(?P<n1>{names})(?![\w-])"
         lead = r"^[\s,_—-]*"
+        tail = r"\b(?:[^“”\".!?]{0,60}[,:;—-])?\s*$"  # up to the quote: ", to Jane:" etc.
+        pron = rf"(?P<p1>{_EN_PRONOUN})"
         pats = (
-            re.compile(rf"{lead}(?P<v1>{_EN_SAY})\s+{nm('n1')}"),  # ” said Alice
-            re.compile(rf"{lead}{nm('n1')}[’']?\s+(?:\w+ly\s+)?(?P<v1>{_EN_SAY})\b"),  # ” Alice said
-            re.compile(  # Alice said, “  /  Alice turned to him and said: “
-                rf"{nm('n1')}\s+(?:\w+\s+){{0,3}}?(?P<v1>{_EN_SAY})\b[^“”\".!?]{{0,60}}[,:]\s*$"
-            ),
-            re.compile(rf"(?P<v1>{_EN_SAY})\s+{nm('n1')}\b[^“”\".!?]{{0,60}}[,:]\s*$"),
-            re.compile(  # ” she said
-                rf"{lead}(?:{_EN_PRONOUN}\s+(?:\w+ly\s+)?(?P<v1>{_EN_SAY})|"
-                rf"(?P<v2>{_EN_SAY})\s+{_EN_PRONOUN})\b"
-            ),
-            re.compile(  # she said, “
-                rf"\b{_EN_PRONOUN}\s+(?:\w+\s+){{0,3}}?(?P<v1>{_EN_SAY})\b[^“”\".!?]{{0,60}}[,:]\s*$"
-            ),
+            # after the quote
+            re.compile(rf"{lead}(?P<v1>{_EN_SAY})\s+{nm}"),  # ” said Alice
+            re.compile(rf"{lead}{nm}[’']?\s+(?:\w+ly\s+)?(?P<v1>{_EN_SAY})\b"),  # ” Alice said
+            # before the quote
+            re.compile(rf"{nm}\s+(?:\w+\s+){{0,3}}?(?P<v1>{_EN_SAY}){tail}"),  # Alice said, “
+            re.compile(rf"(?P<v1>{_EN_SAY})\s+{nm}{tail}"),  # said the Hatter, “
+            re.compile(rf"^\W*{nm}[^“”\".!?]{{0,50}}\b(?P<v1>{_EN_SAY}){tail}"),  # Alice, …, said
+            # pronouns
+            re.compile(
+                rf"{lead}(?:{pron}\s+(?:\w+ly\s+)?(?P<v1>{_EN_SAY})|"
+                rf"(?P<v2>{_EN_SAY})\s+(?P<p2>{_EN_PRONOUN}))\b"
+            ),  # ” she said / said he
+            re.compile(
+                rf"(?:\b{pron}\s+(?:\w+\s+){{0,3}}?(?P<v1>{_EN_SAY})|"
+                rf"(?P<v2>{_EN_SAY})\s+(?P<p2>{_EN_PRONOUN})){tail}"
+            ),  # she said, “
+            # …, and coldly said,-- “   (subject further back: resolved like a pronoun)
+            re.compile(rf"\b(?P<v1>{_EN_SAY})(?:\s+to\s+[\w. ]{{1,30}}?)?\s*[,:;—-]+\s*$"),
         )
         _EN_CACHE.clear()
         _EN_CACHE[key] = (matcher, *pats)
@@ -173,29 +217,30 @@ def _en_patterns(matcher: NameMatcher) -> tuple[re.Pattern, ...]:
 
 
 _EN_CACHE: dict[int, tuple] = {}
+_GENDER = {"he": "m", "him": "m", "she": "f", "her": "f", "他": "m", "她": "f", "伊": "f"}
 
 
 def _explicit_en(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
-    post_say_name, post_name_say, pre_name_say, pre_say_name, post_pron, pre_pron = _en_patterns(
-        matcher
-    )
+    (post_say_name, post_name_say, pre_name_say, pre_say_name, pre_subject, post_pron, pre_pron,
+     pre_bare) = _en_patterns(matcher)  # fmt: skip
     post = text[q.end : q.end + 80].replace("\n", " ")
     for pat in (post_say_name, post_name_say):
         m = pat.match(post)
         if m:
             return Attribution(q, matcher.form_of(m.group("n1")), m.group("v1"), "post")
-    lo = max(0, q.start - 120)
+    lo = max(0, q.start - 160)
     pre = text[lo : q.start].replace("\n", " ")
     cut = max(pre.rfind("”"), pre.rfind('"'), pre.rfind(". "), pre.rfind("! "), pre.rfind("? "))
     pre = pre[cut + 1 :] if cut >= 0 else pre
-    for pat in (pre_name_say, pre_say_name):
+    for pat in (pre_name_say, pre_say_name, pre_subject):
         m = pat.search(pre)
         if m:
             return Attribution(q, matcher.form_of(m.group("n1")), m.group("v1"), "pre")
-    m = post_pron.match(post)
-    if m:
-        return Attribution(q, None, m.group("v1") or m.group("v2"), "pronoun")
-    m = pre_pron.search(pre)
+    for m in (post_pron.match(post), pre_pron.search(pre)):
+        if m:
+            p = (m.group("p1") or m.group("p2") or "").lower()
+            return Attribution(q, None, m.group("v1") or m.group("v2"), "pronoun", _GENDER.get(p))
+    m = pre_bare.search(pre)
     if m:
         return Attribution(q, None, m.group("v1"), "pronoun")
     return Attribution(q, None, None, None)
@@ -220,53 +265,89 @@ def _drop_scare_quotes(text: str, result: list[Attribution | None], zh: bool) ->
 
 
 def _fill_implicit(
-    result: list[Attribution], para_of: dict, text: str, matcher: NameMatcher, zh: bool
+    result: list[Attribution],
+    para_of: dict,
+    text: str,
+    matcher: NameMatcher,
+    zh: bool,
+    genders: dict[str, str],
 ) -> None:
+    canon = matcher.canonical
     # English: one speaker per paragraph
     if not zh:
         by_para: dict[int, set[str]] = {}
-        for a in result:
-            if a.form:
-                by_para.setdefault(para_of[a.quote.start][0], set()).add(matcher.canonical(a.form))
         firsts: dict[int, str] = {}
         for a in result:
-            p = para_of[a.quote.start][0]
-            if a.form and p not in firsts:
-                firsts[p] = a.form
+            if a.form:
+                p = para_of[a.quote.start][0]
+                by_para.setdefault(p, set()).add(canon(a.form))
+                firsts.setdefault(p, a.form)
         for a in result:
             p = para_of[a.quote.start][0]
             if not a.form and len(by_para.get(p, ())) == 1:
                 a.form, a.rule = firsts[p], "paragraph"
-    # dialogue runs: a quote that opens its paragraph, answered by the previous paragraph's quote
-    turns: list[tuple[int, Attribution]] = []  # (paragraph, first quote of the paragraph)
+    # turns: English keeps a paragraph per speaker; Chinese paragraphs hold whole exchanges
+    turns: list[tuple[int, Attribution]] = []
     seen: set[int] = set()
     for a in result:
-        p, p_start, _ = para_of[a.quote.start]
-        if p in seen:
-            continue
+        p = para_of[a.quote.start][0]
+        if zh or p not in seen:
+            turns.append((p, a))
         seen.add(p)
-        turns.append((p, a))
     for k, (p, a) in enumerate(turns):
         if a.form:
             continue
-        opens = text[para_of[a.quote.start][1] : a.quote.start].strip() == ""
+        p_start = para_of[a.quote.start][1]
+        opens = text[p_start : a.quote.start].strip() == ""
         prev1 = turns[k - 1] if k >= 1 else None
         prev2 = turns[k - 2] if k >= 2 else None
         if (
             opens
+            and a.rule != "pronoun"
             and prev1
             and prev2
             and prev1[0] == p - 1
             and prev2[0] == p - 2
             and prev1[1].form
             and prev2[1].form
-            and matcher.canonical(prev1[1].form) != matcher.canonical(prev2[1].form)
+            and canon(prev1[1].form) != canon(prev2[1].form)
         ):
             a.form, a.rule = prev2[1].form, "alternation"
+        elif opens and a.rule != "pronoun" and prev1 and prev1[0] == p - 1 and prev1[1].form:
+            # the answer to a line that addressed someone by name (“…, Mr. Darcy.”)
+            addressed = _vocative(text, prev1[1].quote, matcher)
+            if addressed and canon(addressed) != canon(prev1[1].form):
+                a.form, a.rule = addressed, "addressed"
         elif a.rule == "pronoun":
-            last = matcher.canonical(prev1[1].form) if prev1 and prev1[1].form else None
-            for j in range(k - 1, max(-1, k - 7), -1):
-                f = turns[j][1].form
-                if f and matcher.canonical(f) != last:
-                    a.form = f
-                    break
+            a.form = _resolve_pronoun(a, turns[max(0, k - 8) : k], text, p_start, matcher, genders)
+
+
+def _vocative(text: str, q: Quote, matcher: NameMatcher) -> str | None:
+    """A name the quote addresses: at its start before a comma, or at its end after a comma."""
+    for m in matcher.finditer(text, q.inner_start, q.inner_end):
+        before = text[q.inner_start : m.start()]
+        after = text[m.end() : q.inner_end]
+        if (before.strip(" _") == "" and re.match(r"\s*[,，!！]", after)) or (
+            re.search(r"[,，]\s*(?:my\s+dear\s+|dear\s+)?$", before)
+            and re.fullmatch(r"[\s_]*[.!?。！？,，—-]*[\s_]*", after)
+        ):
+            return matcher.form(m)
+    return None
+
+
+def _resolve_pronoun(
+    a: Attribution, before: list, text: str, p_start: int, matcher: NameMatcher, genders: dict
+) -> str | None:
+    """he/she said: the nearest earlier speaker, or character named in the paragraph before the
+    quote, of the pronoun's gender, preferring someone other than the one just answered."""
+    canon = matcher.canonical
+    last = canon(before[-1][1].form) if before and before[-1][1].form else None
+    named = [matcher.form(m) for m in matcher.finditer(text, p_start, a.quote.start)]
+    pool = list(reversed(named)) + [t[1].form for t in reversed(before) if t[1].form]
+    fits = [f for f in pool if a.gender is None or genders.get(canon(f)) in (a.gender, None)]
+    strict = [f for f in fits if a.gender is None or genders.get(canon(f)) == a.gender]
+    for group in (strict, fits):
+        other = [f for f in group if canon(f) != last]
+        if other:
+            return other[0]
+    return None

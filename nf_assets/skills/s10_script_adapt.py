@@ -5,7 +5,7 @@ of the chapter and records the source offsets it adapts, which is what lets SKIL
 coverage and fidelity. The chapter is condensed to a spoken length of about `target_seconds`:
 
 1. every scene gets its opening line, so no scene disappears;
-2. narration sentences that echo the summary (SKILL_04), up to half of the budget;
+2. lines that echo the summary's sentences (SKILL_04), up to half of the budget;
 3. the chapter is cut into equal bins and each bin left empty gets its best short line, so the
    script covers the whole chapter rather than its beginning;
 4. the remaining budget goes to the best-scored lines.
@@ -17,6 +17,7 @@ canonical name) or None, and the persona's speech style bounds the length of a l
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -38,7 +39,7 @@ VERSION = "1.0.0"
 # Speech units (CJK characters / Latin words) per second of the offline voice at its default
 # rate, measured with espeak-ng at 170 wpm including pauses: cmn ~2.4 chars/s, en ~3.1 words/s.
 # Only used to size the script; SKILL_09 times the real plan with the voice's own rate.
-NOMINAL_RATE = {"zh": 2.4, "en": 3.0}
+NOMINAL_RATE = {"zh": 2.4, "en": 3.1}
 COVERAGE_BINS = 10
 MAX_DIALOGUE_SHARE = 0.6
 SUMMARY_MATCH = 0.6  # Dice similarity at which a sentence counts as the summary's sentence
@@ -51,6 +52,8 @@ DIALOGUE_LIMIT = {
 NARRATION_LIMIT = {"zh": 60, "en": 40}  # speech units of one narration line
 # A narrative fragment left between quotes shorter than this is just the attribution ("他道：").
 MIN_FRAGMENT_UNITS = {"zh": 8, "en": 6}
+MIN_NARRATION_UNITS = {"zh": 4, "en": 3}  # shorter narration ("正是那") says nothing alone
+LEAD_IN_UNITS = {"zh": 8, "en": 6}  # a speech tag before a quote is at most this long
 SCARE_QUOTE_UNITS = 4  # a quote this short without sentence punctuation is a term, not speech
 
 _TERSE = re.compile(
@@ -63,6 +66,12 @@ _VERBOSE = re.compile(
 )
 _EXPLICIT = re.compile(r"(?:max(?:imum)?|at most|<=|≤|不超过|最多)\s*(\d{1,4})", re.IGNORECASE)
 _SPOKEN = re.compile(r"[。！？!?.…，,；;～~—]")
+_CLAUSE_SEP = re.compile(r"[，,；;]")
+_SPEECH_TAG = re.compile(
+    r"[道说曰问叫喝嚷喊答云]$|\b(?:said|says|asked|cried|replied|answered|exclaimed|shouted|"
+    r"whispered|added|began|thought|continued|went on|remarked|called)\b",
+    re.IGNORECASE,
+)
 _QUOTE_MARKS = "“”‘’「」『』\"'"
 _TRAILING = " \t\r\n\u3000，,：:；;、—-"
 _SPACES = re.compile(r"\s+")
@@ -78,6 +87,7 @@ class _Cand:
     speaker: str | None
     units: int
     score: float = 0.0
+    tag: bool = False  # an English speech tag left after a quote ("said the Hatter, ...")
 
 
 def normalise_line(text: str) -> str:
@@ -146,9 +156,7 @@ def echoes(line: str, sentence: str) -> bool:
     excerpt of it that keeps at least 40% of its words."""
     if dice(line, sentence) >= SUMMARY_MATCH:
         return True
-    return containment(line, sentence) >= 0.8 and speech_units(line) >= 0.4 * speech_units(
-        sentence
-    )
+    return containment(line, sentence) >= 0.8 and speech_units(line) >= 0.4 * speech_units(sentence)
 
 
 def _quote_span(text: str, d: DialogueLine) -> tuple[int, int] | None:
@@ -167,8 +175,11 @@ def _dialogue(
     personas: dict[str, Persona],
     names: dict[str, str],
     language: Literal["zh", "en"],
-) -> list[_Cand]:
+) -> tuple[list[_Cand], list[tuple[int, int]]]:
+    """Dialogue candidates, and the full spans of their quotes (kept out of narration even
+    where a persona's limit shortened the line)."""
     out: list[_Cand] = []
+    spans: list[tuple[int, int]] = []
     last_end = -1
     for d in sorted(understanding.dialogue, key=lambda x: (x.start, x.end)):
         span = _quote_span(chapter.text, d)
@@ -181,10 +192,32 @@ def _dialogue(
         if not line or (speech_units(line) <= SCARE_QUOTE_UNITS and not _SPOKEN.search(raw)):
             continue  # empty, or a quoted term (“行状”) rather than speech: stays in narration
         last_end = span[1]
+        spans.append(span)
         out.append(
             _Cand("dialogue", span[0], span[0] + len(kept), line, speaker, speech_units(line))
         )
-    return out
+    return out, spans
+
+
+def _strip(text: str, ps: int, pe: int) -> tuple[int, int]:
+    while pe > ps and text[pe - 1] in _TRAILING:
+        pe -= 1
+    while ps < pe and text[ps] in _TRAILING:
+        ps += 1
+    return ps, pe
+
+
+def _drop_lead_in(text: str, ps: int, pe: int, language: str) -> tuple[int, int]:
+    """Cut the speech tag that introduces a quote ("…，伯钦道：“" / "…, and said, “") off the
+    end of a narrative piece; the quote itself is dialogue, or left out."""
+    gap = text[pe : pe + 3]
+    cuts = [m.end() for m in _CLAUSE_SEP.finditer(text, ps, pe)]
+    tail_start = cuts[-1] if cuts else ps
+    tail = text[tail_start:pe]
+    tagged = "：" in gap or ":" in gap or bool(_SPEECH_TAG.search(tail))
+    if tagged and speech_units(tail) <= LEAD_IN_UNITS[language]:
+        return _strip(text, ps, tail_start)
+    return ps, pe
 
 
 def _narration(text: str, quotes: list[tuple[int, int]], language: str) -> list[_Cand]:
@@ -206,19 +239,27 @@ def _narration(text: str, quotes: list[tuple[int, int]], language: str) -> list[
             split = [p for ps, pe in pieces for p in ((ps, min(pe, bs)), (max(ps, be), pe))]
             pieces = [p for p in split if p[1] > p[0]]
         cut = len(pieces) != 1 or pieces[0] != (s, e)
+        starts = {bs for bs, _ in blocked}
+        ends = {be for _, be in blocked}
         for ps, pe in pieces:
-            while pe > ps and text[pe - 1] in _TRAILING:
-                pe -= 1
-            while ps < pe and text[ps] in _TRAILING:
-                ps += 1
+            before_quote = pe in starts
+            after_quote = ps in ends
+            ps, pe = _strip(text, ps, pe)
+            if before_quote:
+                ps, pe = _drop_lead_in(text, ps, pe, language)
             units = speech_units(text[ps:pe])
-            if units == 0 or (cut and units < MIN_FRAGMENT_UNITS[language]):
+            if units < MIN_NARRATION_UNITS[language] or (
+                cut and units < MIN_FRAGMENT_UNITS[language]
+            ):
                 continue
             # One run-on sentence must not eat the budget the rest of the chapter needs.
             kept = trim_to_units(text[ps:pe], NARRATION_LIMIT[language])
             line = normalise_line(kept)
             if line:
-                out.append(_Cand("narration", ps, ps + len(kept), line, None, speech_units(line)))
+                tag = after_quote and language == "en" and line[:1].islower()
+                out.append(
+                    _Cand("narration", ps, ps + len(kept), line, None, speech_units(line), tag=tag)
+                )
     return out
 
 
@@ -257,8 +298,8 @@ def adapt_script(
 
     names = persona_index(personas)
     by_name = {p.name: p for p in reversed(personas)}  # first persona of a name wins
-    dialogue = _dialogue(chapter, understanding, by_name, names, language)
-    narration = _narration(text, [(c.start, c.end) for c in dialogue], language)
+    dialogue, quote_spans = _dialogue(chapter, understanding, by_name, names, language)
+    narration = _narration(text, quote_spans, language)
     cands = sorted(narration + dialogue, key=lambda c: (c.start, c.end))
     if not cands:
         raise NFError("NF-SKILL-001", f"chapter {chapter.index} has no speakable text")
@@ -273,6 +314,7 @@ def adapt_script(
         else:
             c.score = 0.35 + 0.65 * max((dice(c.text, s) for s in summary), default=0.0)
             c.score += 0.1 if any(n in c.text for n in persona_names) else 0.0
+            c.score *= 0.5 if c.tag else 1.0  # reads oddly without its quote
 
     scenes = sorted((s.start, s.end, s.index) for s in understanding.scenes)
     scene_of = {id(c): _scene_of(scenes, c.start) for c in cands}
@@ -322,15 +364,15 @@ def _select(
 
     # 1. scene openers (forced: a scene must not vanish), narration preferred.
     seen: set[int] = set()
-    for c in sorted(cands, key=lambda c: (c.kind != "narration", c.start)):
+    for c in sorted(cands, key=lambda c: (c.kind != "narration" or c.tag, c.start)):
         sc = scene_of[id(c)]
         if sc not in seen:
             seen.add(sc)
             take(c, force=True)
-    # 2. the summary's own sentences, in summary order, up to half of the budget.
-    narr = [c for c in cands if c.kind == "narration"]
+    # 2. the summary's own sentences (narrated or spoken), in summary order, up to half of the
+    # budget.
     for s in summary:
-        match = [c for c in narr if echoes(c.text, s)]
+        match = [c for c in cands if echoes(c.text, s)]
         best = max(match, key=lambda c: (dice(c.text, s), -c.start), default=None)
         if best is not None and used + best.units <= SUMMARY_SHARE * budget:
             take(best)
@@ -375,5 +417,12 @@ def _select(
         kind = "dialogue" if talk < talk_share * max(used, 1) else "narration"
         if not queues[kind]:
             kind = "narration" if kind == "dialogue" else "dialogue"
-        take(queues[kind].pop(0))
+        # Equal scores go to the stretch of the chapter told least so far.
+        load = Counter(b for c in chosen.values() for b in bins_of(c))
+        queue = queues[kind]
+        best = min(
+            range(len(queue)),
+            key=lambda k: (-queue[k].score, min(load[b] for b in bins_of(queue[k])), k),
+        )
+        take(queue.pop(best))
     return list(chosen.values())

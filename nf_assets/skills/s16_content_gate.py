@@ -29,9 +29,10 @@ from nf_assets.skills.contracts import (
     Script,
     Storyboard,
 )
-from nf_assets.skills.s03_chunk import containment, speech_units
+from nf_assets.skills.s03_chunk import containment, detect_language, speech_units
 from nf_assets.skills.s10_script_adapt import (
     COVERAGE_BINS,
+    MIN_NARRATION_UNITS,
     SUMMARY_MATCH,
     echoes,
     persona_index,
@@ -118,7 +119,13 @@ def content_gate(
         )
     )
 
-    summary = [s for s in understanding.summary.sentences if s.strip()]
+    # A summary "sentence" too short to narrate (a verse lead-in like 诗曰) cannot be echoed.
+    language = detect_language(text)
+    summary = [
+        s
+        for s in understanding.summary.sentences
+        if speech_units(s) >= MIN_NARRATION_UNITS[language]
+    ]
     echoed = [s for s in summary if any(echoes(ln.text, s) for ln in lines)]
     # A summary sentence can also be echoed across several condensed lines.
     joined = " ".join(ln.text for ln in lines)

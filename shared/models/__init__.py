@@ -34,12 +34,13 @@ from shared.models.enums import (
     RunStatus,
     Stage,
 )
+from shared.models.gates import GateResult
 from shared.models.governance import (
     Experiment,
     Promotion,
+    PromptTemplate,
     Proposal,
     ProposalReview,
-    PromptTemplate,
     SkillVersion,
     VariantAssignment,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "ExportRecord",
     "FailureMixin",
     "Feedback",
+    "GateResult",
     "IdempotentMixin",
     "Job",
     "JobStatus",

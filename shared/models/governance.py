@@ -35,6 +35,7 @@ from shared.models.enums import ExperimentStatus, ProposalStatus
 
 VERSION_STATUS_CHECK = "status IN ('candidate', 'active', 'retired')"
 PROPOSAL_KINDS = ("skill_version", "prompt_template", "provider", "embedding_version")
+EXPERIMENT_KINDS = ("skill_version", "prompt_template", "provider")
 
 
 class SkillVersion(StandardFields, Base):
@@ -155,11 +156,18 @@ class Experiment(StandardFields, Base):
     __table_args__ = std_table_args(
         "experiments",
         CheckConstraint("min_samples > 0", name="min_samples_positive"),
+        CheckConstraint(
+            "kind IN (" + ", ".join(f"'{k}'" for k in EXPERIMENT_KINDS) + ")", name="kind"
+        ),
         UniqueConstraint("tenant_id", "project_id", "name", name="uq_experiments_name"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(Text, nullable=False)
+    # What the two refs are: skill versions, prompt template versions or provider names.
+    kind: Mapped[str] = mapped_column(
+        Text, nullable=False, default="skill_version", server_default=text("'skill_version'")
+    )
     skill_id: Mapped[str | None] = mapped_column(Text)
     control_ref: Mapped[str] = mapped_column(Text, nullable=False)
     candidate_ref: Mapped[str] = mapped_column(Text, nullable=False)

@@ -8,7 +8,17 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, Numeric, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.models.base import Base, StandardFields, std_table_args, uuid_pk
@@ -33,9 +43,7 @@ class ObserverErrorDaily(StandardFields, Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     day: Mapped[date] = mapped_column(Date, nullable=False)
-    error_code: Mapped[str] = mapped_column(
-        Text, ForeignKey("error_codes.code"), nullable=False
-    )
+    error_code: Mapped[str] = mapped_column(Text, ForeignKey("error_codes.code"), nullable=False)
     skill_id: Mapped[str | None] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(Text)
     failures: Mapped[int] = mapped_column(

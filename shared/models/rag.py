@@ -89,7 +89,9 @@ class RagEmbedding(StandardFields, Base):
     __tablename__ = "rag_embeddings"
     __table_args__ = std_table_args(
         "rag_embeddings",
-        UniqueConstraint("chunk_id", "embedding_version_id", name="uq_rag_embeddings_chunk_version"),
+        UniqueConstraint(
+            "chunk_id", "embedding_version_id", name="uq_rag_embeddings_chunk_version"
+        ),
         Index("ix_rag_embeddings_version", "embedding_version_id"),
     )
 

@@ -437,7 +437,7 @@ def test_size_fallback_splits_at_paragraphs() -> None:
     for c in split.chapters:
         assert c.text.startswith("It was a bright cold day")  # cut at paragraph starts
         assert c.text.endswith("Victory Mansions.")
-    assert sum(len(c.text) for c in split.chapters) >= len(text.strip()) - 2 * len(split.chapters)
+    assert "\n\n".join(c.text for c in split.chapters) == text.strip("\n")  # nothing lost
 
 
 def test_size_fallback_chinese_line_per_paragraph() -> None:
@@ -445,7 +445,8 @@ def test_size_fallback_chinese_line_per_paragraph() -> None:
     split = split_chapters(text)
     assert split.strategy == "size_fallback"
     assert split.chapters[0].title == "第1部分"
-    assert all(line == ZH_PARA for c in split.chapters for line in c.text.split("\n"))
+    assert len(split.chapters) >= 3
+    assert "\n".join(c.text for c in split.chapters) == text
 
 
 def test_single_heading_falls_back() -> None:

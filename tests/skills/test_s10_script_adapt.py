@@ -105,7 +105,10 @@ def test_terse_persona_lines_are_trimmed_to_a_prefix() -> None:
     assert first.speaker == "孙悟空"
     assert speech_units(first.text) <= 24
     assert text.startswith(first.text) and first.text
-    _check_offsets(chapter2, adapt_script(chapter2, u2, terse, "zh"))
+    script = adapt_script(chapter2, u2, terse, "zh")
+    _check_offsets(chapter2, script)
+    # The part of the quote the persona's limit cut off does not come back as narration.
+    assert not any("妖怪" in ln.text for ln in script.lines if ln.kind == "narration")
 
 
 def test_trim_to_units_cuts_at_sentences_then_clauses() -> None:
@@ -159,3 +162,18 @@ def test_refuses_empty_text_and_mismatched_understanding() -> None:
         adapt_script(chapter.model_copy(update={"index": 9}), u, personas, "zh")
     with pytest.raises(NFError):
         adapt_script(chapter, u, personas, "zh", target_seconds=0)
+
+
+def test_speech_tags_before_quotes_are_cut_from_narration() -> None:
+    text = (
+        "　　唐僧看了看四周的树林，低声道：“这里好生冷清，不可久留。”\n"
+        "　　八戒望着远处的青山，“好山！好山！”\n"
+    )
+    chapter = Chapter(index=1, title="t", text=text)
+    u = understanding(text, 1, [0], ["唐僧", "猪八戒"], ["唐僧", "猪八戒"], [])
+    personas = [persona("唐僧"), persona("猪八戒", ["八戒"])]
+    script = adapt_script(chapter, u, personas, "zh")
+    narration = [ln.text for ln in script.lines if ln.kind == "narration"]
+    # "低声道" introduces the quote and goes; a clause without a tag or colon stays.
+    assert narration == ["唐僧看了看四周的树林", "八戒望着远处的青山"]
+    _check_offsets(chapter, script)

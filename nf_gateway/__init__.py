@@ -1,0 +1,1 @@
+"""HTTP gateway (FastAPI): auth, tenancy, uploads, execution requests, traces, feedback."""

@@ -1,0 +1,109 @@
+"""The HTTP gateway: `create_app()` builds the FastAPI application.
+
+Run it with `uvicorn nf_gateway.app:create_app --factory` (NF_DATABASE_URL, NF_ARTIFACT_ROOT,
+NF_UPLOAD_MAX_BYTES, NF_TOKEN_TTL_SECONDS, NF_GATEWAY_SECRET). The OpenAPI schema is served at
+/openapi.json; docs/architecture/service-api-contracts.md is generated from it (nf_gateway.docs).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nf_gateway import errors, routes_admin, routes_auth, routes_projects, routes_read, schemas
+from nf_gateway.deps import EngineDep, GatewayConfig
+from shared import telemetry
+from shared.config import get_settings
+from shared.db import database_url, get_engine, normalize_url
+from shared.storage import LocalArtifactStore
+
+API_VERSION = "1.0.0"
+log = telemetry.get_logger("gateway")
+
+
+class TraceMiddleware:
+    """Adopt the caller's trace (traceparent / X-Trace-Id) or start one; echo it in X-Trace-Id;
+    turn any exception that escaped the handlers into a registered-code JSON error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        trace_id = telemetry.parse_trace_header(
+            headers.get("traceparent"), headers.get("x-trace-id")
+        ) or telemetry.new_trace_id()
+        scope["state"] = {**scope.get("state", {}), "trace_id": trace_id}
+        started = False
+        status = 500
+        t0 = time.perf_counter()
+
+        async def send_with_trace(message: Message) -> None:
+            nonlocal started, status
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                MutableHeaders(scope=message)[errors.TRACE_HEADER] = trace_id
+            await send(message)
+
+        with telemetry.trace(trace_id):
+            try:
+                await self.app(scope, receive, send_with_trace)
+            except Exception as exc:  # noqa: BLE001 - the last line of defence
+                err = errors.to_nf_error(exc)
+                log.error("unhandled error", exc_info=exc, extra={"error_code": err.code})
+                if started:
+                    raise
+                await errors.error_response(err, trace_id)(scope, receive, send)
+            finally:
+                log.debug(
+                    "request",
+                    extra={"method": scope["method"], "path": scope["path"], "status": status,
+                           "ms": round((time.perf_counter() - t0) * 1000, 2)},
+                )
+
+
+def default_config() -> GatewayConfig:
+    settings = get_settings()
+    return GatewayConfig(
+        database_url=database_url(),
+        artifact_root=str(settings.artifacts_dir),
+        upload_max_bytes=settings.upload_max_bytes,
+    )
+
+
+def create_app(config: GatewayConfig | None = None) -> FastAPI:
+    config = config or default_config()
+    app = FastAPI(
+        title="Novel Factory gateway",
+        version=API_VERSION,
+        description=(
+            "Login -> upload -> submit -> execute -> compose -> feedback. Every error is JSON "
+            "`{error_code, message, retryable, trace_id}` with a code from the registry; every "
+            "response carries `X-Trace-Id` (taken from `traceparent`/`X-Trace-Id` or new)."
+        ),
+    )
+    app.state.config = config
+    app.state.engine = get_engine(normalize_url(config.database_url))
+    app.state.store = LocalArtifactStore(config.artifact_root)
+    errors.install(app)
+    app.add_middleware(TraceMiddleware)
+    for module in (routes_auth, routes_admin, routes_projects, routes_read):
+        app.include_router(module.router)
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["ops"],
+             summary="Liveness and database reachability")
+    def healthz(engine: EngineDep) -> dict[str, Any]:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "database": True}
+
+    return app

@@ -1,0 +1,71 @@
+"""FastAPI dependencies: the gateway's engine and store, the caller, the trace and the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from nf_gateway.principal import Principal, load_principal
+from shared.errors import NFError
+from shared.storage import LocalArtifactStore
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    database_url: str
+    artifact_root: str
+    upload_max_bytes: int
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token (POST /v1/auth/login) or "
+                     "an API token (POST /v1/auth/tokens).")
+
+
+def engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+def store(request: Request) -> LocalArtifactStore:
+    return request.app.state.store
+
+
+def config(request: Request) -> GatewayConfig:
+    return request.app.state.config
+
+
+def trace_id(request: Request) -> str:
+    return request.state.trace_id
+
+
+def principal(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None:
+        raise NFError("NF-AUTH-002", "an Authorization: Bearer token is required")
+    return load_principal(request.app.state.engine, creds.credentials)
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Required on writes: a repeat with the same body returns the original "
+            "result; with a different body it fails with NF-INPUT-008.",
+        ),
+    ] = None,
+) -> str | None:
+    return key
+
+
+EngineDep = Annotated[Engine, Depends(engine)]
+StoreDep = Annotated[LocalArtifactStore, Depends(store)]
+ConfigDep = Annotated[GatewayConfig, Depends(config)]
+TraceDep = Annotated[str, Depends(trace_id)]
+PrincipalDep = Annotated[Principal, Depends(principal)]
+KeyDep = Annotated[str | None, Depends(idempotency_key)]

@@ -1,0 +1,190 @@
+"""A project's novels and execution requests: upload, list, submit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nf_gateway import schemas, service
+from nf_gateway.deps import (
+    ConfigDep,
+    EngineDep,
+    KeyDep,
+    PrincipalDep,
+    StoreDep,
+    TraceDep,
+)
+from nf_gateway.meta import route
+from shared.errors import NFError
+
+router = APIRouter(prefix="/v1/projects/{tenant}/{project}", tags=["projects"])
+
+# Room for multipart boundaries and small form fields around the file itself.
+MULTIPART_SLACK = 64 * 1024
+
+_UPLOAD_META = route(
+    role="editor",
+    errors=("NF-AUTH-004", "NF-TENANCY-001", "NF-INPUT-002", "NF-INPUT-003", "NF-INPUT-004",
+            "NF-INPUT-005", "NF-INPUT-006", "NF-INPUT-009", "NF-DB-002"),
+    studio="Project: upload novel",
+    replay_model=schemas.NovelOut,
+)
+_UPLOAD_META["openapi_extra"]["requestBody"] = {
+    "required": True,
+    "description": "The novel as a multipart `file` part (optional `slug`, `title` parts), or "
+    "as the raw request body. UTF-8, GB18030, Big5 or UTF-16 text.",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "slug": {"type": "string", "maxLength": 63},
+                    "title": {"type": "string", "maxLength": 300},
+                },
+            }
+        },
+        "text/plain": {"schema": {"type": "string"}},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise NFError("NF-INPUT-003", f"the upload is {declared} bytes; the limit is {limit}")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:  # a lying or absent Content-Length: stop reading at the limit
+            raise NFError("NF-INPUT-003", f"the upload exceeds {limit} bytes")
+    return bytes(buf)
+
+
+async def _multipart(request: Request, body: bytes) -> tuple[bytes, str | None, dict[str, str]]:
+    sent = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
+    except (StarletteHTTPException, ValueError, KeyError) as exc:
+        raise NFError("NF-INPUT-001", f"malformed multipart body: {exc}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise NFError("NF-INPUT-001", "the multipart body needs a `file` part")
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        return await upload.read(), upload.filename, fields
+    finally:
+        await form.close()
+
+
+@router.post(
+    "/novels",
+    response_model=schemas.NovelOut,
+    status_code=201,
+    summary="Upload a novel into the project (200 if the same text is there already)",
+    **_UPLOAD_META,
+)
+async def upload_novel(
+    tenant: str,
+    project: str,
+    request: Request,
+    response: Response,
+    engine: EngineDep,
+    store: StoreDep,
+    cfg: ConfigDep,
+    principal: PrincipalDep,
+    trace_id: TraceDep,
+    slug: Annotated[str | None, Query(max_length=200, description="Novel slug")] = None,
+    title: Annotated[str | None, Query(max_length=300)] = None,
+    filename: Annotated[str | None, Query(max_length=300)] = None,
+) -> dict:
+    limit = cfg.upload_max_bytes
+    ctype = request.headers.get("content-type", "").lower()
+    if ctype.startswith("multipart/form-data"):
+        raw = await _read_capped(request, limit + MULTIPART_SLACK)
+        data, filename_part, fields = await _multipart(request, raw)
+        slug = fields.get("slug") or slug
+        title = fields.get("title") or title
+        filename = filename_part or filename
+    else:
+        data = await _read_capped(request, limit)
+    if len(data) > limit:
+        raise NFError("NF-INPUT-003", f"the file is {len(data)} bytes; the limit is {limit}")
+    out = await run_in_threadpool(
+        service.upload_novel, engine, store, principal, tenant_id=tenant, project_id=project,
+        data=data, trace_id=trace_id, slug=slug, title=title, filename=filename,
+    )
+    response.status_code = 201 if out["created"] else 200
+    return out
+
+
+@router.get(
+    "/novels",
+    response_model=list[schemas.NovelListItem],
+    summary="Novels of the project",
+    **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"),
+            studio="Project: novel list"),
+)
+def list_novels(tenant: str, project: str, engine: EngineDep, principal: PrincipalDep) -> list:
+    return service.list_novels(engine, principal, tenant, project)
+
+
+@router.post(
+    "/requests",
+    response_model=schemas.RequestOut,
+    status_code=202,
+    summary="Submit a novel for execution (idempotent by Idempotency-Key)",
+    **route(role="editor",
+            errors=("NF-AUTH-004", "NF-TENANCY-001", "NF-INPUT-005", "NF-INPUT-006",
+                    "NF-INPUT-007", "NF-INPUT-008", "NF-INPUT-010"),
+            studio="Novel page: Render button", replay_model=schemas.RequestOut),
+)
+def submit(
+    tenant: str,
+    project: str,
+    body: schemas.SubmitIn,
+    response: Response,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    trace_id: TraceDep,
+    key: KeyDep,
+) -> dict:
+    done = service.submit_request(
+        engine, principal, tenant_id=tenant, project_id=project, novel=body.novel,
+        idempotency_key=key, trace_id=trace_id, params=body.params,
+    )
+    if not done.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return done.request
+
+
+@router.get(
+    "/requests",
+    response_model=list[schemas.RequestOut],
+    summary="Latest execution requests of the project",
+    **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"),
+            studio="Project: request history"),
+)
+def list_requests(
+    tenant: str,
+    project: str,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list:
+    return service.list_requests(engine, principal, tenant, project, limit)

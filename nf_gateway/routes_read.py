@@ -1,0 +1,109 @@
+"""Reads by id: request status, traces, artifacts; and feedback on what was produced."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from fastapi.responses import FileResponse
+
+from nf_gateway import schemas, service
+from nf_gateway.deps import EngineDep, KeyDep, PrincipalDep, StoreDep, TraceDep
+from nf_gateway.meta import route
+from shared.errors import NFError
+
+router = APIRouter(prefix="/v1", tags=["runs"])
+
+
+@router.get(
+    "/requests/{request_id}",
+    response_model=schemas.RequestOut,
+    summary="Status and stage of an execution request (live stage of its run while it runs)",
+    **route(role="viewer", errors=("NF-INPUT-010",), studio="Novel page: progress bar"),
+)
+def get_request(request_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep) -> dict:
+    return service.request_status(engine, principal, request_id)
+
+
+@router.get(
+    "/traces/{trace_id}",
+    response_model=schemas.TraceOut,
+    summary="A trace: requests -> Dagster runs -> jobs -> artifacts, with events and error codes",
+    **route(role="viewer", errors=("NF-INPUT-010",), studio="Run inspector"),
+)
+def get_trace(
+    trace_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$")],
+    engine: EngineDep,
+    principal: PrincipalDep,
+) -> dict:
+    return service.get_trace(engine, principal, trace_id)
+
+
+@router.get(
+    "/artifacts/{artifact_id}/meta",
+    response_model=schemas.ArtifactOut,
+    summary="An artifact's metadata",
+    **route(role="viewer", errors=("NF-INPUT-010",), studio="Run inspector: artifact panel"),
+)
+def artifact_meta(artifact_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep) -> dict:
+    return service.get_artifact(engine, principal, artifact_id)
+
+
+_DOWNLOAD = route(role="viewer", errors=("NF-INPUT-010", "NF-STORAGE-001", "NF-STORAGE-002"),
+                  studio="Chapter player / download button")
+_DOWNLOAD["responses"][200] = {
+    "description": "The stored bytes, with the artifact's MIME type and an ETag of its sha256",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@router.get(
+    "/artifacts/{artifact_id}",
+    response_class=FileResponse,
+    summary="Download an artifact (video, audio, panel, subtitles, JSON)",
+    **_DOWNLOAD,
+)
+def download_artifact(
+    artifact_id: uuid.UUID, engine: EngineDep, store: StoreDep, principal: PrincipalDep
+) -> Response:
+    art = service.get_artifact(engine, principal, artifact_id)
+    path = store.resolve(art["path"])
+    if not path.is_file():
+        raise NFError("NF-STORAGE-002", f"artifact {artifact_id} is missing from storage")
+    ext = path.suffix
+    return FileResponse(
+        path,
+        media_type=art["mime"] or "application/octet-stream",
+        filename=f"{art['kind']}-{artifact_id}{ext}",
+        headers={"ETag": f'"{art["sha256"]}"'} if art["sha256"] else None,
+    )
+
+
+@router.post(
+    "/feedback",
+    response_model=schemas.FeedbackOut,
+    status_code=201,
+    summary="Rate an artifact or a chapter (idempotent by Idempotency-Key)",
+    **route(role="editor",
+            errors=("NF-AUTH-004", "NF-INPUT-006", "NF-INPUT-007", "NF-INPUT-008",
+                    "NF-INPUT-010"),
+            studio="Chapter player: rating widget", replay_model=schemas.FeedbackOut),
+)
+def post_feedback(
+    body: schemas.FeedbackIn,
+    response: Response,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    trace_id: TraceDep,
+    key: KeyDep,
+) -> dict:
+    row, created = service.post_feedback(
+        engine, principal, target_kind=body.target_kind, target_id=body.target_id,
+        rating=body.rating, idempotency_key=key, trace_id=trace_id, tags=body.tags,
+        comment=body.comment,
+    )
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return row

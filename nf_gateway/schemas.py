@@ -1,0 +1,289 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from these).
+
+Slugs and free text are plain bounded strings here; their finer rules (NF-INPUT-005/006) are
+checked by the service layer so the gateway and the CLI refuse the same inputs with the same
+codes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Slug = str
+Strict = ConfigDict(extra="forbid")
+
+
+class LoginIn(BaseModel):
+    model_config = Strict
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class LoginOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    user_id: uuid.UUID
+
+
+class TokenIn(BaseModel):
+    model_config = Strict
+    name: str = Field(max_length=100)
+    tenant_id: Slug | None = Field(
+        default=None, max_length=63, description="Bind the token to one tenant."
+    )
+    expires_in_days: int | None = Field(default=90, ge=1, le=366)
+
+
+class TokenOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    tenant_id: str | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime
+
+
+class NewTokenOut(TokenOut):
+    token: str = Field(description="The secret; shown only in this response.")
+
+
+class MembershipView(BaseModel):
+    tenant_id: str
+    project_id: str | None
+    role: str
+
+
+class MeOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    is_operator: bool
+    token_id: uuid.UUID | None
+    token_tenant: str | None
+    memberships: list[MembershipView]
+
+
+class UserIn(BaseModel):
+    model_config = Strict
+    email: str = Field(max_length=320)
+    password: str = Field(min_length=8, max_length=1024)
+    display_name: str | None = Field(default=None, max_length=200)
+    is_operator: bool = False
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    is_operator: bool
+    created_at: datetime
+
+
+class TenantIn(BaseModel):
+    model_config = Strict
+    id: Slug = Field(max_length=63)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class ProjectIn(BaseModel):
+    model_config = Strict
+    id: Slug = Field(max_length=63)
+    name: str | None = Field(default=None, max_length=200)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProjectOut(BaseModel):
+    tenant_id: str
+    id: str
+    name: str
+    config: dict[str, Any]
+    created_at: datetime
+
+
+class MembershipIn(BaseModel):
+    model_config = Strict
+    email: str = Field(max_length=320)
+    role: Literal["owner", "editor", "viewer"]
+    project_id: Slug | None = Field(default=None, max_length=63)
+
+
+class MembershipOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    project_id: str | None
+    role: str
+    email: str
+    created_at: datetime
+
+
+class NovelOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    project_id: str
+    slug: str
+    title: str
+    partition_key: str
+    sha256: str
+    size_bytes: int
+    encoding: str
+    language: str
+    chapters: int
+    created: bool
+
+
+class NovelListItem(BaseModel):
+    id: uuid.UUID
+    slug: str
+    title: str
+    partition_key: str
+    language: str | None
+    chapter_count: int | None
+    created_at: datetime
+
+
+class SubmitIn(BaseModel):
+    model_config = Strict
+    novel: str = Field(
+        max_length=200, description="The novel's slug (or its full partition key) in this project."
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Free JSON, at most 16 KiB.")
+
+
+class RunView(BaseModel):
+    id: uuid.UUID
+    dagster_run_id: str | None
+    status: str
+    stage: str
+    error_code: str | None
+    error_message: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RequestOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    project_id: str
+    trace_id: str
+    idempotency_key: str | None
+    partition_key: str | None
+    novel_id: uuid.UUID | None
+    status: str
+    stage: str
+    error_code: str | None
+    error_message: str | None
+    params: dict[str, Any]
+    dagster_run_id: str | None
+    created_at: datetime
+    claimed_at: datetime | None
+    finished_at: datetime | None
+    run: RunView | None = None
+
+
+class FeedbackIn(BaseModel):
+    model_config = Strict
+    target_kind: Literal["artifact", "chapter"]
+    target_id: uuid.UUID
+    rating: int = Field(ge=1, le=5)
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+class FeedbackOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    project_id: str
+    trace_id: str
+    target_kind: str
+    target_id: str
+    rating: int | None
+    tags: list[str]
+    comment: str | None
+    skill_id: str | None
+    skill_version: str | None
+    created_at: datetime
+
+
+class ArtifactOut(BaseModel):
+    id: uuid.UUID
+    tenant_id: str
+    project_id: str
+    trace_id: str
+    job_id: uuid.UUID | None
+    novel_id: uuid.UUID | None
+    chapter_index: int | None
+    kind: str
+    mime: str | None
+    sha256: str | None
+    size_bytes: int | None
+    skill_id: str | None
+    skill_version: str | None
+    created_at: datetime
+
+
+class EventView(BaseModel):
+    id: int
+    topic: str
+    stage: str | None
+    request_id: uuid.UUID | None
+    run_id: uuid.UUID | None
+    job_id: uuid.UUID | None
+    error_code: str | None
+    error_message: str | None
+    payload: dict[str, Any]
+    trace_id: str
+    created_at: datetime
+
+
+class TraceJob(BaseModel):
+    id: uuid.UUID
+    trace_id: str
+    skill_id: str
+    skill_version: str | None
+    chapter_index: int | None
+    status: str
+    stage: str
+    attempt: int
+    provider: str | None
+    error_code: str | None
+    error_message: str | None
+    duration_ms: int | None
+    artifacts: list[ArtifactOut]
+    events: list[EventView]
+
+
+class TraceRun(RunView):
+    trace_id: str
+    request_id: uuid.UUID | None
+    partition_key: str | None
+    retries: int
+    jobs: list[TraceJob]
+    events: list[EventView]
+
+
+class TraceRequest(RequestOut):
+    runs: list[TraceRun]
+    events: list[EventView]
+
+
+class TraceOut(BaseModel):
+    trace_id: str
+    requests: list[TraceRequest]
+    runs: list[TraceRun] = Field(description="Runs of the trace without a request.")
+    counts: dict[str, int]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: bool

@@ -1,0 +1,719 @@
+"""What the gateway and the CLI do, as plain functions of (engine, principal, input).
+
+HTTP routes and CLI commands are thin wrappers over these, so both enforce the same rules and
+return the same error codes. Every read or write of tenant data runs in `scoped(...)`: the
+gateway's role checks come first, PostgreSQL row-level security underneath (a query that forgot
+its tenant filter still sees only the caller's tenants).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+
+from nf_gateway import auth
+from nf_gateway.principal import Need, Principal
+from shared import requests as writes
+from shared.errors import NFError
+from shared.models import Base
+from shared.models.enums import MemberRole, RunStatus
+from shared.slugs import SLUG_RE, slugify, validate_slug
+from shared.storage import LocalArtifactStore
+
+T = Base.metadata.tables
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_TOKEN_DAYS = 366
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def clean_text(value: str | None, what: str, max_len: int, *, required: bool = False) -> str | None:
+    """Free text (titles, names, comments): no control characters, bounded length."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise NFError("NF-INPUT-001", f"{what} is required")
+        return None
+    if not isinstance(value, str) or _CONTROL.search(value) or len(value) > max_len:
+        raise NFError(
+            "NF-INPUT-006", f"{what} must be at most {max_len} characters without control codes"
+        )
+    return value.strip()
+
+
+def _email(value: str) -> str:
+    if not isinstance(value, str) or not _EMAIL.match(value.strip()):
+        raise NFError("NF-INPUT-001", "a valid e-mail address is required")
+    return value.strip().lower()
+
+
+def _uuid(value: Any, what: str = "id") -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NFError("NF-INPUT-010", f"no {what} {value!r}") from None
+
+
+def _project_exists(conn: Connection, tenant_id: str, project_id: str) -> None:
+    p = T["projects"]
+    found = conn.execute(
+        select(p.c.id).where(p.c.tenant_id == tenant_id, p.c.id == project_id)
+    ).first()
+    if found is None:
+        raise NFError("NF-TENANCY-001", f"no project {tenant_id}/{project_id} that you can access")
+
+
+def _authorize_project(principal: Principal, tenant_id: str, project_id: str, need: Need) -> None:
+    validate_slug(tenant_id, "tenant")
+    validate_slug(project_id, "project")
+    principal.check(tenant_id, project_id, need)
+
+
+# -- auth -----------------------------------------------------------------------------------
+def login(engine: Engine, email: str, password: str) -> dict[str, Any]:
+    """An access token for a valid e-mail and password (NF-AUTH-001 otherwise, same timing)."""
+    users = T["users"]
+    email_key = email.strip().lower() if isinstance(email, str) else ""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(users.c.id, users.c.password_hash, users.c.disabled_at).where(
+                func.lower(users.c.email) == email_key
+            )
+        ).first()
+    ok = auth.verify_password(password or "", row.password_hash if row else None)
+    if not ok or row is None or row.disabled_at is not None:
+        raise NFError("NF-AUTH-001")
+    token, exp = auth.issue_access_token(str(row.id))
+    return {
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_at": datetime.fromtimestamp(exp, UTC),
+        "user_id": row.id,
+    }
+
+
+def whoami(principal: Principal) -> dict[str, Any]:
+    return {
+        "user_id": principal.user_id,
+        "email": principal.email,
+        "is_operator": principal.is_operator,
+        "token_id": principal.token_id,
+        "token_tenant": principal.token_tenant,
+        "memberships": [
+            {"tenant_id": g.tenant_id, "project_id": g.project_id, "role": g.role.value}
+            for g in principal.grants
+        ],
+    }
+
+
+def _token_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "tenant_id": row.tenant_id,
+        "expires_at": row.expires_at,
+        "revoked_at": row.revoked_at,
+        "last_used_at": row.last_used_at,
+        "created_at": row.created_at,
+    }
+
+
+def create_api_token(
+    engine: Engine,
+    principal: Principal,
+    *,
+    name: str,
+    tenant_id: str | None = None,
+    expires_in_days: int | None = 90,
+    user_email: str | None = None,
+) -> dict[str, Any]:
+    """A revocable API token for the caller (operators: for any user by e-mail). The secret
+    appears only in this response; only its hash is stored."""
+    name = clean_text(name, "token name", 100, required=True)
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+        raise NFError("NF-INPUT-001", f"expires_in_days must be 1-{MAX_TOKEN_DAYS}")
+    users, tokens = T["users"], T["api_tokens"]
+    with engine.begin() as conn:
+        user_id = principal.user_id
+        if user_email is not None:
+            principal.require_operator()
+            user_id = conn.execute(
+                select(users.c.id).where(func.lower(users.c.email) == _email(user_email))
+            ).scalar()
+            if user_id is None:
+                raise NFError("NF-INPUT-010", f"no user {user_email}")
+        if principal.token_tenant and tenant_id != principal.token_tenant:
+            # A tenant-bound token cannot mint a broader one.
+            tenant_id = principal.token_tenant
+        if tenant_id is not None:
+            validate_slug(tenant_id, "tenant")
+            if user_email is None and not principal.sees_tenant(tenant_id):
+                raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
+            if not conn.execute(
+                select(T["tenants"].c.id).where(T["tenants"].c.id == tenant_id)
+            ).first():
+                raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
+        new = auth.new_api_token()
+        expires = _now() + timedelta(days=expires_in_days) if expires_in_days else None
+        row = conn.execute(
+            pg_insert(tokens)
+            .values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                tenant_id=tenant_id,
+                name=name,
+                token_hash=new.token_hash,
+                prefix=new.prefix,
+                expires_at=expires,
+            )
+            .returning(*tokens.c)
+        ).first()
+    return {**_token_view(row), "token": new.token}
+
+
+def list_api_tokens(engine: Engine, principal: Principal) -> list[dict[str, Any]]:
+    tokens = T["api_tokens"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(tokens)
+            .where(tokens.c.user_id == principal.user_id)
+            .order_by(tokens.c.created_at, tokens.c.id)
+        ).all()
+    return [_token_view(r) for r in rows]
+
+
+def revoke_api_token(engine: Engine, principal: Principal, token_id: Any) -> dict[str, Any]:
+    """Revoke one of the caller's tokens (operators: anyone's). Idempotent: revoking twice keeps
+    the first revocation time. Someone else's token id is NF-INPUT-010, like a missing one."""
+    tid = _uuid(token_id, "token")
+    tokens = T["api_tokens"]
+    cond = [tokens.c.id == tid]
+    if not (principal.is_operator and not principal.token_tenant):
+        cond.append(tokens.c.user_id == principal.user_id)
+    with engine.begin() as conn:
+        conn.execute(
+            update(tokens)
+            .where(*cond, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=_now(), updated_at=_now())
+        )
+        row = conn.execute(select(tokens).where(*cond)).first()
+    if row is None:
+        raise NFError("NF-INPUT-010", f"no API token {tid}")
+    return _token_view(row)
+
+
+# -- users, tenants, projects, memberships ---------------------------------------------------
+def create_user(
+    engine: Engine,
+    principal: Principal,
+    *,
+    email: str,
+    password: str,
+    display_name: str | None = None,
+    is_operator: bool = False,
+) -> dict[str, Any]:
+    principal.require_operator()
+    email = _email(email)
+    display_name = clean_text(display_name, "display name", 200)
+    pw_hash = auth.hash_password(password)
+    users = T["users"]
+    with engine.begin() as conn:
+        row = conn.execute(
+            pg_insert(users)
+            .values(
+                id=uuid.uuid4(),
+                email=email,
+                password_hash=pw_hash,
+                display_name=display_name,
+                is_operator=bool(is_operator),
+            )
+            .on_conflict_do_nothing()
+            .returning(users.c.id, users.c.email, users.c.is_operator, users.c.created_at)
+        ).first()
+    if row is None:
+        raise NFError("NF-DB-002", f"a user with e-mail {email} exists")
+    return dict(row._mapping)
+
+
+def create_tenant(
+    engine: Engine, principal: Principal, *, tenant_id: str, name: str | None = None
+) -> dict[str, Any]:
+    principal.require_operator()
+    validate_slug(tenant_id, "tenant")
+    name = clean_text(name, "tenant name", 200) or tenant_id
+    tenants = T["tenants"]
+    with writes.scoped(engine, None) as conn:
+        row = conn.execute(
+            pg_insert(tenants)
+            .values(id=tenant_id, name=name)
+            .on_conflict_do_nothing()
+            .returning(tenants.c.id, tenants.c.name, tenants.c.created_at)
+        ).first()
+    if row is None:
+        raise NFError("NF-DB-002", f"tenant {tenant_id} exists")
+    return dict(row._mapping)
+
+
+def create_project(
+    engine: Engine,
+    principal: Principal,
+    *,
+    tenant_id: str,
+    project_id: str,
+    name: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    validate_slug(tenant_id, "tenant")
+    validate_slug(project_id, "project")
+    principal.check(tenant_id, None, Need.ADMIN)
+    name = clean_text(name, "project name", 200) or project_id
+    config = writes.canonical_params(config)
+    projects, tenants = T["projects"], T["tenants"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
+            raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
+        row = conn.execute(
+            pg_insert(projects)
+            .values(tenant_id=tenant_id, id=project_id, name=name, config=config)
+            .on_conflict_do_nothing()
+            .returning(projects.c.tenant_id, projects.c.id, projects.c.name, projects.c.config,
+                       projects.c.created_at)
+        ).first()
+    if row is None:
+        raise NFError("NF-DB-002", f"project {tenant_id}/{project_id} exists")
+    return dict(row._mapping)
+
+
+def list_projects(engine: Engine, principal: Principal, tenant_id: str) -> list[dict[str, Any]]:
+    validate_slug(tenant_id, "tenant")
+    if not principal.sees_tenant(tenant_id):
+        raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
+    projects = T["projects"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        rows = conn.execute(
+            select(projects.c.tenant_id, projects.c.id, projects.c.name, projects.c.config,
+                   projects.c.created_at)
+            .where(projects.c.tenant_id == tenant_id)
+            .order_by(projects.c.id)
+        ).all()
+    return [dict(r._mapping) for r in rows if principal.can(tenant_id, r.id)]
+
+
+def add_membership(
+    engine: Engine,
+    principal: Principal,
+    *,
+    tenant_id: str,
+    email: str,
+    role: str,
+    project_id: str | None = None,
+) -> dict[str, Any]:
+    """Give a user a role in the tenant (or one project of it); re-adding updates the role."""
+    validate_slug(tenant_id, "tenant")
+    if project_id is not None:
+        validate_slug(project_id, "project")
+    principal.check(tenant_id, None, Need.ADMIN)
+    try:
+        member_role = MemberRole(role)
+    except ValueError:
+        raise NFError("NF-INPUT-001", f"role must be one of {[r.value for r in MemberRole]}") \
+            from None
+    users, members = T["users"], T["memberships"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        if project_id is not None:
+            _project_exists(conn, tenant_id, project_id)
+        elif conn.execute(
+            select(T["tenants"].c.id).where(T["tenants"].c.id == tenant_id)
+        ).first() is None:
+            raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
+        user_id = conn.execute(
+            select(users.c.id).where(func.lower(users.c.email) == _email(email))
+        ).scalar()
+        if user_id is None:
+            raise NFError("NF-INPUT-010", f"no user {email}")
+        stmt = pg_insert(members).values(
+            id=uuid.uuid4(), user_id=user_id, tenant_id=tenant_id, project_id=project_id,
+            role=member_role,
+        )
+        row = conn.execute(
+            stmt.on_conflict_do_update(
+                constraint="uq_memberships_user_scope",
+                set_={"role": stmt.excluded.role, "updated_at": _now()},
+            ).returning(members.c.id, members.c.tenant_id, members.c.project_id, members.c.role,
+                        members.c.created_at)
+        ).first()
+    return {**dict(row._mapping), "email": _email(email), "role": row.role.value}
+
+
+def list_memberships(engine: Engine, principal: Principal, tenant_id: str) -> list[dict]:
+    validate_slug(tenant_id, "tenant")
+    principal.check(tenant_id, None, Need.ADMIN)
+    users, members = T["users"], T["memberships"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        rows = conn.execute(
+            select(members.c.id, members.c.tenant_id, members.c.project_id, members.c.role,
+                   members.c.created_at, users.c.email)
+            .join(users, users.c.id == members.c.user_id)
+            .where(members.c.tenant_id == tenant_id)
+            .order_by(users.c.email, members.c.project_id)
+        ).all()
+    return [{**dict(r._mapping), "role": r.role.value} for r in rows]
+
+
+# -- novels and requests ----------------------------------------------------------------------
+def upload_novel(
+    engine: Engine,
+    store: LocalArtifactStore,
+    principal: Principal,
+    *,
+    tenant_id: str,
+    project_id: str,
+    data: bytes,
+    trace_id: str,
+    slug: str | None = None,
+    title: str | None = None,
+    filename: str | None = None,
+) -> dict[str, Any]:
+    """Validate (SKILL_01 decode, SKILL_02 split), store the bytes, register the novel.
+
+    Everything that can refuse the upload runs before the first write.
+    """
+    from nf_assets.skills import s01_ingest, s02_chapter_split
+
+    _authorize_project(principal, tenant_id, project_id, Need.WRITE)
+    title = clean_text(title, "title", 300)
+    stem = None
+    if filename:
+        stem = re.sub(r"\.[A-Za-z0-9]{1,8}$", "", filename.replace("\\", "/").rsplit("/", 1)[-1])
+        stem = clean_text(stem[:300], "file name", 300)
+    if slug is None or slug == "":
+        slug = slugify((title or stem or "").replace("_", "-"), fallback="")
+        if not slug:
+            slug = "novel-" + hashlib.sha256(data).hexdigest()[:12]
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        raise NFError("NF-INPUT-005", f"novel slug {slug!r} is not a valid partition part")
+    with writes.scoped(engine, principal.scope()) as conn:
+        _project_exists(conn, tenant_id, project_id)
+    ingested = s01_ingest.ingest(data)
+    split = s02_chapter_split.split_chapters(ingested.text, ingested.language)
+    if not split.chapters:
+        raise NFError("NF-INPUT-009")
+    blob = store.put_bytes(data, "txt")
+    with writes.scoped(engine, principal.scope()) as conn:
+        novel = writes.register_upload(
+            conn,
+            tenant_id=tenant_id,
+            project_id=project_id,
+            slug=slug,
+            title=title or stem or slug,
+            source_sha256=blob.sha256,
+            source_path=blob.path,
+            trace_id=trace_id,
+            language=ingested.language,
+            encoding=ingested.encoding,
+            char_count=len(ingested.text),
+            chapter_count=len(split.chapters),
+        )
+    return {
+        "id": novel.id,
+        "tenant_id": tenant_id,
+        "project_id": project_id,
+        "slug": novel.slug,
+        "title": novel.title,
+        "partition_key": novel.partition_key,
+        "sha256": novel.source_sha256,
+        "size_bytes": len(data),
+        "encoding": ingested.encoding,
+        "language": ingested.language,
+        "chapters": len(split.chapters),
+        "created": novel.created,
+    }
+
+
+def list_novels(engine: Engine, principal: Principal, tenant_id: str, project_id: str) -> list:
+    _authorize_project(principal, tenant_id, project_id, Need.READ)
+    novels = T["novels"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        _project_exists(conn, tenant_id, project_id)
+        rows = conn.execute(
+            select(novels.c.id, novels.c.slug, novels.c.title, novels.c.partition_key,
+                   novels.c.language, novels.c.chapter_count, novels.c.created_at)
+            .where(novels.c.tenant_id == tenant_id, novels.c.project_id == project_id)
+            .order_by(novels.c.created_at, novels.c.id)
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def submit_request(
+    engine: Engine,
+    principal: Principal,
+    *,
+    tenant_id: str,
+    project_id: str,
+    novel: str,
+    idempotency_key: str | None,
+    trace_id: str,
+    params: dict[str, Any] | None = None,
+) -> writes.Submitted:
+    _authorize_project(principal, tenant_id, project_id, Need.WRITE)
+    writes.validate_idempotency_key(idempotency_key)
+    with writes.scoped(engine, principal.scope()) as conn:
+        _project_exists(conn, tenant_id, project_id)
+        return writes.create_execution_request(
+            conn,
+            tenant_id=tenant_id,
+            project_id=project_id,
+            novel=novel,
+            idempotency_key=idempotency_key,
+            trace_id=trace_id,
+            params=params,
+            requested_by=principal.user_id,
+        )
+
+
+def request_status(engine: Engine, principal: Principal, request_id: Any) -> dict[str, Any]:
+    """The request, with the live stage of its latest run while it runs."""
+    rid = _uuid(request_id, "request")
+    runs = T["render_runs"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        req = writes.get_request(conn, rid)
+        if not principal.can(req["tenant_id"], req["project_id"]):
+            raise NFError("NF-INPUT-010", f"no request {rid}")
+        run = conn.execute(
+            select(runs.c.id, runs.c.dagster_run_id, runs.c.status, runs.c.stage,
+                   runs.c.error_code, runs.c.error_message, runs.c.started_at,
+                   runs.c.finished_at)
+            .where(runs.c.request_id == rid)
+            .order_by(runs.c.created_at.desc(), runs.c.id)
+            .limit(1)
+        ).first()
+    out = dict(req)
+    out["run"] = dict(run._mapping) if run else None
+    if run is not None and out["status"] in ("claimed", "running") and \
+            run.status == RunStatus.STARTED:
+        out["status"], out["stage"] = "running", run.stage
+    return out
+
+
+def list_requests(
+    engine: Engine, principal: Principal, tenant_id: str, project_id: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    _authorize_project(principal, tenant_id, project_id, Need.READ)
+    req = T["execution_requests"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        _project_exists(conn, tenant_id, project_id)
+        rows = conn.execute(
+            select(*[req.c[c] for c in writes.REQUEST_COLUMNS])
+            .where(req.c.tenant_id == tenant_id, req.c.project_id == project_id)
+            .order_by(req.c.created_at.desc(), req.c.id)
+            .limit(max(1, min(limit, 500)))
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+# -- traces and artifacts ---------------------------------------------------------------------
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+RUN_COLS = ("id", "tenant_id", "project_id", "trace_id", "request_id", "dagster_run_id",
+            "partition_key", "status", "stage", "retries", "error_code", "error_message",
+            "started_at", "finished_at")
+JOB_COLS = ("id", "tenant_id", "project_id", "trace_id", "run_id", "chapter_index", "skill_id",
+            "skill_version", "status", "stage", "attempt", "provider", "output_artifact_id",
+            "error_code", "error_message", "duration_ms", "started_at", "finished_at")
+ART_COLS = ("id", "tenant_id", "project_id", "trace_id", "job_id", "novel_id", "chapter_index",
+            "kind", "mime", "sha256", "size_bytes", "skill_id", "skill_version", "created_at")
+EVENT_COLS = ("id", "tenant_id", "project_id", "trace_id", "topic", "stage", "request_id",
+              "run_id", "job_id", "error_code", "error_message", "payload", "created_at")
+
+
+def _rows(conn: Connection, table: str, cols: tuple[str, ...], *where: Any, order=None) -> list:
+    t = T[table]
+    stmt = select(*[t.c[c] for c in cols]).where(*where)
+    if order is not None:
+        stmt = stmt.order_by(*order(t))
+    return [dict(r._mapping) for r in conn.execute(stmt).all()]
+
+
+def get_trace(
+    engine: Engine, principal: Principal, trace_id: str, max_events: int = 5000
+) -> dict[str, Any]:
+    """Everything one trace touched: requests -> runs -> jobs -> artifacts, events at each
+    level; each row with its error_code. Rows the caller may not read are left out."""
+    if not isinstance(trace_id, str) or not _TRACE_ID.match(trace_id):
+        raise NFError("NF-INPUT-001", "a trace id is 32 lowercase hex characters")
+    R, J, A, E = T["render_runs"], T["jobs"], T["artifacts"], T["events"]
+    with writes.scoped(engine, principal.scope(), ) as conn:
+        requests = _rows(conn, "execution_requests", writes.REQUEST_COLUMNS,
+                         T["execution_requests"].c.trace_id == trace_id,
+                         order=lambda t: (t.c.created_at, t.c.id))
+        req_ids = [r["id"] for r in requests]
+        runs = _rows(conn, "render_runs", RUN_COLS,
+                     or_(R.c.trace_id == trace_id, R.c.request_id.in_(req_ids)),
+                     order=lambda t: (t.c.created_at, t.c.id))
+        run_ids = [r["id"] for r in runs]
+        jobs = _rows(conn, "jobs", JOB_COLS, or_(J.c.trace_id == trace_id, J.c.run_id.in_(run_ids)),
+                     order=lambda t: (t.c.created_at, t.c.id))
+        job_ids = [j["id"] for j in jobs]
+        out_ids = [j["output_artifact_id"] for j in jobs if j["output_artifact_id"]]
+        artifacts = _rows(conn, "artifacts", ART_COLS,
+                          or_(A.c.trace_id == trace_id, A.c.job_id.in_(job_ids),
+                              A.c.id.in_(out_ids)),
+                          order=lambda t: (t.c.created_at, t.c.id))
+        events = _rows(conn, "events", EVENT_COLS,
+                       or_(E.c.trace_id == trace_id, E.c.request_id.in_(req_ids),
+                           E.c.run_id.in_(run_ids)),
+                       order=lambda t: (t.c.id,))[:max_events]
+
+    def ok(row: dict) -> bool:
+        return principal.can(row["tenant_id"], row["project_id"])
+
+    requests, runs, jobs = [r for r in requests if ok(r)], [r for r in runs if ok(r)], \
+        [j for j in jobs if ok(j)]
+    artifacts, events = [a for a in artifacts if ok(a)], [e for e in events if ok(e)]
+    if not (requests or runs or jobs or artifacts or events):
+        raise NFError("NF-INPUT-010", f"no trace {trace_id} that you can read")
+
+    arts_by_job: dict[Any, list] = defaultdict(list)
+    by_id = {a["id"]: a for a in artifacts}
+    for a in artifacts:
+        if a["job_id"] is not None:
+            arts_by_job[a["job_id"]].append(a)
+    ev_by_job, ev_by_run, ev_by_req = defaultdict(list), defaultdict(list), defaultdict(list)
+    for e in events:
+        if e["job_id"] is not None:
+            ev_by_job[e["job_id"]].append(e)
+        elif e["run_id"] is not None:
+            ev_by_run[e["run_id"]].append(e)
+        elif e["request_id"] is not None:
+            ev_by_req[e["request_id"]].append(e)
+    jobs_by_run: dict[Any, list] = defaultdict(list)
+    for j in jobs:
+        own = {a["id"]: a for a in arts_by_job.get(j["id"], [])}
+        if j["output_artifact_id"] in by_id:
+            own.setdefault(j["output_artifact_id"], by_id[j["output_artifact_id"]])
+        jobs_by_run[j["run_id"]].append({**j, "artifacts": list(own.values()),
+                                         "events": ev_by_job.get(j["id"], [])})
+    runs_by_req: dict[Any, list] = defaultdict(list)
+    for r in runs:
+        runs_by_req[r["request_id"]].append({**r, "jobs": jobs_by_run.get(r["id"], []),
+                                             "events": ev_by_run.get(r["id"], [])})
+    known_reqs = {r["id"] for r in requests}
+    return {
+        "trace_id": trace_id,
+        "requests": [{**r, "runs": runs_by_req.get(r["id"], []),
+                      "events": ev_by_req.get(r["id"], [])} for r in requests],
+        # Runs of this trace without a visible request (e.g. launched from the Dagster UI).
+        "runs": [run for rid, rs in runs_by_req.items() if rid not in known_reqs for run in rs],
+        "counts": {"requests": len(requests), "runs": len(runs), "jobs": len(jobs),
+                   "artifacts": len(artifacts), "events": len(events),
+                   "failed_jobs": sum(1 for j in jobs if j["error_code"])},
+    }
+
+
+def get_artifact(engine: Engine, principal: Principal, artifact_id: Any) -> dict[str, Any]:
+    aid = _uuid(artifact_id, "artifact")
+    A = T["artifacts"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        rows = _rows(conn, "artifacts", (*ART_COLS, "path", "meta"), A.c.id == aid)
+    if not rows or not principal.can(rows[0]["tenant_id"], rows[0]["project_id"]):
+        raise NFError("NF-INPUT-010", f"no artifact {aid}")
+    return rows[0]
+
+
+# -- feedback ---------------------------------------------------------------------------------
+FEEDBACK_TARGETS = ("artifact", "chapter")
+
+
+def post_feedback(
+    engine: Engine,
+    principal: Principal,
+    *,
+    target_kind: str,
+    target_id: Any,
+    rating: int,
+    idempotency_key: str | None,
+    trace_id: str,
+    tags: list[str] | None = None,
+    comment: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Feedback on an artifact or chapter into `feedback` (SKILL_22 reads it). Idempotent per
+    (tenant, key): a replay returns the stored row, a different body is NF-INPUT-008."""
+    key = writes.validate_idempotency_key(idempotency_key)
+    if target_kind not in FEEDBACK_TARGETS:
+        raise NFError("NF-INPUT-001", f"target_kind must be one of {FEEDBACK_TARGETS}")
+    tid = _uuid(target_id, target_kind)
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise NFError("NF-INPUT-001", "rating must be an integer 1-5")
+    tags = [clean_text(t, "tag", 64, required=True) for t in (tags or [])]
+    if len(tags) > 20:
+        raise NFError("NF-INPUT-001", "at most 20 tags")
+    comment = clean_text(comment, "comment", 4000)
+    fb = T["feedback"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        if target_kind == "artifact":
+            a = T["artifacts"]
+            target = conn.execute(
+                select(a.c.tenant_id, a.c.project_id, a.c.skill_id, a.c.skill_version)
+                .where(a.c.id == tid)
+            ).first()
+        else:
+            c = T["chapters"]
+            target = conn.execute(
+                select(c.c.tenant_id, c.c.project_id, text("NULL AS skill_id"),
+                       text("NULL AS skill_version"))
+                .where(c.c.id == tid)
+            ).first()
+        if target is None or not principal.can(target.tenant_id, target.project_id):
+            raise NFError("NF-INPUT-010", f"no {target_kind} {tid}")
+        principal.check(target.tenant_id, target.project_id, Need.WRITE)
+        body = {"target_kind": target_kind, "target_id": str(tid), "rating": rating,
+                "tags": tags, "comment": comment}
+        new_id = conn.execute(
+            pg_insert(fb)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=target.tenant_id,
+                project_id=target.project_id,
+                trace_id=trace_id,
+                idempotency_key=key,
+                target_kind=target_kind,
+                target_id=str(tid),
+                rating=rating,
+                tags=tags,
+                comment=comment,
+                user_id=principal.user_id,
+                skill_id=target.skill_id,
+                skill_version=target.skill_version,
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+            .returning(fb.c.id)
+        ).scalar()
+        row = conn.execute(
+            select(fb).where(fb.c.tenant_id == target.tenant_id, fb.c.idempotency_key == key)
+        ).first()
+    stored = {"target_kind": row.target_kind, "target_id": row.target_id, "rating": row.rating,
+              "tags": list(row.tags), "comment": row.comment}
+    if new_id is None and stored != body:
+        raise NFError("NF-INPUT-008", f"Idempotency-Key {key!r} was used for other feedback")
+    out = {c: getattr(row, c) for c in ("id", "tenant_id", "project_id", "trace_id",
+                                         "target_kind", "target_id", "rating", "comment",
+                                         "skill_id", "skill_version", "created_at")}
+    out["tags"] = list(row.tags)
+    return out, new_id is not None
+
+
+def integrity_error(exc: IntegrityError) -> NFError:
+    """A constraint the checks above did not foresee: a conflict, never a 500."""
+    return NFError("NF-DB-002", f"the write conflicts with existing data ({exc.orig.__class__.__name__})")

@@ -1,0 +1,1 @@
+"""RAG: chunk index, embedding-version governance, evaluation and retrieval."""
