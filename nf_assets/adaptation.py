@@ -1,7 +1,6 @@
 """Adaptation domain: personas (SKILL_14) and voices (11) -> scripts (10, constrained by the
 personas) -> storyboards (13), gated by the content gate SKILL_16 (a blocking asset check)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

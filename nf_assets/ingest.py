@@ -1,6 +1,5 @@
 """Ingest domain: raw upload -> normalised text (SKILL_01) -> chapters (SKILL_02)."""
 
-from __future__ import annotations
 
 import hashlib
 

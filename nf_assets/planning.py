@@ -2,7 +2,6 @@
 (09) within a budget, then SKILL_20 compiles everything into the versioned prompts that are the
 only thing executors ever receive."""
 
-from __future__ import annotations
 
 import dagster as dg
 from sqlalchemy import select

@@ -2,7 +2,6 @@
 degradation), SKILL_21 writes subtitles, the composer makes chapter videos, and the export record
 closes the run. The media gate is a blocking asset check on the videos."""
 
-from __future__ import annotations
 
 import json
 import uuid

@@ -1,7 +1,6 @@
 """Understanding domain: characters (SKILL_05), relations (06), and per chapter summaries (04),
 scenes (07), dialogue attribution (08) and settings (12)."""
 
-from __future__ import annotations
 
 import dagster as dg
 

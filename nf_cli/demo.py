@@ -73,7 +73,10 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     result = run.result
     elapsed = time.perf_counter() - started
-    checks = [(str(e.asset_check_key.name), e.passed) for e in result.get_asset_check_evaluations()]
+    checks = ", ".join(
+        f"{e.asset_check_key.name}={'pass' if e.passed else 'FAIL'}"
+        for e in result.get_asset_check_evaluations()
+    )
     if not result.success:
         print(
             f"run {result.run_id} FAILED after {elapsed:.1f}s; see `nf db status` and the "
@@ -85,7 +88,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(
         f"done in {elapsed:.1f}s: {export['chapters']} chapter videos, "
         f"{export['seconds'] / 60:.1f} min of narration\n"
-        f"  checks:    {', '.join(f'{n}={'pass' if ok else 'FAIL'}' for n, ok in checks)}\n"
+        f"  checks:    {checks}\n"
         f"  manifest:  {manifest}\n"
         f"  artifacts: {store.root} (paths of every MP4/SRT/VTT are in the manifest)\n"
         f"  database:  {engine.url.render_as_string(hide_password=True)}\n"

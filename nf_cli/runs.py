@@ -65,7 +65,7 @@ def run_novel(
         trace_id=trace_id,
     )
     instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
-    result = defs.get_job_def("novel_pipeline").execute_in_process(
+    result = defs.resolve_job_def("novel_pipeline").execute_in_process(
         partition_key=novel.partition_key,
         instance=instance,
         tags=run_tags(PartitionKey.parse(novel.partition_key), trace_id),

@@ -93,7 +93,8 @@ _EN_HON = (
 _CAP = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
 _WS = r"(?:[ \t]+\n?[ \t]*|\n[ \t]*)"  # spaces or one line wrap, never a blank line
 _EN_SEQ = re.compile(
-    rf"(?<![\w’'])(?:(?P<hon>{_EN_HON})\.?{_WS})?(?P<body>{_CAP}(?:{_WS}{_CAP}){{0,2}})(?![\w])"
+    rf"(?<![\w’'])(?:(?P<hon>{_EN_HON})\.?{_WS})?"
+    rf"(?P<body>{_CAP}(?:{_WS}(?!{_EN_HON}\b){_CAP}){{0,2}})(?![\w])"
 )
 _EN_STOP = set(
     """A An The And But Or Nor If When While Then Than So As At In On Of To For From By With

@@ -19,12 +19,12 @@ VERSION = "1.0.0"
 
 _BREAK_LINE = re.compile(r"^\s*(?:[*＊·•~=#\-—_]\s*){3,}\s*$")
 _ZH_CUE = re.compile(
-    r"^[\s\u3000]*(次日|却说|话表|且说|话说|却表|再说|且不言|不题|单表|又说|当夜|当晚|是夜|"
+    r"[\s\u3000]*(次日|却说|话表|且说|话说|却表|再说|且不言|不题|单表|又说|当夜|当晚|是夜|"
     r"是日|那日|一日|这日|此时|少时|须臾|不一日|不多时|第二日|第三日|明日|次早|天明|天晓|"
     r"早晨|傍晚|黄昏|三更|五更|半夜|过了[^，。]{1,4}日|到了[^，。]{1,6}|行经|行到|来到)"
 )
 _EN_CUE = re.compile(
-    r"^[\s“\"_]*(Meanwhile|In the meantime|The next (?:morning|day|evening|week)|Next (?:morning|"
+    r"[\s“\"_]*(Meanwhile|In the meantime|The next (?:morning|day|evening|week)|Next (?:morning|"
     r"day)|That (?:evening|night|afternoon|morning)|The following (?:morning|day|week)|"
     r"(?:Early|Late) (?:the )?next|On the (?:following|next) (?:morning|day)|Some (?:days|weeks|"
     r"time) (?:later|after)|A (?:few )?(?:days|weeks|months) (?:later|after|passed)|"
@@ -79,7 +79,7 @@ def split_scenes(
 
 
 def _cue(text: str, span: tuple[int, int], cue_re: re.Pattern) -> str | None:
-    m = cue_re.match(text, span[0], span[1])
+    m = cue_re.match(text, span[0], span[1])  # match() anchors at span[0]; no "^" needed
     return m.group(1) if m else None
 
 

@@ -36,7 +36,7 @@ _ZH_VERB = (
     r"嚷道|应道|回道|告道|禀道|奏道|怒道|喜道|惊道|念道|吟道|骂|道|说|问|曰|叫|喝|嚷|喊|答|应|想)"
 )
 _ZH_TAG_END = re.compile(rf"({_ZH_VERB})[了着]?\s*[：:，,]?\s*$")
-_ZH_PRONOUN = re.compile(r"(他|她|伊|它|我|你)(?:们)?[^，。！？“”]{0,4}$")
+_ZH_PRONOUN = re.compile(r"(他|她|伊)(?!们)")
 _ZH_STOP = "。！？!?；;”」\n"
 
 _EN_SAY = (
@@ -166,15 +166,18 @@ def _explicit_zh(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
         pm = _ZH_PRONOUN.search(pre[: m.start()])
         if pm:
             return Attribution(q, None, m.group(1), "pronoun", _GENDER.get(pm.group(1)))
-    post = text[q.end : q.end + 16]
+    post = text[q.end : q.end + 40].split("\n")[0]
     pm = re.match(rf"(他|她|伊)[^，。！？“”]{{0,4}}?({_ZH_VERB})", post)
     if pm:
         return Attribution(q, None, pm.group(2), "pronoun", _GENDER.get(pm.group(1)))
-    for n in matcher.finditer(text, q.end, min(len(text), q.end + 16)):
+    for n in matcher.finditer(text, q.end, q.end + len(post)):
         if n.start() != q.end:
             break
         rest = text[n.end() : q.end + len(post)]
-        v = re.match(rf"[^，。！？“”]{{0,4}}?({_ZH_VERB})", rest)
+        # 八戒笑道 / 阿Q一把抓住了笔，惶恐而且惭愧的说。(the verb closes the sentence)
+        v = re.match(rf"[^，。！？“”]{{0,4}}?({_ZH_VERB})", rest) or re.match(
+            rf"[^。！？“”]{{0,30}}?({_ZH_VERB})[了着]?[。，！]", rest
+        )
         if v:
             return Attribution(q, matcher.form(n), v.group(1), "post")
     return Attribution(q, None, None, None)
@@ -208,7 +211,7 @@ def _en_patterns(matcher: NameMatcher) -> tuple[re.Pattern, ...]:
                 rf"(?P<v2>{_EN_SAY})\s+(?P<p2>{_EN_PRONOUN})){tail}"
             ),  # she said, “
             # …, and coldly said,-- “   (subject further back: resolved like a pronoun)
-            re.compile(rf"\b(?P<v1>{_EN_SAY})(?:\s+to\s+[\w. ]{{1,30}}?)?\s*[,:;—-]+\s*$"),
+            re.compile(rf"\b(?P<v1>{_EN_SAY})(?:\s+to\s+[\w. ]{{1,30}}?)?\s*[,:;—-]*\s*$"),
         )
         _EN_CACHE.clear()
         _EN_CACHE[key] = (matcher, *pats)
@@ -223,7 +226,9 @@ _GENDER = {"he": "m", "him": "m", "she": "f", "her": "f", "他": "m", "她": "f"
 def _explicit_en(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
     (post_say_name, post_name_say, pre_name_say, pre_say_name, pre_subject, post_pron, pre_pron,
      pre_bare) = _en_patterns(matcher)  # fmt: skip
-    post = text[q.end : q.end + 80].replace("\n", " ")
+    post = text[q.end : q.end + 80]
+    post = post[: post.find("\n\n")] if "\n\n" in post else post
+    post = post.replace("\n", " ")
     for pat in (post_say_name, post_name_say):
         m = pat.match(post)
         if m:
@@ -273,6 +278,7 @@ def _fill_implicit(
     genders: dict[str, str],
 ) -> None:
     canon = matcher.canonical
+    para_starts = [a for a, _b in paragraphs(text)]
     # English: one speaker per paragraph
     if not zh:
         by_para: dict[int, set[str]] = {}
@@ -319,7 +325,11 @@ def _fill_implicit(
             if addressed and canon(addressed) != canon(prev1[1].form):
                 a.form, a.rule = addressed, "addressed"
         elif a.rule == "pronoun":
-            a.form = _resolve_pronoun(a, turns[max(0, k - 8) : k], text, p_start, matcher, genders)
+            # look back into the previous paragraph too (narration that sets up the line)
+            prev_start = para_starts[max(0, p - 1)] if para_starts else p_start
+            a.form = _resolve_pronoun(
+                a, turns[max(0, k - 8) : k], text, prev_start, matcher, genders
+            )
 
 
 def _vocative(text: str, q: Quote, matcher: NameMatcher) -> str | None:
