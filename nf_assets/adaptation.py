@@ -1,7 +1,6 @@
 """Adaptation domain: personas (SKILL_14) and voices (11) -> scripts (10, constrained by the
 personas) -> storyboards (13), gated by the content gate SKILL_16 (a blocking asset check)."""
 
-
 import dagster as dg
 
 from nf_assets.partitions import novels_partitions
@@ -23,8 +22,10 @@ from nf_assets.skills.contracts import (
     VoiceAssignment,
 )
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.recorder import Unit
+from nf_resources.recorder import Outcome, Unit
 from shared.stages import Stage
+
+FALLBACK_MODE = "summary_anchored"
 
 
 def _personas(args):
@@ -36,7 +37,33 @@ def _voices(args):
 
 
 def _script(args):
-    return pure(s10_script_adapt.adapt_script(*args))
+    """SKILL_10 with the SKILL_16 degradation loop: a script the content gate rejects is
+    adapted again by the simpler summary-anchored version, and the step is reported."""
+    chapter, understanding, personas, language = args
+    script = s10_script_adapt.adapt_script(chapter, understanding, personas, language)
+    board = s13_storyboard.make_storyboard(script, understanding, personas=personas)
+    gate = s16_content_gate.content_gate(chapter, understanding, script, board, personas)
+    if gate.passed:
+        return pure(script)
+    failed = "; ".join(
+        f"{f.rule}={f.value:.3g} < {f.threshold:.3g}" for f in gate.findings if not f.passed
+    )
+    fallback = s10_script_adapt.adapt_script(
+        chapter, understanding, personas, language, mode=FALLBACK_MODE
+    )
+    return Outcome(
+        output=fallback,
+        degradations=[
+            {
+                "item": f"script {chapter.index}",
+                "attempt": 1,
+                "from": script.mode,
+                "fallback": FALLBACK_MODE,
+                "reason": f"content gate: {failed}",
+                "error_code": "NF-GATE-001",
+            }
+        ],
+    )
 
 
 def _storyboard(args):
@@ -140,6 +167,7 @@ def skill_10_script_adapt(
             "scripts": len(scripts),
             "lines": sum(len(s.lines) for s in scripts),
             "dialogue_lines": sum(1 for s in scripts for ln in s.lines if ln.kind == "dialogue"),
+            "degraded_by_content_gate": rec.stats[s10_script_adapt.SKILL_ID].degradations,
         }
     )
     return scripts
@@ -237,6 +265,11 @@ def content_gate(
                 or "none"
             ),
             **{f"min_{rule}": round(min(v), 4) for rule, v in rules.items()},
+            # the degradation loop's work: scripts SKILL_16 rejected once and SKILL_10 redid
+            "degraded_chapters": ", ".join(
+                str(s.chapter_index) for s in scripts if s.mode != "condensed"
+            )
+            or "none",
             "skill_version": s16_content_gate.VERSION,
         },
     )

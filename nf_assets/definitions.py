@@ -1,6 +1,5 @@
 """The code location: one Definitions per domain, merged here with the shared resources."""
 
-
 import dagster as dg
 
 from nf_assets import (

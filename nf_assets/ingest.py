@@ -1,6 +1,5 @@
 """Ingest domain: raw upload -> normalised text (SKILL_01) -> chapters (SKILL_02)."""
 
-
 import hashlib
 
 import dagster as dg

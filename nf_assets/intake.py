@@ -107,9 +107,14 @@ def claim_pending(engine: Engine, cap: int) -> list[Claimed]:
             conn.execute(
                 update(req)
                 .where(req.c.id.in_(bad))
-                .values(status=RequestStatus.FAILED, stage=Stage.FAILED, error_code="NF-INPUT-005",
-                        error_message="the request has no valid partition key",
-                        finished_at=now, updated_at=now)
+                .values(
+                    status=RequestStatus.FAILED,
+                    stage=Stage.FAILED,
+                    error_code="NF-INPUT-005",
+                    error_message="the request has no valid partition key",
+                    finished_at=now,
+                    updated_at=now,
+                )
             )
         good = [r.id for r in chosen if r.id not in bad]
         if not good:
@@ -117,18 +122,34 @@ def claim_pending(engine: Engine, cap: int) -> list[Claimed]:
         rows = conn.execute(
             update(req)
             .where(req.c.id.in_(good), req.c.status == RequestStatus.PENDING)
-            .values(status=RequestStatus.CLAIMED, stage=Stage.QUEUED, claimed_at=now,
-                    updated_at=now)
-            .returning(req.c.id, req.c.tenant_id, req.c.project_id, req.c.trace_id,
-                       req.c.partition_key, req.c.created_at)
+            .values(
+                status=RequestStatus.CLAIMED, stage=Stage.QUEUED, claimed_at=now, updated_at=now
+            )
+            .returning(
+                req.c.id,
+                req.c.tenant_id,
+                req.c.project_id,
+                req.c.trace_id,
+                req.c.partition_key,
+                req.c.created_at,
+            )
         ).all()
         rows = sorted(rows, key=lambda r: (r.created_at, str(r.id)))
-        emit_many(conn, [
-            EventEnvelope(topic=EventTopic.REQUEST_CLAIMED, tenant_id=r.tenant_id,
-                          project_id=r.project_id, trace_id=r.trace_id, stage=Stage.QUEUED,
-                          request_id=r.id, payload={"partition_key": r.partition_key})
-            for r in rows
-        ])
+        emit_many(
+            conn,
+            [
+                EventEnvelope(
+                    topic=EventTopic.REQUEST_CLAIMED,
+                    tenant_id=r.tenant_id,
+                    project_id=r.project_id,
+                    trace_id=r.trace_id,
+                    stage=Stage.QUEUED,
+                    request_id=r.id,
+                    payload={"partition_key": r.partition_key},
+                )
+                for r in rows
+            ],
+        )
     return [Claimed(r.id, r.tenant_id, r.project_id, r.trace_id, r.partition_key) for r in rows]
 
 
@@ -137,8 +158,7 @@ def unlaunched(engine: Engine, limit: int) -> list[Claimed]:
     req = T["execution_requests"]
     with engine.connect() as conn:
         rows = conn.execute(
-            select(req.c.id, req.c.tenant_id, req.c.project_id, req.c.trace_id,
-                   req.c.partition_key)
+            select(req.c.id, req.c.tenant_id, req.c.project_id, req.c.trace_id, req.c.partition_key)
             .where(req.c.status == RequestStatus.CLAIMED, req.c.dagster_run_id.is_(None))
             .order_by(req.c.claimed_at, req.c.id)
             .limit(limit)
@@ -202,8 +222,11 @@ def evaluate_intake(
     state["relaunched"] += len(relaunch)
     new_keys = sorted(
         {c.partition_key for c in todo}
-        - {k for k in {c.partition_key for c in todo}
-           if instance.has_dynamic_partition(novels_partitions.name, k)}
+        - {
+            k
+            for k in {c.partition_key for c in todo}
+            if instance.has_dynamic_partition(novels_partitions.name, k)
+        }
     )
     return dg.SensorResult(
         run_requests=[run_request(c) for c in todo],
@@ -252,29 +275,48 @@ def write_back(
     now = _now()
     with engine.begin() as conn:
         run = conn.execute(
-            select(runs.c.status, runs.c.error_code, runs.c.error_message)
-            .where(runs.c.dagster_run_id == dagster_run_id)
+            select(runs.c.status, runs.c.error_code, runs.c.error_message).where(
+                runs.c.dagster_run_id == dagster_run_id
+            )
         ).first()
         values: dict[str, Any] = {"dagster_run_id": dagster_run_id, "updated_at": now}
         if outcome == "started":
             allowed = (RequestStatus.PENDING, RequestStatus.CLAIMED)
             values |= {"status": RequestStatus.RUNNING}
         elif outcome == "succeeded" and not (run and run.status == RunStatus.FAILED):
-            allowed = (RequestStatus.PENDING, RequestStatus.CLAIMED, RequestStatus.RUNNING,
-                       RequestStatus.FAILED)
-            values |= {"status": RequestStatus.SUCCEEDED, "stage": Stage.DONE,
-                       "error_code": None, "error_message": None, "finished_at": now}
+            allowed = (
+                RequestStatus.PENDING,
+                RequestStatus.CLAIMED,
+                RequestStatus.RUNNING,
+                RequestStatus.FAILED,
+            )
+            values |= {
+                "status": RequestStatus.SUCCEEDED,
+                "stage": Stage.DONE,
+                "error_code": None,
+                "error_message": None,
+                "finished_at": now,
+            }
         elif outcome in ("failed", "succeeded"):
             allowed = (RequestStatus.PENDING, RequestStatus.CLAIMED, RequestStatus.RUNNING)
             code = (run.error_code if run and run.error_code else None) or "NF-ORCH-002"
             detail = (run.error_message if run and run.error_message else None) or message
-            values |= {"status": RequestStatus.FAILED, "stage": Stage.FAILED, "error_code": code,
-                       "error_message": (detail or "the Dagster run failed")[:2000],
-                       "finished_at": now}
+            values |= {
+                "status": RequestStatus.FAILED,
+                "stage": Stage.FAILED,
+                "error_code": code,
+                "error_message": (detail or "the Dagster run failed")[:2000],
+                "finished_at": now,
+            }
         elif outcome == "cancelled":
             allowed = (RequestStatus.PENDING, RequestStatus.CLAIMED, RequestStatus.RUNNING)
-            values |= {"status": RequestStatus.CANCELLED, "stage": Stage.CANCELLED,
-                       "error_code": "NF-ORCH-003", "error_message": message, "finished_at": now}
+            values |= {
+                "status": RequestStatus.CANCELLED,
+                "stage": Stage.CANCELLED,
+                "error_code": "NF-ORCH-003",
+                "error_message": message,
+                "finished_at": now,
+            }
         else:
             raise ValueError(f"unknown outcome {outcome!r}")
         changed = conn.execute(
@@ -292,8 +334,13 @@ def _on_status(outcome: str):
         message = None
         if outcome == "failed" and context.dagster_event is not None:
             message = context.dagster_event.message
-        changed = write_back(db.engine(), request_id=run.tags.get(TAG_REQUEST),
-                             dagster_run_id=run.run_id, outcome=outcome, message=message)
+        changed = write_back(
+            db.engine(),
+            request_id=run.tags.get(TAG_REQUEST),
+            dagster_run_id=run.run_id,
+            outcome=outcome,
+            message=message,
+        )
         if changed:
             context.log.info(f"request {run.tags.get(TAG_REQUEST)} -> {outcome}")
 

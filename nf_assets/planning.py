@@ -2,12 +2,10 @@
 (09) within a budget, then SKILL_20 compiles everything into the versioned prompts that are the
 only thing executors ever receive."""
 
-
 import dagster as dg
-from sqlalchemy import select
 
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import open_recorder, pure
+from nf_assets.runtime import open_recorder, project_config, pure
 from nf_assets.skills import s09_render_plan, s15_style_bible, s19_continuity, s20_prompt_compile
 from nf_assets.skills.contracts import (
     CompiledPrompt,
@@ -21,8 +19,6 @@ from nf_assets.skills.contracts import (
 )
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 from nf_resources.recorder import Unit
-from shared.models import Base
-from shared.slugs import PartitionKey
 from shared.stages import Stage
 
 BUDGET_SECONDS = 180.0
@@ -54,18 +50,6 @@ def _plan(args):
 
 def _compile(args):
     return pure(s20_prompt_compile.compile_prompts(*args))
-
-
-def project_config(db: DatabaseResource, partition_key: str) -> dict:
-    key = PartitionKey.parse(partition_key)
-    projects = Base.metadata.tables["projects"]
-    with db.engine().connect() as conn:
-        cfg = conn.execute(
-            select(projects.c.config).where(
-                projects.c.tenant_id == key.tenant_id, projects.c.id == key.project_id
-            )
-        ).scalar()
-    return cfg or {}
 
 
 @dg.op

@@ -1,5 +1,5 @@
-"""RAG domain: chunks (SKILL_03) and embeddings per embedding version, their evaluation as an
-asset check, and the schedule/sensor that keep evaluation and suggestions current.
+"""RAG domain: chunks (SKILL_03) and embeddings per embedding version, their evaluation with
+an asset check, and the schedule/sensor that keep evaluation and suggestions current.
 
 - `rag_chunks`: SKILL_03 per chapter through the recorder (jobs, cache, artifacts like every
   skill), rows in `rag_chunks` (unchanged chunks keep their ids and vectors), and the novel's
@@ -7,13 +7,15 @@ asset check, and the schedule/sensor that keep evaluation and suggestions curren
 - `rag_embeddings`: every active and candidate version of the project embeds the chunks it has
   no vector for (a project without any version gets the default one, activated); pgvector side
   tables are synced where the server has pgvector. One job row per version (SKILL_03@embed).
-- check `retrieval_eval` on `rag_embeddings`: evaluates every live version on the novel's eval
-  sets (exact search, the recall reference), stores results, writes rollback/promote
-  suggestions; WARN when the active version regressed (an open rollback suggestion).
-- `rag_eval_schedule` (daily): the check for every novel of a project with an active version.
-- `rag_candidate_sensor`: a candidate never indexed for a novel -> an indexing run; a candidate
-  whose index for a novel is complete and newer than its last evaluation there -> an
-  evaluation run (run keys carry the index state, so each state is evaluated once).
+- `rag_evaluation`: every live version evaluated on the novel's eval sets (exact search, the
+  recall reference), results stored, rollback/promote suggestions written; its check
+  `retrieval_regression` warns while the active version has regressed (open rollback
+  suggestion) and lists the open suggestions in the UI.
+- `rag_eval_schedule` (daily): `rag_evaluation` for every indexed novel of a project with an
+  active version.
+- `rag_candidate_sensor`: a candidate never indexed for a novel -> a `rag_index` run; a
+  candidate whose index for a novel is complete and newer than its last evaluation there -> a
+  `rag_eval` run (run keys carry the index state, so each state is evaluated once).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ MAX_CHARS = 400
 OVERLAP = 50
 EVAL_K = 10
 INDEX_JOB = "rag_index"
-EVAL_JOB = "rag_evaluation"
+EVAL_JOB = "rag_eval"
+CHECK_NAME = "retrieval_regression"
 EMBED_SKILL_VERSION = f"{s03_chunk.VERSION}+embed.1"
 
 
@@ -100,28 +103,38 @@ def rag_chunks(
     engine = db.engine()
     novel_id, key = _novel(engine, context.partition_key)
     per_chapter = rec.run_skill(
-        s03_chunk.SKILL_ID, s03_chunk.VERSION, Stage.INDEX,
-        [Unit(c.index, (c, MAX_CHARS, OVERLAP), (c, MAX_CHARS, OVERLAP))
-         for c in chapters.chapters],
-        _chunk, list[Chunk],
+        s03_chunk.SKILL_ID,
+        s03_chunk.VERSION,
+        Stage.INDEX,
+        [
+            Unit(c.index, (c, MAX_CHARS, OVERLAP), (c, MAX_CHARS, OVERLAP))
+            for c in chapters.chapters
+        ],
+        _chunk,
+        list[Chunk],
     )
     chunks = [c for group in per_chapter for c in group]
     written = RagStore(engine).write_chunks(
-        tenant_id=key.tenant_id, project_id=key.project_id, trace_id=rec.scope.trace_id,
-        novel_id=novel_id, chunks=chunks,
+        tenant_id=key.tenant_id,
+        project_id=key.project_id,
+        trace_id=rec.scope.trace_id,
+        novel_id=novel_id,
+        chunks=chunks,
     )
     with trace(rec.scope.trace_id, tenant_id=key.tenant_id, project_id=key.project_id):
         auto = rag_eval.ensure_auto_eval_set(engine, key.tenant_id, key.project_id, novel_id)
     sizes = [len(c.text) for c in chunks]
-    context.add_output_metadata({
-        "chunks": len(chunks),
-        "inserted": written.inserted,
-        "kept": written.kept,
-        "deleted": written.deleted,
-        "mean_chars": round(sum(sizes) / len(sizes), 1) if sizes else 0,
-        "auto_eval_queries": len(auto.items) if auto else 0,
-        "skill_version": s03_chunk.VERSION,
-    })
+    context.add_output_metadata(
+        {
+            "chunks": len(chunks),
+            "inserted": written.inserted,
+            "kept": written.kept,
+            "deleted": written.deleted,
+            "mean_chars": round(sum(sizes) / len(sizes), 1) if sizes else 0,
+            "auto_eval_queries": len(auto.items) if auto else 0,
+            "skill_version": s03_chunk.VERSION,
+        }
+    )
     return {"novel_id": str(novel_id), "chunks": len(chunks)}
 
 
@@ -132,8 +145,12 @@ def _embed_unit(args: tuple[str, str, str, str, str]) -> Outcome:
     engine = get_engine(url)
     usages: list = []
     report = indexing.index_version(
-        engine, governance.get_version(version_id, engine=engine), store=LocalArtifactStore(root),
-        trace_id=trace_id, novel_id=uuid.UUID(novel_id), usages=usages,
+        engine,
+        governance.get_version(version_id, engine=engine),
+        store=LocalArtifactStore(root),
+        trace_id=trace_id,
+        novel_id=uuid.UUID(novel_id),
+        usages=usages,
     )
     fields = {k: v for k, v in report.to_dict().items() if k in EmbeddingReport.model_fields}
     return Outcome(output=EmbeddingReport(**fields), usages=usages, provider=report.backend)
@@ -162,26 +179,35 @@ def rag_embeddings(
         # The cache key is the index state: a version whose vectors are complete for the same
         # chunk set is a cached no-op; anything missing makes a new job that fills the gap.
         state = (str(v.id), v.backend, v.backend_params, total, done)
-        units.append(Unit(None, (state,), (url, str(rec.store.root), rec.scope.trace_id,
-                                           str(v.id), str(novel_id))))
+        units.append(
+            Unit(
+                None,
+                (state,),
+                (url, str(rec.store.root), rec.scope.trace_id, str(v.id), str(novel_id)),
+            )
+        )
     reports = rec.run_skill(
         s03_chunk.SKILL_ID, EMBED_SKILL_VERSION, Stage.INDEX, units, _embed_unit, EmbeddingReport
     )
     if context.run.job_name == INDEX_JOB:
         rec.finish()  # a standalone indexing run: nothing after this asset closes the run
     rows = [r.model_dump() for r in reports]
-    context.add_output_metadata({
-        "versions": len(rows),
-        "index": dg.MetadataValue.md(
-            "| version | status | backend | dims | embedded now | total | pgvector |\n"
-            "|---|---|---|---:|---:|---:|---:|\n"
-            + "\n".join(f"| {r['version_name']} | {r['status']} | {r['backend']} | "
-                        f"{r['dimensions']} | {r['embedded']} | {r['total']} | "
-                        f"{r['pgvector_rows'] if r['pgvector_rows'] is not None else '-'} |"
-                        for r in rows)
-        ),
-        "version_ids": [r["version_id"] for r in rows],
-    })
+    context.add_output_metadata(
+        {
+            "versions": len(rows),
+            "index": dg.MetadataValue.md(
+                "| version | status | backend | dims | embedded now | total | pgvector |\n"
+                "|---|---|---|---:|---:|---:|---:|\n"
+                + "\n".join(
+                    f"| {r['version_name']} | {r['status']} | {r['backend']} | "
+                    f"{r['dimensions']} | {r['embedded']} | {r['total']} | "
+                    f"{r['pgvector_rows'] if r['pgvector_rows'] is not None else '-'} |"
+                    for r in rows
+                )
+            ),
+            "version_ids": [r["version_id"] for r in rows],
+        }
+    )
     return rows
 
 
@@ -202,112 +228,166 @@ def evaluate_novel(
         rag_eval.ensure_auto_eval_set(engine, key.tenant_id, key.project_id, novel_id)
         sets = rag_eval.eval_sets(engine, key.tenant_id, key.project_id, novel_id=novel_id)
         live = governance.list_versions(
-            key.tenant_id, key.project_id, engine=engine,
-            statuses=(EmbeddingStatus.ACTIVE, EmbeddingStatus.CANDIDATE))
+            key.tenant_id,
+            key.project_id,
+            engine=engine,
+            statuses=(EmbeddingStatus.ACTIVE, EmbeddingStatus.CANDIDATE),
+        )
         rag = RagStore(engine)
         for v in live:
             total, done = rag.coverage(key.tenant_id, key.project_id, v.id, novel_id=novel_id)
             if total == 0 or done < total:
-                rows.append({"version": v.name, "status": str(v.status), "skipped":
-                             f"index incomplete ({done}/{total})"})
+                rows.append(
+                    {
+                        "version": v.name,
+                        "status": str(v.status),
+                        "skipped": f"index incomplete ({done}/{total})",
+                    }
+                )
                 continue
             for s in sets:
-                out = rag_eval.evaluate_version(engine, v, s, k=k, method="exact",
-                                                store=store, trigger=trigger)
-                rows.append({"version": v.name, "status": str(v.status), "eval_set": s.name,
-                             "recall_at_k": round(out.metrics.recall_at_k, 4),
-                             "mrr": round(out.metrics.mrr, 4), "n": out.metrics.n_queries})
+                out = rag_eval.evaluate_version(
+                    engine, v, s, k=k, method="exact", store=store, trigger=trigger
+                )
+                rows.append(
+                    {
+                        "version": v.name,
+                        "status": str(v.status),
+                        "eval_set": s.name,
+                        "recall_at_k": round(out.metrics.recall_at_k, 4),
+                        "mrr": round(out.metrics.mrr, 4),
+                        "n": out.metrics.n_queries,
+                    }
+                )
         made = suggestions.suggest(engine, key.tenant_id, key.project_id)
     return {"rows": rows, "suggestions": made, "project": (key.tenant_id, key.project_id)}
 
 
 def _eval_markdown(rows: list[dict[str, Any]], k: int) -> str:
-    lines = [f"| version | status | eval set | recall@{k} | MRR@{k} | queries |",
-             "|---|---|---|---:|---:|---:|"]
+    lines = [
+        f"| version | status | eval set | recall@{k} | MRR@{k} | queries |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for r in rows:
         if "skipped" in r:
             lines.append(f"| {r['version']} | {r['status']} | {r['skipped']} | | | |")
         else:
-            lines.append(f"| {r['version']} | {r['status']} | {r['eval_set']} | "
-                         f"{r['recall_at_k']:.3f} | {r['mrr']:.3f} | {r['n']} |")
+            lines.append(
+                f"| {r['version']} | {r['status']} | {r['eval_set']} | "
+                f"{r['recall_at_k']:.3f} | {r['mrr']:.3f} | {r['n']} |"
+            )
     return "\n".join(lines)
 
 
-@dg.asset_check(
-    asset=rag_embeddings,
+@dg.asset(
     partitions_def=novels_partitions,
-    name="retrieval_eval",
-    blocking=False,
-    description="recall@10 and MRR of every live embedding version on the novel's eval sets; "
-    "writes rollback/promote suggestions; warns while the active version has regressed.",
+    group_name=GROUP,
+    deps=[rag_embeddings],
+    check_specs=[
+        dg.AssetCheckSpec(
+            CHECK_NAME,
+            asset="rag_evaluation",
+            description="Fails (WARN) while the project's active embedding version has regressed "
+            "(an open rollback suggestion); lists open rollback/promote suggestions.",
+        )
+    ],
+    description="recall@10 and MRR of every live embedding version on the novel's eval sets "
+    "(rows in rag_eval_results), then rollback/promote suggestions for the project.",
 )
-def retrieval_eval(
+def rag_evaluation(
     context, db: DatabaseResource, store: ArtifactStoreResource
-) -> dg.AssetCheckResult:
+) -> dg.MaterializeResult:
     engine = db.engine()
     trigger = context.run.tags.get("nf/rag_trigger", "materialization")
     trace_id = context.run.tags.get("nf/trace_id") or context.run.run_id.replace("-", "")
-    done = evaluate_novel(engine, context.partition_key, store=store.store(), trace_id=trace_id,
-                          trigger=trigger)
+    done = evaluate_novel(
+        engine, context.partition_key, store=store.store(), trace_id=trace_id, trigger=trigger
+    )
     tenant_id, project_id = done["project"]
-    open_rollbacks = [s for s in suggestions.list_suggestions(engine, tenant_id, project_id)
-                      if s["kind"] == "rollback"]
-    open_promotions = [s for s in suggestions.list_suggestions(engine, tenant_id, project_id)
-                       if s["kind"] == "promote"]
-    return dg.AssetCheckResult(
-        passed=not open_rollbacks,
-        severity=dg.AssetCheckSeverity.WARN,
+    open_now = suggestions.list_suggestions(engine, tenant_id, project_id)
+    rollbacks = [s for s in open_now if s["kind"] == "rollback"]
+    listed = [
+        {
+            "id": str(s["id"]),
+            "kind": s["kind"],
+            "reason": s["evidence"].get("reason"),
+            "from": s["evidence"].get("from_name"),
+            "to": s["evidence"].get("to_name"),
+        }
+        for s in open_now
+    ]
+    table = dg.MetadataValue.md(_eval_markdown(done["rows"], EVAL_K))
+    return dg.MaterializeResult(
         metadata={
-            "results": dg.MetadataValue.md(_eval_markdown(done["rows"], EVAL_K)),
-            "open_rollback_suggestions": len(open_rollbacks),
-            "open_promote_suggestions": len(open_promotions),
-            "suggestions": dg.MetadataValue.json([
-                {"id": str(s["id"]), "kind": s["kind"], "reason": s["evidence"].get("reason"),
-                 "from": s["evidence"].get("from_name"), "to": s["evidence"].get("to_name")}
-                for s in open_rollbacks + open_promotions
-            ]),
+            "results": table,
             "trigger": trigger,
+            "suggestions_written": len([s for s in done["suggestions"] if s.created]),
         },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_NAME,
+                passed=not rollbacks,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "results": table,
+                    "open_rollback_suggestions": len(rollbacks),
+                    "open_promote_suggestions": len(open_now) - len(rollbacks),
+                    "suggestions": dg.MetadataValue.json(listed),
+                    "trigger": trigger,
+                },
+            )
+        ],
     )
 
 
 rag_index_job = dg.define_asset_job(
     INDEX_JOB,
-    selection=dg.AssetSelection.assets(rag_chunks, rag_embeddings).without_checks(),
-    partitions_def=novels_partitions,
+    selection=dg.AssetSelection.assets(rag_chunks, rag_embeddings),
     executor_def=dg.in_process_executor,
     description="Chunks and embeddings of one novel for every live embedding version.",
 )
 rag_eval_job = dg.define_asset_job(
     EVAL_JOB,
-    selection=dg.AssetSelection.checks(retrieval_eval),
-    partitions_def=novels_partitions,
+    selection=dg.AssetSelection.assets(rag_evaluation),
     executor_def=dg.in_process_executor,
-    description="The retrieval_eval check alone: evaluation rows and suggestions for a novel.",
+    description="Evaluation of one novel's live embedding versions, with its check.",
 )
 
 
 # schedule and sensor --------------------------------------------------------------------------
-def _request(job: str, partition_key: str, run_key: str, trace_id: str,
-             trigger: str) -> dg.RunRequest:
+def _request(
+    job: str, partition_key: str, run_key: str, trace_id: str, trigger: str
+) -> dg.RunRequest:
     key = PartitionKey.parse(partition_key)
     return dg.RunRequest(
-        run_key=run_key, job_name=job, partition_key=partition_key,
+        run_key=run_key,
+        job_name=job,
+        partition_key=partition_key,
         tags={**run_tags(key, trace_id), "nf/rag_trigger": trigger},
     )
 
 
 def scheduled_requests(engine: Engine, tick: str) -> list[dg.RunRequest]:
     """One evaluation run per indexed novel of every project with an active version."""
-    rows = _sql(engine, """
+    rows = _sql(
+        engine,
+        """
         SELECT DISTINCT n.partition_key FROM novels n
         JOIN embedding_versions v ON v.tenant_id = n.tenant_id AND v.project_id = n.project_id
         WHERE v.status = 'active'
           AND EXISTS (SELECT 1 FROM rag_chunks c WHERE c.novel_id = n.id)
-        ORDER BY n.partition_key""")
-    return [_request(EVAL_JOB, r.partition_key, f"rag-eval-schedule:{r.partition_key}:{tick}",
-                     uuid.uuid5(uuid.NAMESPACE_URL, f"{r.partition_key}:{tick}").hex, "schedule")
-            for r in rows]
+        ORDER BY n.partition_key""",
+    )
+    return [
+        _request(
+            EVAL_JOB,
+            r.partition_key,
+            f"rag-eval-schedule:{r.partition_key}:{tick}",
+            uuid.uuid5(uuid.NAMESPACE_URL, f"{r.partition_key}:{tick}").hex,
+            "schedule",
+        )
+        for r in rows
+    ]
 
 
 @dg.schedule(
@@ -330,15 +410,20 @@ def _sql(engine: Engine, sql: str) -> list:
 
 def candidate_requests(engine: Engine) -> tuple[list[dg.RunRequest], list[str]]:
     """(run requests, partition keys they use) for candidates to index or to evaluate."""
-    never_indexed = _sql(engine, """
+    never_indexed = _sql(
+        engine,
+        """
         SELECT v.id AS version_id, n.partition_key FROM embedding_versions v
         JOIN novels n ON n.tenant_id = v.tenant_id AND n.project_id = v.project_id
         WHERE v.status = 'candidate'
           AND EXISTS (SELECT 1 FROM rag_chunks c WHERE c.novel_id = n.id)
           AND NOT EXISTS (SELECT 1 FROM rag_embeddings e JOIN rag_chunks c ON c.id = e.chunk_id
                           WHERE e.embedding_version_id = v.id AND c.novel_id = n.id)
-        ORDER BY v.created_at, n.partition_key""")
-    indexed = _sql(engine, """
+        ORDER BY v.created_at, n.partition_key""",
+    )
+    indexed = _sql(
+        engine,
+        """
         SELECT v.id AS version_id, n.partition_key, max(e.updated_at) AS indexed_at,
                (SELECT max(r.created_at) FROM rag_eval_results r
                 JOIN rag_eval_sets s ON s.id = r.eval_set_id
@@ -350,19 +435,32 @@ def candidate_requests(engine: Engine) -> tuple[list[dg.RunRequest], list[str]]:
         WHERE v.status = 'candidate'
         GROUP BY v.id, v.created_at, n.id, n.partition_key
         HAVING count(e.id) = count(c.id)
-        ORDER BY v.created_at, n.partition_key""")
+        ORDER BY v.created_at, n.partition_key""",
+    )
     requests: list[dg.RunRequest] = []
     for r in never_indexed:
-        requests.append(_request(INDEX_JOB, r.partition_key,
-                                 f"rag-index:{r.version_id}:{r.partition_key}",
-                                 uuid.uuid4().hex, "candidate_sensor"))
+        requests.append(
+            _request(
+                INDEX_JOB,
+                r.partition_key,
+                f"rag-index:{r.version_id}:{r.partition_key}",
+                uuid.uuid4().hex,
+                "candidate_sensor",
+            )
+        )
     for r in indexed:
         if r.evaluated_at is not None and r.evaluated_at >= r.indexed_at:
             continue
         stamp = r.indexed_at.isoformat() if isinstance(r.indexed_at, datetime) else r.indexed_at
-        requests.append(_request(EVAL_JOB, r.partition_key,
-                                 f"rag-eval:{r.version_id}:{r.partition_key}:{stamp}",
-                                 uuid.uuid4().hex, "candidate_sensor"))
+        requests.append(
+            _request(
+                EVAL_JOB,
+                r.partition_key,
+                f"rag-eval:{r.version_id}:{r.partition_key}:{stamp}",
+                uuid.uuid4().hex,
+                "candidate_sensor",
+            )
+        )
     return requests, sorted({r.partition_key for r in [*never_indexed, *indexed]})
 
 
@@ -378,7 +476,8 @@ def evaluate_candidate_sensor(
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[novels_partitions.build_add_request(missing)]
-        if missing else [],
+        if missing
+        else [],
         cursor=json.dumps(state, sort_keys=True),
         skip_reason=None if requests else "no candidate to index or evaluate",
     )
@@ -392,14 +491,14 @@ def evaluate_candidate_sensor(
     description="New candidate embedding versions: index them per novel, then evaluate each "
     "one as soon as its index for a novel is complete (run_key = version:novel:index state).",
 )
-def rag_candidate_sensor(context: dg.SensorEvaluationContext, db: DatabaseResource
-                         ) -> dg.SensorResult:
+def rag_candidate_sensor(
+    context: dg.SensorEvaluationContext, db: DatabaseResource
+) -> dg.SensorResult:
     return evaluate_candidate_sensor(db.engine(), context.instance, context.cursor)
 
 
 defs = dg.Definitions(
-    assets=[rag_chunks, rag_embeddings],
-    asset_checks=[retrieval_eval],
+    assets=[rag_chunks, rag_embeddings, rag_evaluation],
     jobs=[rag_index_job, rag_eval_job],
     schedules=[rag_eval_schedule],
     sensors=[rag_candidate_sensor],

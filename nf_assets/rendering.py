@@ -2,7 +2,6 @@
 degradation), SKILL_21 writes subtitles, the composer makes chapter videos, and the export record
 closes the run. The media gate is a blocking asset check on the videos."""
 
-
 import json
 import uuid
 
@@ -19,8 +18,13 @@ from nf_assets.executors import (
     render_chapter_media,
 )
 from nf_assets.partitions import novels_partitions
-from nf_assets.planning import project_config
-from nf_assets.runtime import media_pool, open_recorder, pure
+from nf_assets.runtime import (
+    active_skill_config,
+    media_pool,
+    open_recorder,
+    project_config,
+    pure,
+)
 from nf_assets.skills import s18_media_gate, s21_subtitle
 from nf_assets.skills.contracts import CompiledPrompt, Subtitles
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
@@ -29,6 +33,7 @@ from nf_resources.recorder import Unit
 from shared.models import Base
 from shared.stages import Stage
 
+EXECUTOR_SKILL = "EXEC_MEDIA"
 EXECUTOR_VERSION = "1.0.0"
 COMPOSER_VERSION = "1.0.0"
 
@@ -50,8 +55,10 @@ def render_media(
     rec.set_stage(Stage.RENDER)
     project = project_config(db, context.partition_key)
     defaults = settings_config()
-    image_cfg = resolve_config("image", project, defaults=defaults)
-    speech_cfg = resolve_config("speech", project, defaults=defaults)
+    # provider precedence: the executor's active skill version > project > environment
+    version = active_skill_config(db, context.partition_key, EXECUTOR_SKILL)
+    image_cfg = resolve_config("image", project, version, defaults=defaults)
+    speech_cfg = resolve_config("speech", project, version, defaults=defaults)
     root = str(rec.store.root)
     units = [
         Unit(
@@ -70,7 +77,7 @@ def render_media(
     ]
     with media_pool() as pool:
         media = rec.run_skill(
-            "EXEC_MEDIA",
+            EXECUTOR_SKILL,
             EXECUTOR_VERSION,
             Stage.RENDER,
             units,
@@ -78,7 +85,7 @@ def render_media(
             ChapterMedia,
             executor=pool,
         )
-    stats = rec.stats["EXEC_MEDIA"]
+    stats = rec.stats[EXECUTOR_SKILL]
     degraded = [m for m in media if m.degradations]
     context.add_output_metadata(
         {

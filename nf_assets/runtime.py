@@ -8,9 +8,11 @@ import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
+from sqlalchemy import select
 
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 from nf_resources.recorder import Outcome, Recorder
+from shared.models import Base
 from shared.slugs import PartitionKey
 
 TAG_TENANT = "nf/tenant"
@@ -39,6 +41,35 @@ def open_recorder(
         trace_id=trace_id_of(context),
         request_id=uuid.UUID(request_id) if request_id else None,
     )
+
+
+def project_config(db: DatabaseResource, partition_key: str) -> dict:
+    """The project's settings (style, providers) from its row in `projects`."""
+    key = PartitionKey.parse(partition_key)
+    projects = Base.metadata.tables["projects"]
+    with db.engine().connect() as conn:
+        cfg = conn.execute(
+            select(projects.c.config).where(
+                projects.c.tenant_id == key.tenant_id, projects.c.id == key.project_id
+            )
+        ).scalar()
+    return cfg or {}
+
+
+def active_skill_config(db: DatabaseResource, partition_key: str, skill_id: str) -> dict:
+    """Config of the project's active version of a skill (e.g. its provider choice), if any."""
+    key = PartitionKey.parse(partition_key)
+    versions = Base.metadata.tables["skill_versions"]
+    with db.engine().connect() as conn:
+        cfg = conn.execute(
+            select(versions.c.config).where(
+                versions.c.tenant_id == key.tenant_id,
+                versions.c.project_id == key.project_id,
+                versions.c.skill_id == skill_id,
+                versions.c.status == "active",
+            )
+        ).scalar()
+    return cfg or {}
 
 
 def media_pool() -> ProcessPoolExecutor:

@@ -1,7 +1,6 @@
 """Understanding domain: characters (SKILL_05), relations (06), and per chapter summaries (04),
 scenes (07), dialogue attribution (08) and settings (12)."""
 
-
 import dagster as dg
 
 from nf_assets.partitions import novels_partitions

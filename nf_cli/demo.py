@@ -13,6 +13,8 @@ from shared.config import REPO_ROOT, get_settings
 
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 DEFAULT_NOVEL = CORPUS / "zh_a_q_zhengzhuan.txt"
+# step-by-step DEBUG lines belong in the Dagster UI, not on the operator's terminal
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def dagster_env() -> dict[str, str]:
@@ -70,6 +72,7 @@ def run_demo(args: argparse.Namespace) -> int:
         data=data,
         title=path.stem,
         instance=dg.DagsterInstance.get(),
+        run_config=QUIET,
     )
     result = run.result
     elapsed = time.perf_counter() - started

@@ -101,9 +101,7 @@ def retry_policy() -> str:
         "[0, min(max_delay, base_delay * multiplier^(n-1))], never shorter than a provider's "
         f"Retry-After. Non-retryable codes fail fast ({NO_RETRY.max_attempts} attempt).\n\n"
         "| domain | max attempts | base delay s | max delay s | multiplier |\n"
-        "|---|---:|---:|---:|---:|\n"
-        + pol
-        + "\n"
+        "|---|---:|---:|---:|---:|\n" + pol + "\n"
     )
 
 

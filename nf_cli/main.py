@@ -84,7 +84,6 @@ def cmd_db(args: argparse.Namespace) -> int:
         print(runner.current(url))
     elif args.action == "backfill":
         from migrations.backfill import run_backfill
-
         from shared.db import get_engine
 
         report = run_backfill(get_engine(url))
@@ -187,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nf_cli.governance import add_parsers  # proposal/experiment/observer/audit
 
     add_parsers(sub)
+    from nf_cli import rag  # rag versions/create-version/index/evaluate/rollback/search/...
+
+    rag.add_parsers(sub)
     return p
 
 

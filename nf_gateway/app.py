@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nf_gateway import errors, routes_admin, routes_auth, routes_projects, routes_read, schemas
 from nf_gateway.deps import EngineDep, GatewayConfig
+from nf_gateway.meta import route
 from shared import telemetry
 from shared.config import get_settings
 from shared.db import database_url, get_engine, normalize_url
@@ -100,7 +101,9 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=schemas.Health, tags=["ops"],
-             summary="Liveness and database reachability")
+             summary="Liveness and database reachability",
+             **route(role="anyone", errors=("NF-DB-001",), studio="(ops) health probe",
+                     authenticated=False))
     def healthz(engine: EngineDep) -> dict[str, Any]:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

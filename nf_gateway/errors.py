@@ -49,6 +49,9 @@ def to_nf_error(exc: BaseException) -> NFError:
         return NFError("NF-DB-001")
     if isinstance(exc, DBAPIError):
         return NFError("NF-INTERNAL-000", "unexpected database error")
+    if isinstance(exc, ValueError) and "NUL (0x00)" in str(exc):
+        # psycopg2 refuses NUL in strings before sending: input that slipped past validation
+        return NFError("NF-INPUT-001", "NUL characters are not allowed")
     return NFError("NF-INTERNAL-000")
 
 

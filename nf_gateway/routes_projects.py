@@ -143,6 +143,20 @@ def list_novels(tenant: str, project: str, engine: EngineDep, principal: Princip
     return service.list_novels(engine, principal, tenant, project)
 
 
+@router.get(
+    "/novels/{novel}/chapters",
+    response_model=list[schemas.ChapterOut],
+    summary="A novel's chapters with their newest video and subtitles",
+    **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-005", "NF-INPUT-006",
+                                   "NF-INPUT-010"),
+            studio="Novel page: chapter list and player"),
+)
+def list_chapters(
+    tenant: str, project: str, novel: str, engine: EngineDep, principal: PrincipalDep
+) -> list:
+    return service.list_chapters(engine, principal, tenant, project, novel)
+
+
 @router.post(
     "/requests",
     response_model=schemas.RequestOut,

@@ -11,14 +11,26 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Slug = str
-Strict = ConfigDict(extra="forbid")
 
 
-class LoginIn(BaseModel):
-    model_config = Strict
+class In(BaseModel):
+    """A request body: unknown fields and NUL characters are refused (NF-INPUT-001)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in items):
+            raise ValueError("NUL characters are not allowed")
+        return value
+
+
+class LoginIn(In):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
 
@@ -30,8 +42,7 @@ class LoginOut(BaseModel):
     user_id: uuid.UUID
 
 
-class TokenIn(BaseModel):
-    model_config = Strict
+class TokenIn(In):
     name: str = Field(max_length=100)
     tenant_id: Slug | None = Field(
         default=None, max_length=63, description="Bind the token to one tenant."
@@ -69,8 +80,7 @@ class MeOut(BaseModel):
     memberships: list[MembershipView]
 
 
-class UserIn(BaseModel):
-    model_config = Strict
+class UserIn(In):
     email: str = Field(max_length=320)
     password: str = Field(min_length=8, max_length=1024)
     display_name: str | None = Field(default=None, max_length=200)
@@ -84,8 +94,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class TenantIn(BaseModel):
-    model_config = Strict
+class TenantIn(In):
     id: Slug = Field(max_length=63)
     name: str | None = Field(default=None, max_length=200)
 
@@ -96,8 +105,7 @@ class TenantOut(BaseModel):
     created_at: datetime
 
 
-class ProjectIn(BaseModel):
-    model_config = Strict
+class ProjectIn(In):
     id: Slug = Field(max_length=63)
     name: str | None = Field(default=None, max_length=200)
     config: dict[str, Any] = Field(default_factory=dict)
@@ -111,8 +119,7 @@ class ProjectOut(BaseModel):
     created_at: datetime
 
 
-class MembershipIn(BaseModel):
-    model_config = Strict
+class MembershipIn(In):
     email: str = Field(max_length=320)
     role: Literal["owner", "editor", "viewer"]
     project_id: Slug | None = Field(default=None, max_length=63)
@@ -152,8 +159,22 @@ class NovelListItem(BaseModel):
     created_at: datetime
 
 
-class SubmitIn(BaseModel):
-    model_config = Strict
+class ChapterMedia(BaseModel):
+    id: uuid.UUID
+    kind: str
+    mime: str | None
+    size_bytes: int | None
+
+
+class ChapterOut(BaseModel):
+    id: uuid.UUID
+    index: int
+    title: str | None
+    char_count: int | None
+    media: list[ChapterMedia] = Field(description="Newest video and subtitles of the chapter.")
+
+
+class SubmitIn(In):
     novel: str = Field(
         max_length=200, description="The novel's slug (or its full partition key) in this project."
     )
@@ -191,8 +212,7 @@ class RequestOut(BaseModel):
     run: RunView | None = None
 
 
-class FeedbackIn(BaseModel):
-    model_config = Strict
+class FeedbackIn(In):
     target_kind: Literal["artifact", "chapter"]
     target_id: uuid.UUID
     rating: int = Field(ge=1, le=5)

@@ -457,6 +457,45 @@ def list_novels(engine: Engine, principal: Principal, tenant_id: str, project_id
     return [dict(r._mapping) for r in rows]
 
 
+CHAPTER_MEDIA = ("mp4", "srt", "vtt")
+
+
+def list_chapters(
+    engine: Engine, principal: Principal, tenant_id: str, project_id: str, novel: str
+) -> list[dict[str, Any]]:
+    """A novel's chapters with their newest final media (video, subtitles) for the player."""
+    _authorize_project(principal, tenant_id, project_id, Need.READ)
+    key = str(writes.novel_partition_key(tenant_id, project_id, novel))
+    novels, chapters, arts = T["novels"], T["chapters"], T["artifacts"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        _project_exists(conn, tenant_id, project_id)
+        novel_id = conn.execute(
+            select(novels.c.id).where(novels.c.partition_key == key)
+        ).scalar()
+        if novel_id is None:
+            raise NFError("NF-INPUT-010", f"no novel {key}")
+        rows = conn.execute(
+            select(chapters.c.id, chapters.c.index, chapters.c.title, chapters.c.char_count)
+            .where(chapters.c.novel_id == novel_id)
+            .order_by(chapters.c.index)
+        ).all()
+        media = conn.execute(
+            select(arts.c.id, arts.c.chapter_index, arts.c.kind, arts.c.mime, arts.c.size_bytes)
+            .where(arts.c.novel_id == novel_id, arts.c.chapter_index.is_not(None),
+                   arts.c.kind.in_(CHAPTER_MEDIA))
+            .order_by(arts.c.created_at, arts.c.id)
+        ).all()
+    latest: dict[tuple[int, str], dict[str, Any]] = {}
+    for m in media:  # ascending: the last one written wins
+        latest[(m.chapter_index, m.kind)] = {"id": m.id, "kind": m.kind, "mime": m.mime,
+                                             "size_bytes": m.size_bytes}
+    return [
+        {**dict(r._mapping),
+         "media": [latest[(r.index, k)] for k in CHAPTER_MEDIA if (r.index, k) in latest]}
+        for r in rows
+    ]
+
+
 def submit_request(
     engine: Engine,
     principal: Principal,
@@ -669,10 +708,19 @@ def post_feedback(
                 .where(a.c.id == tid)
             ).first()
         else:
-            c = T["chapters"]
+            # A chapter is rated as its newest video: SKILL_22 groups by the producing skill.
+            c, a = T["chapters"], T["artifacts"]
+            video = (
+                select(a.c.skill_id, a.c.skill_version)
+                .where(a.c.novel_id == c.c.novel_id, a.c.chapter_index == c.c.index,
+                       a.c.kind == "mp4")
+                .order_by(a.c.created_at.desc())
+                .limit(1)
+                .lateral()
+            )
             target = conn.execute(
-                select(c.c.tenant_id, c.c.project_id, text("NULL AS skill_id"),
-                       text("NULL AS skill_version"))
+                select(c.c.tenant_id, c.c.project_id, video.c.skill_id, video.c.skill_version)
+                .select_from(c.outerjoin(video, text("true")))
                 .where(c.c.id == tid)
             ).first()
         if target is None or not principal.can(target.tenant_id, target.project_id):

@@ -69,8 +69,10 @@ def _gate_results() -> None:
             ["projects.tenant_id", "projects.id"],
             name="fk_gate_results_project",
         ),
-        sa.CheckConstraint("trace_id ~ '^[0-9a-f]{32}$'", name="ck_gate_results_trace_id_hex"),
-        sa.CheckConstraint("gate IN ('SKILL_16', 'SKILL_18')", name="ck_gate_results_gate"),
+        sa.CheckConstraint(
+            "trace_id ~ '^[0-9a-f]{32}$'", name=op.f("ck_gate_results_trace_id_hex")
+        ),
+        sa.CheckConstraint("gate IN ('SKILL_16', 'SKILL_18')", name=op.f("ck_gate_results_gate")),
         sa.UniqueConstraint(
             "run_id",
             "gate",
@@ -82,10 +84,14 @@ def _gate_results() -> None:
     op.create_index("ix_gate_results_tenant_project", "gate_results", ["tenant_id", "project_id"])
     op.create_index("ix_gate_results_trace_id", "gate_results", ["trace_id"])
     op.create_index("ix_gate_results_novel_chapter", "gate_results", ["novel_id", "chapter_index"])
-    roles = op.get_bind().execute(
-        sa.text("SELECT count(*) FROM pg_roles WHERE rolname IN (:a, :o)"),
-        {"a": APP_ROLE, "o": OPERATOR_ROLE},
-    ).scalar()
+    roles = (
+        op.get_bind()
+        .execute(
+            sa.text("SELECT count(*) FROM pg_roles WHERE rolname IN (:a, :o)"),
+            {"a": APP_ROLE, "o": OPERATOR_ROLE},
+        )
+        .scalar()
+    )
     if roles == 2:
         op.execute("ALTER TABLE gate_results ENABLE ROW LEVEL SECURITY")
         op.execute(
@@ -107,7 +113,9 @@ def upgrade() -> None:
         "experiments",
         sa.Column("kind", sa.Text, nullable=False, server_default=sa.text("'skill_version'")),
     )
-    op.create_check_constraint(op.f("ck_experiments_kind"), "experiments", f"kind IN ({EXPERIMENT_KINDS})")
+    op.create_check_constraint(
+        op.f("ck_experiments_kind"), "experiments", f"kind IN ({EXPERIMENT_KINDS})"
+    )
     with ddl.online_session():
         ddl.create_index_concurrently(
             "ix_jobs_failed_finished", "jobs", "finished_at", where="status = 'failed'::job_status"

@@ -46,6 +46,18 @@ def _add_trimmed(text: str, start: int, end: int, out: list[tuple[int, int]]) ->
         out.append((start, end))
 
 
+_ILLUSTRATION = re.compile(r"\[Illustration(?:[^\[\]]|\[[^\[\]]*\])*\]")
+
+
+def analysis_text(text: str, language: str) -> str:
+    """A same-length copy for analysis: English loses Gutenberg italics marks (_very_) and
+    [Illustration ...] blocks (captions, credits); offsets stay valid in the original."""
+    if language == "zh":
+        return text
+    text = text.replace("_", " ")
+    return _ILLUSTRATION.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+
+
 def is_zh(text: str) -> bool:
     sample = text[:5000]
     return len(CJK_RE.findall(sample)) > 0.2 * max(1, len(sample.strip()))
@@ -147,9 +159,19 @@ def jieba_ready() -> object:
     return jieba
 
 
-def cut(text: str) -> list[str]:
+def cut(text: str, cached: bool = False) -> tuple[str, ...]:
+    """jieba's segmentation (HMM on); the tokens cover the text exactly, in order. `cached` for
+    chapter texts that several skills segment (SKILL_07/12/14), not for whole books."""
+    if cached:
+        return _cut(text)
     jieba = jieba_ready()
-    return list(jieba.cut(text))  # type: ignore[attr-defined]
+    return tuple(jieba.cut(text))  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=32)
+def _cut(text: str) -> tuple[str, ...]:
+    jieba = jieba_ready()
+    return tuple(jieba.cut(text))  # type: ignore[attr-defined]
 
 
 def word_tags() -> dict[str, str]:

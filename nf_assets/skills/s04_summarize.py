@@ -30,7 +30,9 @@ _MAX_SENTENCES = 1500  # beyond this the n x n graph gets big; keep the chapter'
 
 def summarize(chapter: Chapter, language: str, max_sentences: int = 3) -> Summary:
     """The `max_sentences` most central sentences of the chapter, in source order."""
-    spans = [s for s in tk.sentences(chapter.text, language) if _usable(chapter.text, s, language)]
+    # sentences of the analysis copy (no [Illustration] blocks), text from the chapter itself
+    work = tk.analysis_text(chapter.text, language)
+    spans = [s for s in tk.sentences(work, language) if _usable(work, s, language)]
     spans = spans[:_MAX_SENTENCES]
     if not spans or max_sentences <= 0:
         return Summary(chapter_index=chapter.index, sentences=[], skill_version=VERSION)

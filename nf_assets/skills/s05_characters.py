@@ -113,6 +113,11 @@ _EN_STOP = set(
     Tut Alas Good Ay Nonsense Nor Off Up Down Out Over Again Never Ever Always Sure Quite
     Yes OK""".split()
 )
+# calendar words are no names alone, but may start one (the March Hare)
+_EN_CALENDAR = set(
+    """Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May
+    June July August September October November December""".split()
+)
 _SPACES = re.compile(r"\s*")
 _EN_PLACE_PREP = re.compile(r"(?:\b(?:in|at|to|from|into|near|towards|toward|through|round)\s+)$")
 
@@ -123,8 +128,7 @@ def extract_characters(chapters: list[Chapter], language: str, top_n: int = 50) 
         return CharacterList(characters=[], skill_version=VERSION)
     text = "\n\n".join(c.text for c in chapters)
     zh = language == "zh"
-    if not zh:
-        text = text.replace("_", " ")  # Gutenberg italics; same length keeps offsets
+    text = tk.analysis_text(text, language)
     cands = _zh_candidates(text) if zh else _en_candidates(text)
     if not cands:
         return CharacterList(characters=[], skill_version=VERSION)
@@ -324,13 +328,17 @@ def _en_candidates(text: str) -> set[str]:
             start = m.start("body")
             # strip leading stopwords: "The Queen" -> "Queen" (which is then mid-sentence)
             lead_dropped = False
-            while words and words[0] in _EN_STOP:
+            while (
+                words and words[0] in _EN_STOP and not (words[0] in _EN_CALENDAR and len(words) > 1)
+            ):
                 start = _SPACES.match(text, start + len(words[0])).end()
                 words = words[1:]
                 lead_dropped = True
             while words and words[-1] in _EN_STOP:
                 words = words[:-1]
-            if not words or any(w in _EN_STOP for w in words):
+            if not words or any(w in _EN_STOP for w in words[1:] if w not in _EN_CALENDAR):
+                continue
+            if words[0] in _EN_STOP and (len(words) == 1 or words[0] not in _EN_CALENDAR):
                 continue
             if hon and not lead_dropped:
                 dot = "." if text[m.start("hon") + len(hon)] == "." else ""
@@ -617,7 +625,7 @@ def _build(chapters, groups: list[list[str]], counts: Counter, language: str, to
             (
                 c.index
                 for c in chapters
-                if next(matcher.finditer(c.text.replace("_", " ") if not zh else c.text), None)
+                if next(matcher.finditer(tk.analysis_text(c.text, language)), None)
             ),
             None,
         )

@@ -31,7 +31,7 @@ def relation_graph(
     weights: Counter = Counter()
     window = max(1, window)
     for ch in chapters:
-        text = ch.text if language == "zh" else ch.text.replace("_", " ")
+        text = tk.analysis_text(ch.text, language)
         present = [set(matcher.mentions(text, a, b)) for a, b in tk.paragraphs(text)]
         for i in range(max(1, len(present) - window + 1)):
             names: set[str] = set().union(*present[i : i + window])

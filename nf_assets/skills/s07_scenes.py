@@ -9,10 +9,13 @@ and cover the whole chapter text: [0, len(text)).
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections import Counter
 
 from nf_assets.skills import _textkit as tk
 from nf_assets.skills.contracts import Chapter, Scene
+from nf_assets.skills.s12_settings import location_mentions
 
 SKILL_ID = "SKILL_07"
 VERSION = "1.0.0"
@@ -61,6 +64,7 @@ def split_scenes(
     groups = _groups(paras, starts)
     groups = _merge_small(groups, paras, lo)
     groups = _split_large(groups, paras, hi)
+    places = location_mentions(text, language)
     scenes: list[Scene] = []
     for i, (first, _last, cue) in enumerate(groups):
         start = 0 if i == 0 else paras[first][0]
@@ -71,7 +75,7 @@ def split_scenes(
                 index=i + 1,
                 start=start,
                 end=end,
-                location=_location(text[start:end], language),
+                location=_main_location(places, start, end),
                 time_cue=cue,
             )
         )
@@ -120,8 +124,16 @@ def _split_large(groups, paras, hi: int):
     return out
 
 
-def _location(scene_text: str, language: str) -> str | None:
-    from nf_assets.skills.s12_settings import locations_in
-
-    found = locations_in(scene_text, language)
-    return found[0] if found else None
+def _main_location(places: list[tuple[int, str]], start: int, end: int) -> str | None:
+    """The most mentioned location inside [start, end); ties go to the first mentioned."""
+    i = bisect.bisect_left(places, (start, ""))
+    counts: Counter = Counter()
+    first: dict[str, int] = {}
+    while i < len(places) and places[i][0] < end:
+        off, name = places[i]
+        counts[name] += 1
+        first.setdefault(name, off)
+        i += 1
+    if not counts:
+        return None
+    return min(counts, key=lambda n: (-counts[n], first[n]))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from nf_assets.skills._textkit import (
     NameMatcher,
     Quote,
+    analysis_text,
     honorific_gender,
     matcher_for,
     paragraphs,
@@ -62,9 +63,10 @@ def attribute_dialogue(
 ) -> list[DialogueLine]:
     """Every quotation of the chapter with its speaker (canonical name) or None."""
     matcher = matcher_for(characters.characters, language)
-    genders = character_genders(chapter.text, characters, language)
+    work = analysis_text(chapter.text, language)  # same length; quotes come from chapter.text
+    genders = character_genders(work, characters, language)
     out: list[DialogueLine] = []
-    for a in attribute_quotes(chapter.text, matcher, language, genders):
+    for a in attribute_quotes(work, matcher, language, genders):
         q = a.quote
         speaker = matcher.canonical(a.form) if a.form else None
         cue = a.cue if a.rule in ("pre", "post") else (a.rule if speaker else None)
@@ -213,9 +215,9 @@ def _en_patterns(matcher: NameMatcher) -> tuple[re.Pattern, ...]:
             # …, and coldly said,-- “   (subject further back: resolved like a pronoun)
             re.compile(rf"\b(?P<v1>{_EN_SAY})(?:\s+to\s+[\w. ]{{1,30}}?)?\s*[,:;—-]*\s*$"),
         )
-        _EN_CACHE.clear()
-        _EN_CACHE[key] = (matcher, *pats)
-        cached = _EN_CACHE[key]
+        cached = (matcher, *pats)
+        _EN_CACHE.clear()  # keep one: a book's analysis reuses one matcher
+        _EN_CACHE[key] = cached
     return cached[1:]
 
 

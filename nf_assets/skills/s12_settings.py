@@ -64,7 +64,10 @@ _EN_PROPS = (
     "portrait|picture|basket|candle|lamp|pen|purse|money|handkerchief|table|door|window|"
     "chair|sofa|bed|knife|gun|pistol|cloak|coat|box|crown|scroll|map|lantern"
 )
-_EN_PROP_RE = re.compile(rf"\b(?:the|a|an|her|his|their|my|your|this|that)\s+({_EN_PROPS})\b", re.I)
+_EN_PROP_RE = re.compile(
+    rf"\b(?:the|a|an|her|his|their|my|your|this|that)\s+(?:[a-z]+\s+){{0,2}}?({_EN_PROPS})\b",
+    re.I,
+)
 _EN_STOP_PLACE = {
     "The", "This", "That", "Mr", "Mrs", "Miss", "Lady", "Sir", "Lord", "Her", "His", "Their",
     "I", "He", "She", "It", "They", "We", "You", "Chapter", "Heaven", "God", "March",
@@ -80,9 +83,17 @@ def extract_settings(chapter: Chapter, language: str) -> list[Setting]:
 
 
 def locations_in(text: str, language: str) -> list[str]:
-    """Location names found in `text`, most mentioned first (used by SKILL_07 per scene)."""
+    """Location names found in `text`, most mentioned first."""
     locs, _ = _scan(text, language, min_count=1)
     return [n for n, _c in _ranked(locs)]
+
+
+def location_mentions(text: str, language: str) -> list[tuple[int, str]]:
+    """(offset, location name) of every location mention, in text order (SKILL_07 assigns them
+    to scenes without scanning each scene again)."""
+    return sorted(
+        (off, name) for off, name, kind in _mentions(text, language) if kind == "location"
+    )
 
 
 def _ranked(c: Counter) -> list[tuple[str, int]]:
@@ -90,10 +101,10 @@ def _ranked(c: Counter) -> list[tuple[str, int]]:
 
 
 def _scan(text: str, language: str, min_count: int = 2) -> tuple[Counter, Counter]:
-    if language == "zh":
-        locs, props = _scan_zh(text)
-    else:
-        locs, props = _scan_en(text.replace("_", " "))
+    locs: Counter = Counter()
+    props: Counter = Counter()
+    for _off, name, kind in _mentions(text, language):
+        (locs if kind == "location" else props)[name] += 1
     # one mention is noise in a long chapter, but the only hint in a short text
     need = 1 if len(text) < 1500 else min_count
     locs = Counter({k: v for k, v in locs.items() if v >= need})
@@ -101,11 +112,18 @@ def _scan(text: str, language: str, min_count: int = 2) -> tuple[Counter, Counte
     return locs, props
 
 
-def _scan_zh(text: str) -> tuple[Counter, Counter]:
+def _mentions(text: str, language: str) -> list[tuple[int, str, str]]:
+    if language == "zh":
+        return _scan_zh(text)
+    return _scan_en(tk.analysis_text(text, language))  # same length: offsets hold
+
+
+def _scan_zh(text: str) -> list[tuple[int, str, str]]:
     tags = tk.word_tags()
-    locs: Counter = Counter()
-    props: Counter = Counter()
-    for w in tk.cut(text):
+    out: list[tuple[int, str, str]] = []
+    pos = 0
+    for w in tk.cut(text, cached=True):
+        off, pos = pos, pos + len(w)
         if len(w) < 2 or not tk.CJK_RE.match(w[0]) or w[0] in _ZH_BAD_START:
             continue
         if not all(tk.CJK_RE.match(c) for c in w):
@@ -118,41 +136,40 @@ def _scan_zh(text: str) -> tuple[Counter, Counter]:
         suffixed = w.endswith(_ZH_PLACE_SUFFIX)
         if len(w) <= 6 and (
             (tag == "ns" and (len(w) >= 3 or suffixed))
-            or (suffixed and len(w) >= 3 and tag in (None, "n", "nz", "nt"))
+            or (suffixed and len(w) >= 3 and tag in (None, "n", "nz", "nt", "nr"))
         ):
-            locs[w] += 1
+            out.append((off, w, "location"))
         elif w.endswith(_ZH_PROP_SUFFIX) and tag in (None, "n", "nz") and len(w) <= 4:
-            props[w] += 1
-    return locs, props
+            out.append((off, w, "prop"))
+    return out
 
 
-def _scan_en(text: str) -> tuple[Counter, Counter]:
-    locs: Counter = Counter()
-    props: Counter = Counter()
+def _scan_en(text: str) -> list[tuple[int, str, str]]:
+    out: list[tuple[int, str, str]] = []
     cap_total = Counter(re.findall(rf"(?<![\w’'])({_EN_CAP})(?![\w])", text))
-    after_prep: Counter = Counter()
+    after_prep: dict[str, list[int]] = {}
     for m in _EN_PLACE_AFTER_PREP.finditer(text):
         name = _trim(m.group(1))
         if name:
-            after_prep[name] += 1
-    for name, n in after_prep.items():
+            after_prep.setdefault(name, []).append(m.start(1))
+    for name, offs in after_prep.items():
         head = name.split()[0]
         # a person is also met elsewhere in the text; a place mostly after a preposition
-        if n >= 2 and n >= 0.4 * cap_total[head]:
-            locs[name] += n
+        if len(offs) >= 2 and len(offs) >= 0.4 * cap_total[head]:
+            out += [(o, name, "location") for o in offs]
     for m in _EN_NAMED_PLACE.finditer(text):
         name = _trim(m.group(1))
         if name and len(name.split()) >= 2:
-            locs[name] += 1
+            out.append((m.start(1), name, "location"))
     for m in _EN_COMMON_PLACE.finditer(text):
         head = m.group(2).lower()
         if head in _EN_NOT_PLACE_HEAD:
             continue
         name = re.sub(r"\s+", " ", ((m.group(1) or "").lower().replace("-", " ") + head).strip())
-        locs["the " + name] += 1
+        out.append((m.start(), "the " + name, "location"))
     for m in _EN_PROP_RE.finditer(text):
-        props[m.group(1).lower()] += 1
-    return locs, props
+        out.append((m.start(1), m.group(1).lower(), "prop"))
+    return out
 
 
 def _trim(name: str) -> str:

@@ -64,7 +64,8 @@ _EN_COMMON_ADJ = set(
     cold warm gentle grave tired young old little tall short fat thin pretty handsome plain ugly
     rich poor wise foolish sharp quick slow quiet loud eager anxious nervous timid fierce meek
     sweet bitter grand civil vain dull lively merry jealous patient haughty proud stern wild
-    good bad great fine dear poor mad curious""".split()
+    good bad great fine dear poor mad curious dark fair light black white red grey gray brown blue
+    green golden long bright pale large small big round soft deep broad slender stout""".split()
 )
 _ZH_ADJ_TAGS = {"a", "ad", "an", "ag"}
 
@@ -81,13 +82,13 @@ def build_personas(
     chars = characters.characters[:top_n]
     if not chars:
         return []
-    texts = [c.text if zh else c.text.replace("_", " ") for c in chapters]
+    texts = [tk.analysis_text(c.text, language) for c in chapters]
     dialogue = _dialogue(understandings, chapters, characters, language)
     matcher = tk.matcher_for(chars, language)
     sents = _sentences_by_character(texts, matcher, language)
     global_adj: Counter = Counter()
     for t in texts:
-        global_adj.update(_adjectives(t, zh))
+        global_adj.update(_adjectives(t, zh, cached=True))
     n_units = max(1, sum(_units(t, zh) for t in texts))
     genders = character_genders(
         "\n\n".join(texts),
@@ -200,10 +201,10 @@ def _units(text: str, zh: bool) -> int:
     return len(tk.CJK_RE.findall(text)) if zh else len(text.split())
 
 
-def _adjectives(s: str, zh: bool) -> list[str]:
+def _adjectives(s: str, zh: bool, cached: bool = False) -> list[str]:
     if zh:
         tags = tk.word_tags()
-        return [w for w in tk.cut(s) if len(w) >= 2 and tags.get(w) in _ZH_ADJ_TAGS]
+        return [w for w in tk.cut(s, cached) if len(w) >= 2 and tags.get(w) in _ZH_ADJ_TAGS]
     out = []
     for m in re.finditer(
         r"\b(?:was|is|were|looked|seemed|felt|became|grew|very|so|too|quite|rather|most|"

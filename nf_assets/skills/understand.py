@@ -13,7 +13,7 @@ from nf_assets.skills.contracts import Chapter, ChapterUnderstanding, CharacterL
 def understand_chapter(
     chapter: Chapter, characters: CharacterList, language: str
 ) -> ChapterUnderstanding:
-    text = chapter.text if language == "zh" else chapter.text.replace("_", " ")
+    text = tk.analysis_text(chapter.text, language)
     matcher = tk.matcher_for(characters.characters, language)
     present = Counter(matcher.mentions(text))
     return ChapterUnderstanding(

@@ -197,7 +197,8 @@ def rollup(
     today = datetime.now(UTC).date()
     day_to = day_to or today
     day_from = day_from or min(day_to, today - timedelta(days=1))
-    trace = trace_id or telemetry.current_trace_id()
+    ctx = telemetry.current()
+    trace = trace_id or (ctx.trace_id if ctx else telemetry.new_trace_id())
     failures = read_failures(engine, day_from, day_to, tenant_id)
     usage = read_usage(engine, day_from, day_to, tenant_id)
     errors = aggregate_errors(failures)

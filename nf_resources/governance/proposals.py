@@ -33,7 +33,7 @@ from nf_resources.governance.gate import GatePolicy, GateReport, evaluate_gate
 from nf_resources.governance.roles import SYSTEM, require_role
 from shared import telemetry
 from shared.errors import NFError
-from shared.events import emit
+from shared.events import EventEnvelope, emit_many
 from shared.models import Base
 from shared.models.enums import EmbeddingStatus, EventTopic, MemberRole, ProposalStatus
 from shared.models.governance import PROPOSAL_KINDS
@@ -67,11 +67,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _trace(trace_id: str | None, fallback: str) -> str:
+def _creation_trace(trace_id: str | None) -> str:
+    """A new proposal joins the caller's trace (explicit, else the active one) or starts one."""
     if trace_id:
         return trace_id
     ctx = telemetry.current()
-    return ctx.trace_id if ctx else fallback
+    return ctx.trace_id if ctx else telemetry.new_trace_id()
 
 
 def as_dict(row: Any) -> dict[str, Any]:
@@ -334,9 +335,8 @@ def list_proposals(
 
 # -- writes ---------------------------------------------------------------------------------
 def _event(conn: Connection, prop: Any, trace_id: str, **payload: Any) -> None:
-    emit(
-        conn,
-        EventTopic.PROPOSAL_TRANSITIONED,
+    event = EventEnvelope(
+        topic=EventTopic.PROPOSAL_TRANSITIONED,
         tenant_id=prop.tenant_id,
         project_id=prop.project_id,
         trace_id=trace_id,
@@ -349,6 +349,7 @@ def _event(conn: Connection, prop: Any, trace_id: str, **payload: Any) -> None:
             **payload,
         },
     )
+    emit_many(conn, [event])
 
 
 def create_proposal(
@@ -395,7 +396,7 @@ def create_proposal(
                         f"idempotency key {idempotency_key!r} was used for another proposal",
                     )
                 return as_dict(old)
-        trace = _trace(trace_id, telemetry.new_trace_id())
+        trace = _creation_trace(trace_id)
         _validate_refs(conn, kind, tenant_id, project_id, target, to_ref, trace)
         live = current_ref(conn, kind, tenant_id, project_id, target)
         from_ref = from_ref if from_ref is not None else live
@@ -473,7 +474,8 @@ def transition(
             )
         if rule.review and who == prop.created_by:
             raise NFError("NF-AUTH-004", f"{who} wrote this proposal and cannot review it")
-        trace = _trace(trace_id, prop.trace_id)
+        # A proposal is one traced workflow: its transitions carry its trace unless told otherwise.
+        trace = trace_id or prop.trace_id
         now = _now()
         values: dict[str, Any] = {"status": rule.target, "updated_at": now}
         payload: dict[str, Any] = {}

@@ -47,7 +47,7 @@ def upstream(doc: dict, key: str) -> set[str]:
 
 def test_graph_matches_snapshot():
     doc = graph_doc()
-    if os.environ.get("NF_UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+    if os.environ.get("NF_UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     assert doc == json.loads(SNAPSHOT.read_text())
 

@@ -128,8 +128,11 @@ def test_rematerializing_reuses_finished_work(small_run, engine):
     assert again.result.success
     after = {t: len(_rows(engine, t, tenant)) for t in ("jobs", "artifacts")}
     assert after == before  # nothing recomputed, nothing duplicated
-    [mat] = [e.materialization for e in again.result.get_asset_materialization_events()
-             if e.asset_key == dg.AssetKey("panels_and_narration")]
+    [mat] = [
+        e.materialization
+        for e in again.result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("panels_and_narration")
+    ]
     meta = mat.metadata
     assert meta["chapters_cached"].value == 2 and meta["chapters_computed"].value == 0
     runs = _rows(engine, "render_runs", tenant)

@@ -87,8 +87,7 @@ def test_self_introduction_of_someone_else_is_not_an_alias(no_lexicon: None) -> 
 def test_distribution_two_names_of_one_person(no_lexicon: None) -> None:
     # 三藏 and 唐僧 share every paragraph but never a sentence; 八戒 shares sentences with both
     paras = [
-        f"三藏与八戒上马前行，走了{i}里。唐僧道：“八戒，慢些走。”八戒与唐僧说：“是。”"
-        f"三藏道：“好。”"
+        f"三藏与八戒上马前行，走了{i}里。唐僧道：“八戒，慢些走。”八戒与唐僧说：“是。”三藏道：“好。”"
         for i in range(12)
     ]
     cl = extract_characters([_ch("\n\n".join(paras))], "zh")

@@ -59,7 +59,9 @@ def test_empty_chapter() -> None:
     assert s07.SKILL_ID == "SKILL_07"
 
 
-@pytest.mark.parametrize("name,lang", [("zh_xiyouji.txt", "zh"), ("en_alice_in_wonderland.txt", "en")])
+@pytest.mark.parametrize(
+    "name,lang", [("zh_xiyouji.txt", "zh"), ("en_alice_in_wonderland.txt", "en")]
+)
 def test_corpus_chapters_are_covered(name: str, lang: str) -> None:
     for ch in corpus_chapters(name)[:3]:
         scenes = split_scenes(ch, lang)
