@@ -77,12 +77,29 @@ def free_port() -> int:
 
 
 def start_gateway(url: str, artifacts: Path, port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "NF_DATABASE_URL": url, "NF_ARTIFACT_ROOT": str(artifacts),
-           "NF_GATEWAY_SECRET": "bench-secret", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "NF_DATABASE_URL": url,
+        "NF_ARTIFACT_ROOT": str(artifacts),
+        "NF_GATEWAY_SECRET": "bench-secret",
+        "PYTHONPATH": str(REPO),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nf_gateway.server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)],
-        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "nf_gateway.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     import httpx
 
@@ -100,8 +117,9 @@ def start_gateway(url: str, artifacts: Path, port: int, workers: int) -> subproc
     raise RuntimeError("the gateway did not come up")
 
 
-async def open_loop(base: str, headers: dict, path: str, novel: str, rate: float,
-                    seconds: float) -> tuple[list[float], list[int], float]:
+async def open_loop(
+    base: str, headers: dict, path: str, novel: str, rate: float, seconds: float
+) -> tuple[list[float], list[int], float]:
     import httpx
 
     n = int(rate * seconds)
@@ -115,8 +133,9 @@ async def open_loop(base: str, headers: dict, path: str, novel: str, rate: float
         async def one(i: int, at: float) -> None:
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             t = time.perf_counter()
-            r = await client.post(path, json={"novel": novel},
-                                  headers={**headers, "Idempotency-Key": f"bench-{i}"})
+            r = await client.post(
+                path, json={"novel": novel}, headers={**headers, "Idempotency-Key": f"bench-{i}"}
+            )
             latencies[i] = time.perf_counter() - t
             statuses[i] = r.status_code
 
@@ -126,8 +145,9 @@ async def open_loop(base: str, headers: dict, path: str, novel: str, rate: float
     return latencies, statuses, elapsed
 
 
-def bare_inserts(url: str, tenant: str, project: str, partition_key: str, novel_id,
-                 n: int) -> tuple[list[float], float]:
+def bare_inserts(
+    url: str, tenant: str, project: str, partition_key: str, novel_id, n: int
+) -> tuple[list[float], float]:
     from sqlalchemy import insert
 
     from shared.db import get_engine
@@ -143,11 +163,21 @@ def bare_inserts(url: str, tenant: str, project: str, partition_key: str, novel_
         for i in range(n):
             t = time.perf_counter()
             with conn.begin():
-                conn.execute(insert(table).values(
-                    id=uuid.uuid4(), tenant_id=tenant, project_id=project,
-                    trace_id=uuid.uuid4().hex, idempotency_key=f"bare-{i}",
-                    request_hash=body_hash, novel_id=novel_id, partition_key=partition_key,
-                    status="pending", stage="submitted", params={}))
+                conn.execute(
+                    insert(table).values(
+                        id=uuid.uuid4(),
+                        tenant_id=tenant,
+                        project_id=project,
+                        trace_id=uuid.uuid4().hex,
+                        idempotency_key=f"bare-{i}",
+                        request_hash=body_hash,
+                        novel_id=novel_id,
+                        partition_key=partition_key,
+                        status="pending",
+                        stage="submitted",
+                        params={},
+                    )
+                )
             latencies.append(time.perf_counter() - t)
         elapsed = time.perf_counter() - t0
     return latencies, elapsed
@@ -184,25 +214,35 @@ def main(argv: list[str] | None = None) -> int:
         cast = seed_cast(engine)
         with tempfile.TemporaryDirectory() as tmp:
             novel = service.upload_novel(
-                engine, LocalArtifactStore(tmp), system_operator(), tenant_id=cast.a,
-                project_id=cast.project, data=TWO_CHAPTERS, trace_id=uuid.uuid4().hex,
-                slug="bench")
+                engine,
+                LocalArtifactStore(tmp),
+                system_operator(),
+                tenant_id=cast.a,
+                project_id=cast.project,
+                data=TWO_CHAPTERS,
+                trace_id=uuid.uuid4().hex,
+                slug="bench",
+            )
             port = free_port()
             proc = start_gateway(url, Path(tmp), port, args.workers)
             base = f"http://127.0.0.1:{port}"
-            login = httpx.post(f"{base}/v1/auth/login", json={"email": cast.email("editor"),
-                                                              "password": PASSWORD})
+            login = httpx.post(
+                f"{base}/v1/auth/login", json={"email": cast.email("editor"), "password": PASSWORD}
+            )
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
             path = f"/v1/projects/{cast.a}/{cast.project}/requests"
             lat, statuses, elapsed = asyncio.run(
-                open_loop(base, headers, path, "bench", args.rate, args.seconds))
+                open_loop(base, headers, path, "bench", args.rate, args.seconds)
+            )
         ok = sum(1 for s in statuses if s == 202)
         req = Base.metadata.tables["execution_requests"]
         with engine.connect() as conn:
-            rows = len(conn.execute(select(req.c.id).where(
-                req.c.idempotency_key.like("bench-%"))).all())
-        bare_lat, bare_elapsed = bare_inserts(url, cast.a, cast.project, novel["partition_key"],
-                                              novel["id"], len(lat))
+            rows = len(
+                conn.execute(select(req.c.id).where(req.c.idempotency_key.like("bench-%"))).all()
+            )
+        bare_lat, bare_elapsed = bare_inserts(
+            url, cast.a, cast.project, novel["partition_key"], novel["id"], len(lat)
+        )
     finally:
         if proc is not None:
             proc.terminate()
@@ -229,17 +269,25 @@ def main(argv: list[str] | None = None) -> int:
         "bare_insert_p99_ms": round(percentile(bare_lat, 99) * ms, 3),
     }
     figures["p50_ratio_gateway_over_bare"] = round(
-        figures["gateway_p50_ms"] / figures["bare_insert_p50_ms"], 1)
+        figures["gateway_p50_ms"] / figures["bare_insert_p50_ms"], 1
+    )
     figures["p99_ratio_gateway_over_bare"] = round(
-        figures["gateway_p99_ms"] / figures["bare_insert_p99_ms"], 1)
-    print(f"gateway  : {figures['accepted_202']}/{figures['submissions']} accepted at target "
-          f"{args.rate:g}/s -> {figures['gateway_throughput_per_s']}/s, "
-          f"p50 {figures['gateway_p50_ms']} ms, p99 {figures['gateway_p99_ms']} ms "
-          f"({args.workers} worker{'s' if args.workers > 1 else ''}); rows {rows}")
-    print(f"bare SQL : {figures['bare_insert_throughput_per_s']}/s back to back, "
-          f"p50 {figures['bare_insert_p50_ms']} ms, p99 {figures['bare_insert_p99_ms']} ms")
-    print(f"ratio    : p50 x{figures['p50_ratio_gateway_over_bare']}, "
-          f"p99 x{figures['p99_ratio_gateway_over_bare']} (gateway / bare insert)")
+        figures["gateway_p99_ms"] / figures["bare_insert_p99_ms"], 1
+    )
+    print(
+        f"gateway  : {figures['accepted_202']}/{figures['submissions']} accepted at target "
+        f"{args.rate:g}/s -> {figures['gateway_throughput_per_s']}/s, "
+        f"p50 {figures['gateway_p50_ms']} ms, p99 {figures['gateway_p99_ms']} ms "
+        f"({args.workers} worker{'s' if args.workers > 1 else ''}); rows {rows}"
+    )
+    print(
+        f"bare SQL : {figures['bare_insert_throughput_per_s']}/s back to back, "
+        f"p50 {figures['bare_insert_p50_ms']} ms, p99 {figures['bare_insert_p99_ms']} ms"
+    )
+    print(
+        f"ratio    : p50 x{figures['p50_ratio_gateway_over_bare']}, "
+        f"p99 x{figures['p99_ratio_gateway_over_bare']} (gateway / bare insert)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if ok == len(lat) == rows else 1

@@ -39,41 +39,25 @@ def plain_loop(data: bytes, store_root: Path) -> int:
     from nf_assets.skills import (
         s01_ingest,
         s02_chapter_split,
-        s04_summarize,
         s05_characters,
         s06_relations,
-        s07_scenes,
-        s08_dialogue,
         s09_render_plan,
         s10_script_adapt,
         s11_voice_cast,
-        s12_settings,
         s13_storyboard,
         s14_persona,
         s15_style_bible,
         s19_continuity,
         s20_prompt_compile,
+        understand,
     )
-    from nf_assets.skills.contracts import ChapterUnderstanding
 
     src = s01_ingest.ingest(data)
     lang = src.language
     chapters = s02_chapter_split.split_chapters(src.text, lang).chapters
     chars = s05_characters.extract_characters(chapters, lang, top_n=50)
     s06_relations.relation_graph(chapters, chars)
-    names = {c.name: [c.name, *c.aliases] for c in chars.characters}
-    und = [
-        ChapterUnderstanding(
-            chapter_index=c.index,
-            summary=s04_summarize.summarize(c, lang),
-            scenes=s07_scenes.split_scenes(c, lang),
-            dialogue=s08_dialogue.attribute_dialogue(c, chars, lang),
-            characters_present=[n for n, f in names.items() if any(x in c.text for x in f)],
-            settings=s12_settings.extract_settings(c, lang),
-            skill_versions={},
-        )
-        for c in chapters
-    ]
+    und = [understand.understand_chapter(c, chars, lang) for c in chapters]
     personas = s14_persona.build_personas(chars, und, chapters, lang)
     voices = s11_voice_cast.cast_voices(personas, lang)
     scripts = [

@@ -36,6 +36,7 @@ def _meta(values: dict[str, Any]) -> dict[str, Any]:
 # -- observer -------------------------------------------------------------------------------
 class ObserverConfig(dg.Config):
     days: int = 2  # the window ends today (UTC): yesterday and today by default
+    tenant: str = ""  # empty: every tenant
 
 
 @dg.asset(
@@ -53,7 +54,12 @@ class ObserverConfig(dg.Config):
 )
 def observer_rollup(config: ObserverConfig, db: DatabaseResource) -> dg.MaterializeResult:
     today = datetime.now(UTC).date()
-    report = observer.rollup(db.engine(), today - timedelta(days=max(config.days, 1) - 1), today)
+    report = observer.rollup(
+        db.engine(),
+        today - timedelta(days=max(config.days, 1) - 1),
+        today,
+        tenant_id=config.tenant or None,
+    )
     novels = report.novels[:20]
     return dg.MaterializeResult(
         metadata=_meta(
@@ -185,9 +191,7 @@ def experiment_decision(
     )
 
 
-experiment_job = dg.define_asset_job(
-    "experiment_decisions", selection=[experiment_decision], partitions_def=experiments_partitions
-)
+experiment_job = dg.define_asset_job("experiment_decisions", selection=[experiment_decision])
 
 
 def _live_experiments(

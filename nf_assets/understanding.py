@@ -12,6 +12,7 @@ from nf_assets.skills import (
     s07_scenes,
     s08_dialogue,
     s12_settings,
+    understand,
 )
 from nf_assets.skills.contracts import (
     Chapter,
@@ -179,6 +180,7 @@ def language_of(novel_source) -> str:
 @dg.op
 def assemble_understanding(
     context,
+    novel_source,
     chapters: ChapterSplit,
     characters: CharacterList,
     summaries: list[Summary],
@@ -186,36 +188,16 @@ def assemble_understanding(
     dialogue: list[list[DialogueLine]],
     settings: list[list[Setting]],
 ) -> list[ChapterUnderstanding]:
-    names = {c.name: [c.name, *c.aliases] for c in characters.characters}
-    out = []
-    for ch, summ, sc, dl, st in zip(
-        chapters.chapters, summaries, scenes, dialogue, settings, strict=True
-    ):
-        present = [n for n, forms in names.items() if any(f in ch.text for f in forms)]
-        out.append(
-            ChapterUnderstanding(
-                chapter_index=ch.index,
-                summary=summ,
-                scenes=sc,
-                dialogue=dl,
-                characters_present=present,
-                settings=st,
-                skill_versions={
-                    s04_summarize.SKILL_ID: s04_summarize.VERSION,
-                    s07_scenes.SKILL_ID: s07_scenes.VERSION,
-                    s08_dialogue.SKILL_ID: s08_dialogue.VERSION,
-                    s12_settings.SKILL_ID: s12_settings.VERSION,
-                },
-            )
-        )
-    attributed = sum(1 for u in out for d in u.dialogue if d.speaker)
-    total = sum(len(u.dialogue) for u in out)
+    out = [
+        understand.assemble(ch, characters, novel_source.language, *parts)
+        for ch, *parts in zip(chapters.chapters, summaries, scenes, dialogue, settings, strict=True)
+    ]
     context.add_output_metadata(
         {
             "chapters": len(out),
             "scenes": sum(len(u.scenes) for u in out),
-            "quotes": total,
-            "quotes_attributed": attributed,
+            "quotes": sum(len(u.dialogue) for u in out),
+            "quotes_attributed": sum(1 for u in out for d in u.dialogue if d.speaker),
         }
     )
     return out
@@ -237,6 +219,7 @@ def understanding_assets(novel_source, chapters):
     characters = skill_05_characters(chapters, language)
     relations = skill_06_relations(chapters, characters)
     understanding = assemble_understanding(
+        novel_source,
         chapters,
         characters,
         skill_04_summarize(chapters, language),

@@ -510,17 +510,21 @@ def submit_request(
     _authorize_project(principal, tenant_id, project_id, Need.WRITE)
     writes.validate_idempotency_key(idempotency_key)
     with writes.scoped(engine, principal.scope()) as conn:
-        _project_exists(conn, tenant_id, project_id)
-        return writes.create_execution_request(
+        try:
+            return writes.create_execution_request(
             conn,
             tenant_id=tenant_id,
             project_id=project_id,
             novel=novel,
             idempotency_key=idempotency_key,
             trace_id=trace_id,
-            params=params,
-            requested_by=principal.user_id,
-        )
+                params=params,
+                requested_by=principal.user_id,
+            )
+        except NFError as exc:
+            if exc.code == "NF-INPUT-010":  # no novel: maybe no project at all
+                _project_exists(conn, tenant_id, project_id)
+            raise
 
 
 def request_status(engine: Engine, principal: Principal, request_id: Any) -> dict[str, Any]:

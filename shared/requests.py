@@ -22,11 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, insert, literal, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared.errors import NFError
-from shared.events import emit
+from shared.events import make_event
 from shared.models import Base
 from shared.models.enums import EventTopic, RequestStatus
 from shared.slugs import SLUG_RE, PartitionKey, validate_slug
@@ -71,14 +71,15 @@ def apply_scope(conn: Connection, tenants: Sequence[str] | None) -> None:
     transaction (SET LOCAL / set_config(..., true)), so a pooled connection carries nothing over.
     """
     if tenants is None:
-        conn.execute(text(f"SET LOCAL ROLE {OPERATOR_ROLE}"))
-        conn.execute(text("SELECT set_config(:k, '', true)"), {"k": TENANT_SETTING})
-        return
-    for t in tenants:
-        validate_slug(t, "tenant")  # slugs have no ',' so the list cannot be forged
-    conn.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
+        role, value = OPERATOR_ROLE, ""
+    else:
+        for t in tenants:
+            validate_slug(t, "tenant")  # slugs have no ',' so the list cannot be forged
+        role, value = APP_ROLE, ",".join(tenants)
+    # One round trip for both (psycopg2 sends the two statements together).
     conn.execute(
-        text("SELECT set_config(:k, :v, true)"), {"k": TENANT_SETTING, "v": ",".join(tenants)}
+        text(f"SET LOCAL ROLE {role}; SELECT set_config(:k, :v, true)"),
+        {"k": TENANT_SETTING, "v": value},
     )
 
 
@@ -176,7 +177,14 @@ def create_execution_request(
     params: dict[str, Any] | None = None,
     requested_by: uuid.UUID | None = None,
 ) -> Submitted:
-    """Submit a novel of the project for execution (a pending row the intake sensor claims)."""
+    """Submit a novel of the project for execution (a pending row the intake sensor claims).
+
+    The new row and its `request.created` event are written by one statement (`INSERT ...
+    SELECT` from the project's novel, `ON CONFLICT DO NOTHING`, the event in a CTE over the
+    inserted row), so the common case is a single round trip; only when nothing was inserted
+    does a second query tell a replay, a key reused with another body and a missing novel
+    apart.
+    """
     key = validate_idempotency_key(idempotency_key)
     validate_slug(tenant_id, "tenant")
     validate_slug(project_id, "project")
@@ -184,48 +192,9 @@ def create_execution_request(
     params = canonical_params(params)
     body_hash = request_hash(pkey, params)
 
-    found = _existing(conn, tenant_id, key, body_hash)
-    if found:
-        return found
-    novels = T["novels"]
-    novel_id = conn.execute(
-        select(novels.c.id).where(
-            novels.c.partition_key == pkey,
-            novels.c.tenant_id == tenant_id,
-            novels.c.project_id == project_id,
-        )
-    ).scalar()
-    if novel_id is None:
-        raise NFError("NF-INPUT-010", f"no novel {pkey} in {tenant_id}/{project_id}")
-
-    req = T["execution_requests"]
-    new_id = conn.execute(
-        pg_insert(req)
-        .values(
-            id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            project_id=project_id,
-            trace_id=trace_id,
-            idempotency_key=key,
-            request_hash=body_hash,
-            novel_id=novel_id,
-            partition_key=pkey,
-            status=RequestStatus.PENDING,
-            stage=Stage.SUBMITTED,
-            params=params,
-            requested_by=requested_by,
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-        .returning(req.c.id)
-    ).scalar()
-    if new_id is None:
-        # A concurrent duplicate committed first: return it (or refuse a different body).
-        found = _existing(conn, tenant_id, key, body_hash)
-        if found is None:  # pragma: no cover - the conflicting row is committed by now
-            raise NFError("NF-DB-002", "the idempotency key conflicts with an unseen row")
-        return found
-    emit(
-        conn,
+    req, novels, events = T["execution_requests"], T["novels"], T["events"]
+    new_id = uuid.uuid4()
+    event = make_event(
         EventTopic.REQUEST_CREATED,
         tenant_id=tenant_id,
         project_id=project_id,
@@ -234,7 +203,52 @@ def create_execution_request(
         request_id=new_id,
         payload={"partition_key": pkey, "idempotency_key": key},
     )
-    return Submitted(get_request(conn, new_id), created=True)
+    values = {
+        "id": new_id,
+        "tenant_id": tenant_id,
+        "project_id": project_id,
+        "trace_id": trace_id,
+        "idempotency_key": key,
+        "request_hash": body_hash,
+        "status": RequestStatus.PENDING,
+        "stage": Stage.SUBMITTED,
+        "params": params,
+        "requested_by": requested_by,
+    }
+    source = select(
+        *[literal(v, req.c[k].type).label(k) for k, v in values.items()],
+        novels.c.id.label("novel_id"),
+        novels.c.partition_key,
+    ).where(
+        novels.c.partition_key == pkey,
+        novels.c.tenant_id == tenant_id,
+        novels.c.project_id == project_id,
+    )
+    inserted = (
+        pg_insert(req)
+        .from_select([*values, "novel_id", "partition_key"], source)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+        .returning(*[req.c[c] for c in REQUEST_COLUMNS])
+        .cte("inserted")
+    )
+    ev = event.model_dump(mode="python")
+    announce = insert(events).from_select(
+        list(ev),
+        select(*[literal(v, events.c[k].type).label(k) for k, v in ev.items()]).select_from(
+            inserted
+        ),
+    ).cte("announce")
+    row = conn.execute(
+        select(*[inserted.c[c] for c in REQUEST_COLUMNS]).add_cte(announce)
+    ).first()
+    if row is not None:
+        return Submitted(_row_dict(row), created=True)
+    # Nothing inserted: the key exists (a replay, a concurrent duplicate that committed first,
+    # or another body), or the novel is not in this project.
+    found = _existing(conn, tenant_id, key, body_hash)
+    if found is not None:
+        return found
+    raise NFError("NF-INPUT-010", f"no novel {pkey} in {tenant_id}/{project_id}")
 
 
 def get_request(conn: Connection, request_id: uuid.UUID) -> dict[str, Any]:

@@ -150,6 +150,8 @@ class Script(Frozen):
     title: str
     lines: list[ScriptLine]
     skill_version: str
+    # SKILL_10 mode that made it: "condensed", or "summary_anchored" (the SKILL_16 fallback)
+    mode: str = "condensed"
 
 
 # SKILL_13 ----------------------------------------------------------------------------------

@@ -4,9 +4,11 @@ Rules, most specific first:
 - zh: a speech verb (道/说/问/笑道/叫道 ...) with a name before the quote (`行者道：“…”`), or right
   after it (`“…”八戒道`); a colon at the end of the previous paragraph carries over.
 - en: `“…,” said Alice` / `“…,” the Queen said` / `Alice said, “…”` / `said the Hatter, “…”`.
-- a pronoun tag (他道 / she said) or no tag: English keeps one speaker per paragraph; in a run of
-  dialogue paragraphs speakers alternate (A, B, A, B); a pronoun falls back to the last named
-  speaker who is not the one just answered.
+- no tag or a pronoun tag (他道 / she said): English keeps one speaker per paragraph; in a run
+  of dialogue paragraphs speakers alternate (A, B, A, B); a line answers the one who was just
+  addressed by name (“…, Mr. Darcy.”); a pronoun goes to the nearest character of its gender
+  named before (in this or the previous paragraph, or among the last speakers), preferring
+  someone other than the speaker just answered.
 Names and aliases map to the canonical character name. `cue` records which rule decided.
 """
 
@@ -44,7 +46,7 @@ _EN_SAY = (
     r"(?:said|says|say|cried|asked|replied|answered|exclaimed|shouted|whispered|muttered|"
     r"thought|added|continued|remarked|observed|returned|repeated|began|went\s+on|screamed|"
     r"shrieked|called|roared|sighed|sobbed|interrupted|pleaded|growled|inquired|enquired|"
-    r"yelled|murmured|answered|cried\s+out|persisted|resumed|retorted|urged|declared)"
+    r"yelled|murmured|cried\s+out|persisted|resumed|retorted|urged|declared)"
 )
 _EN_PRONOUN = r"(?:he|she|they|I|it|we)"
 
@@ -54,7 +56,7 @@ class Attribution:
     quote: Quote
     form: str | None  # the surface form that names the speaker (alias or name)
     cue: str | None
-    rule: str | None  # pre / post / paragraph / alternation / pronoun
+    rule: str | None  # pre / post / paragraph / alternation / addressed / pronoun
     gender: str | None = None  # of a pronoun tag: "m" (he/他) or "f" (she/她)
 
 
@@ -94,13 +96,11 @@ def character_genders(text: str, characters: CharacterList, language: str) -> di
                 out[c.name] = g
                 break
     votes = pronoun_votes(text, matcher_for(characters.characters, language), language)
-    tally: dict[str, list[int]] = {}
     for c in characters.characters:
         if c.name in out:
             continue
         he = sum(votes.get(f, [0, 0])[0] for f in [c.name, *c.aliases])
         she = sum(votes.get(f, [0, 0])[1] for f in [c.name, *c.aliases])
-        tally[c.name] = [he, she]
         if he + she >= 3 and max(he, she) >= 0.7 * (he + she):
             out[c.name] = "m" if he > she else "f"
     return out

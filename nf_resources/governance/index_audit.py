@@ -3,7 +3,7 @@
 The audit copies the hot tables' definitions - with every index they have *now* in `public` -
 into a scratch schema (`CREATE TABLE ... (LIKE public.x INCLUDING ALL)`), fills them with a
 synthetic dataset by `INSERT ... SELECT generate_series` (100k jobs by default: hundreds of
-projects, a small pending queue, a few percent failures, a month of history), ANALYZEs them and
+projects, a small pending queue, a few percent failures, a year of history), ANALYZEs them and
 runs `EXPLAIN (FORMAT JSON)` on each key query with the scratch schema first on the search_path.
 Everything happens in one transaction that is rolled back, so the live tables are never touched
 and the scratch schema never outlives the audit. A dropped or missing index in `public` is missing
@@ -37,6 +37,7 @@ AUDIT_TABLES = (
     "observer_cost_daily",
 )
 TENANTS, PROJECTS = 50, 8  # 400 projects
+HISTORY_DAYS = 360
 
 
 @dataclass(frozen=True)
@@ -157,11 +158,13 @@ def _seed_sql(n: int) -> list[str]:
     code_array = "ARRAY[" + ", ".join(f"'{c}'" for c in codes) + "]"
     tenant = f"'t' || lpad((g % {TENANTS})::text, 3, '0')"
     project = f"'p' || ((g / {TENANTS}) % {PROJECTS})"
+    # A year of history whatever n is: the rollup windows (a day or two) stay a small share.
+    step = max(HISTORY_DAYS * 86_400 // n, 1)
     runs = requests = max(n // 10, 1)
     half = max(n // 2, 1)  # events and spend of half the jobs: enough rows, half the time
     observer = max(n // 5, 1)
     return [
-        # jobs: 2% pending, 1% claimed, 5% failed; 10 jobs per run and trace; ~26 s apart.
+        # jobs: 2% pending, 1% claimed, 5% failed; 10 jobs per run and trace.
         f"""INSERT INTO jobs (id, tenant_id, project_id, trace_id, idempotency_key, run_id,
               novel_id, chapter_index, skill_id, skill_version, input_hash, status, stage,
               attempt, provider, error_code, started_at, finished_at, duration_ms,
@@ -176,21 +179,21 @@ def _seed_sql(n: int) -> list[str]:
                 ({code_array})[1 + g % {len(codes)}] END,
               ts, CASE WHEN g % 100 >= 3 THEN ts + interval '2 seconds' END, 2000, ts, ts
             FROM generate_series(1, {n}) AS g,
-                 LATERAL (SELECT now() - g * interval '5 minutes' AS ts) AS x""",
+                 LATERAL (SELECT now() - g * interval '{step} seconds' AS ts) AS x""",
         f"""INSERT INTO render_runs (id, tenant_id, project_id, trace_id, idempotency_key,
               dagster_run_id, status, stage, created_at, updated_at)
             SELECT md5('run' || g)::uuid, {tenant}, {project}, md5('trace' || g), 'run-' || g,
               'dagster-' || g,
               (CASE WHEN g % 100 < 2 THEN 'queued' ELSE 'succeeded' END)::run_status,
               (CASE WHEN g % 100 < 2 THEN 'queued' ELSE 'done' END)::nf_stage,
-              now() - g * interval '50 minutes', now() - g * interval '50 minutes'
+              now() - g * interval '{step * 10} seconds', now() - g * interval '{step * 10} seconds'
             FROM generate_series(1, {runs}) AS g""",
         f"""INSERT INTO execution_requests (id, tenant_id, project_id, trace_id, idempotency_key,
               status, stage, created_at, updated_at)
             SELECT md5('req' || g)::uuid, {tenant}, {project}, md5('trace' || g), 'req-' || g,
               (CASE WHEN g % 100 < 2 THEN 'pending' ELSE 'succeeded' END)::request_status,
               (CASE WHEN g % 100 < 2 THEN 'submitted' ELSE 'done' END)::nf_stage,
-              now() - g * interval '50 minutes', now() - g * interval '50 minutes'
+              now() - g * interval '{step * 10} seconds', now() - g * interval '{step * 10} seconds'
             FROM generate_series(1, {requests}) AS g""",
         # events: one per job (of the first half), 1% not yet relayed.
         f"""INSERT INTO events (tenant_id, project_id, trace_id, topic, run_id, job_id,
@@ -198,7 +201,7 @@ def _seed_sql(n: int) -> list[str]:
             SELECT {tenant}, {project}, md5('trace' || (g / 10)), 'job.succeeded',
               md5('run' || (g / 10))::uuid, md5('job' || g)::uuid, '{{}}'::jsonb,
               CASE WHEN g % 100 <> 0 THEN now() END,
-              now() - g * interval '5 minutes', now() - g * interval '5 minutes'
+              now() - g * interval '{step} seconds', now() - g * interval '{step} seconds'
             FROM generate_series(1, {half}) AS g""",
         f"""INSERT INTO usage_ledger (id, tenant_id, project_id, trace_id, idempotency_key,
               run_id, job_id, skill_id, provider, model, units, unit, cost_usd, created_at,
@@ -206,7 +209,7 @@ def _seed_sql(n: int) -> list[str]:
             SELECT md5('use' || g)::uuid, {tenant}, {project}, md5('trace' || (g / 10)),
               'use-' || g, md5('run' || (g / 10))::uuid, md5('job' || g)::uuid,
               'SKILL_' || lpad((1 + g % 22)::text, 2, '0'), 'offline', 'm', 100, 'tokens',
-              0.0001, now() - g * interval '5 minutes', now() - g * interval '5 minutes'
+              0.0001, now() - g * interval '{step} seconds', now() - g * interval '{step} seconds'
             FROM generate_series(1, {half}) AS g""",
         # observer rows: one per project and day for 50 days (unique keys by construction).
         f"""INSERT INTO observer_error_daily (id, tenant_id, project_id, trace_id, day,

@@ -5,15 +5,16 @@ After an evaluation round, per project:
 - **rollback** when the active version's latest recall@k (or MRR) is more than `max_drop` below
   its reference on the same eval sets. The reference is the better of the active version's own
   first result on each set (its baseline when it went live) and the latest result of the
-  version it replaced. The suggestion points back at that previous version.
+  version it replaced by promotion (not one that was rolled back or retired by hand). The
+  suggestion points back at that previous version (none when there is no such version).
 - **promote** when a candidate's recall@k beats the active version's by at least `min_gain`
   on the eval sets both were measured on (or MRR does, at equal recall); with no active
   version, the best evaluated candidate.
 
 Each suggestion row carries its evidence (metrics, reference, thresholds, eval sets) and is
 announced by a `rag.suggestion` event in the same transaction. An open suggestion is updated,
-not duplicated, on the next round; one that became moot (its version changed state) is
-dismissed. Accepting one runs the rollback, or the promotion through the gate.
+not duplicated, on the next round; one the latest round no longer supports (the regression
+healed, the candidate fell behind or changed state) is dismissed by "system". Accepting one runs the rollback, or the promotion through the gate.
 """
 
 from __future__ import annotations
@@ -87,8 +88,14 @@ def compare(engine: Engine, a: uuid.UUID, b: uuid.UUID, th: Thresholds = Thresho
 
 
 def _previous_active(versions: list[VersionInfo]) -> VersionInfo | None:
+    """The version the active one replaced by promotion. One that was rolled back or retired
+    by hand was judged bad by someone: it is no reference and no rollback target."""
     was = [v for v in versions if v.status == EmbeddingStatus.RETIRED and v.promoted_at]
-    return max(was, key=lambda v: v.retired_at or v.created_at) if was else None
+    if not was:
+        return None
+    last = max(was, key=lambda v: v.retired_at or v.created_at)
+    history = last.params.get(governance.LIFECYCLE_KEY) or [{}]
+    return last if history[-1].get("action") == "replaced" else None
 
 
 def _regression(engine: Engine, active: VersionInfo, prev: VersionInfo | None,
@@ -153,21 +160,20 @@ def _upsert(conn, tenant_id: str, project_id: str, kind: str, from_id, to_id,
     return Suggestion(sid, kind, from_id, to_id, evidence, True)
 
 
-def _dismiss_moot(conn, tenant_id: str, project_id: str, versions: list[VersionInfo]) -> None:
-    status = {v.id: v.status for v in versions}
+def _dismiss_others(conn, tenant_id: str, project_id: str, keep: set[uuid.UUID]) -> None:
+    """Open suggestions the latest evaluation round no longer supports are dismissed."""
     table = T["rag_rollback_suggestions"]
     rows = conn.execute(
-        select(table.c.id, table.c.kind, table.c.from_version_id, table.c.to_version_id,
-               table.c.evidence).where(
+        select(table.c.id, table.c.evidence).where(
             table.c.tenant_id == tenant_id, table.c.project_id == project_id,
             table.c.status == "open")
     ).all()
-    for sid, kind, from_id, to_id, evidence in rows:
-        moot = (from_id is not None and status.get(from_id) != EmbeddingStatus.ACTIVE) or (
-            kind == "promote" and status.get(to_id) != EmbeddingStatus.CANDIDATE)
-        if moot:
+    for sid, evidence in rows:
+        if sid not in keep:
             conn.execute(update(table).where(table.c.id == sid).values(
-                status="dismissed", evidence={**evidence, "dismissed": "superseded"}))
+                status="dismissed",
+                evidence={**evidence, "decided_by": "system",
+                          "decision_reason": "no longer supported by the latest evaluation"}))
 
 
 def suggest(
@@ -180,7 +186,6 @@ def suggest(
     thresholds = {"max_drop": th.max_drop, "min_gain": th.min_gain,
                   "min_queries": th.min_queries}
     with engine.begin() as conn:
-        _dismiss_moot(conn, tenant_id, project_id, versions)
         if active is not None:
             prev = _previous_active(versions)
             reg = _regression(engine, active, prev, th)
@@ -219,6 +224,7 @@ def suggest(
                    "from_name": active.name if active else None}
             out.append(_upsert(conn, tenant_id, project_id, "promote",
                                active.id if active else None, cand.id, ev))
+        _dismiss_others(conn, tenant_id, project_id, {s.id for s in out})
     return out
 
 

@@ -3,6 +3,7 @@ with their roles, and helpers that seed runs, jobs, gate outcomes and evaluation
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,18 +39,34 @@ class World:
         key = f"{self.tenant}.{self.project}.{slug}"
         nid = uuid.uuid4()
         with self.engine.begin() as conn:
-            conn.execute(insert(T["novels"]).values(
-                id=nid, tenant_id=self.tenant, project_id=self.project, trace_id=trace(),
-                slug=slug, title=slug, partition_key=key))  # fmt: skip
+            conn.execute(
+                insert(T["novels"]).values(
+                    id=nid,
+                    tenant_id=self.tenant,
+                    project_id=self.project,
+                    trace_id=trace(),
+                    slug=slug,
+                    title=slug,
+                    partition_key=key,
+                )
+            )
         return nid, key
 
     def run(self, novel_id: uuid.UUID | None = None) -> uuid.UUID:
         rid = uuid.uuid4()
         with self.engine.begin() as conn:
-            conn.execute(insert(T["render_runs"]).values(
-                id=rid, tenant_id=self.tenant, project_id=self.project, trace_id=trace(),
-                novel_id=novel_id, dagster_run_id=str(uuid.uuid4()), status="succeeded",
-                stage="done"))  # fmt: skip
+            conn.execute(
+                insert(T["render_runs"]).values(
+                    id=rid,
+                    tenant_id=self.tenant,
+                    project_id=self.project,
+                    trace_id=trace(),
+                    novel_id=novel_id,
+                    dagster_run_id=str(uuid.uuid4()),
+                    status="succeeded",
+                    stage="done",
+                )
+            )
         return rid
 
     def job(
@@ -70,32 +87,81 @@ class World:
         jid = uuid.uuid4()
         finished = finished_at or datetime.now(UTC)
         with self.engine.begin() as conn:
-            conn.execute(insert(T["jobs"]).values(
-                id=jid, tenant_id=self.tenant, project_id=self.project, trace_id=trace(),
-                idempotency_key=f"job:{jid}", run_id=run_id, novel_id=novel_id,
-                chapter_index=chapter, skill_id=skill, skill_version=version, status=status,
-                stage="render", provider=provider, duration_ms=duration_ms,
-                error_code=error_code or ("NF-SKILL-001" if status == "failed" else None),
-                started_at=finished, finished_at=finished, created_at=finished,
-                updated_at=finished))  # fmt: skip
+            conn.execute(
+                insert(T["jobs"]).values(
+                    id=jid,
+                    tenant_id=self.tenant,
+                    project_id=self.project,
+                    trace_id=trace(),
+                    idempotency_key=f"job:{jid}",
+                    run_id=run_id,
+                    novel_id=novel_id,
+                    chapter_index=chapter,
+                    skill_id=skill,
+                    skill_version=version,
+                    status=status,
+                    stage="render",
+                    provider=provider,
+                    duration_ms=duration_ms,
+                    error_code=error_code or ("NF-SKILL-001" if status == "failed" else None),
+                    started_at=finished,
+                    finished_at=finished,
+                    created_at=finished,
+                    updated_at=finished,
+                )
+            )
             for n, c in enumerate(cost or []):
-                conn.execute(insert(T["usage_ledger"]).values(
-                    id=uuid.uuid4(), tenant_id=self.tenant, project_id=self.project,
-                    trace_id=trace(), idempotency_key=f"{jid}:{n}", run_id=run_id, job_id=jid,
-                    skill_id=skill, provider=provider or "offline", units=1.0, unit="call",
-                    cost_usd=Decimal(str(c)), created_at=finished))  # fmt: skip
+                conn.execute(
+                    insert(T["usage_ledger"]).values(
+                        id=uuid.uuid4(),
+                        tenant_id=self.tenant,
+                        project_id=self.project,
+                        trace_id=trace(),
+                        idempotency_key=f"{jid}:{n}",
+                        run_id=run_id,
+                        job_id=jid,
+                        skill_id=skill,
+                        provider=provider or "offline",
+                        units=1.0,
+                        unit="call",
+                        cost_usd=Decimal(str(c)),
+                        created_at=finished,
+                    )
+                )
         return jid
 
-    def gate(self, run_id: uuid.UUID, novel_id: uuid.UUID | None, gate: str,
-             outcomes: list[tuple[int | None, bool]] | list[ChapterGateOutcome]) -> None:  # fmt: skip
-        outs = [o if isinstance(o, ChapterGateOutcome) else ChapterGateOutcome(o[0], o[1])
-                for o in outcomes]  # fmt: skip
-        record_gate_results(self.engine, tenant_id=self.tenant, project_id=self.project,
-                            trace_id=trace(), run_id=run_id, novel_id=novel_id, gate=gate,
-                            outcomes=outs)  # fmt: skip
+    def gate(
+        self,
+        run_id: uuid.UUID,
+        novel_id: uuid.UUID | None,
+        gate: str,
+        outcomes: list[tuple[int | None, bool]] | list[ChapterGateOutcome],
+    ) -> None:
+        outs = [
+            o if isinstance(o, ChapterGateOutcome) else ChapterGateOutcome(o[0], o[1])
+            for o in outcomes
+        ]
+        record_gate_results(
+            self.engine,
+            tenant_id=self.tenant,
+            project_id=self.project,
+            trace_id=trace(),
+            run_id=run_id,
+            novel_id=novel_id,
+            gate=gate,
+            outcomes=outs,
+        )
 
-    def candidate_runs(self, skill: str, version: str, chapters: int, *, content_fail: int = 0,
-                       media_fail: int = 0, per_run: int = 10) -> None:  # fmt: skip
+    def candidate_runs(
+        self,
+        skill: str,
+        version: str,
+        chapters: int,
+        *,
+        content_fail: int = 0,
+        media_fail: int = 0,
+        per_run: int = 10,
+    ) -> None:
         """Runs that used `skill@version` on `chapters` chapters, with that many gate failures."""
         done = 0
         while done < chapters:
@@ -113,16 +179,27 @@ class World:
 
     def set_active(self, skill: str, version: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(T["skill_versions"]).values(
-                id=uuid.uuid4(), tenant_id=self.tenant, project_id=self.project,
-                trace_id=trace(), skill_id=skill, version=version, status="active"))  # fmt: skip
+            conn.execute(
+                insert(T["skill_versions"]).values(
+                    id=uuid.uuid4(),
+                    tenant_id=self.tenant,
+                    project_id=self.project,
+                    trace_id=trace(),
+                    skill_id=skill,
+                    version=version,
+                    status="active",
+                )
+            )
 
     def governance_config(self, **policy: object) -> None:
         with self.engine.begin() as conn:
-            conn.execute(text(
-                "UPDATE projects SET config = jsonb_set(config, '{governance}', "
-                "CAST(:p AS jsonb)) WHERE tenant_id = :t AND id = :pr"),
-                {"p": __import__("json").dumps(policy), "t": self.tenant, "pr": self.project})  # fmt: skip
+            conn.execute(
+                text(
+                    "UPDATE projects SET config = jsonb_set(config, '{governance}', "
+                    "CAST(:p AS jsonb)) WHERE tenant_id = :t AND id = :pr"
+                ),
+                {"p": json.dumps(policy), "t": self.tenant, "pr": self.project},
+            )
 
 
 @pytest.fixture
@@ -136,11 +213,20 @@ def world(engine: Engine) -> World:
         for who in [*roles, "outsider", "operator"]:
             uid = uuid.uuid4()
             email = f"{who}@{tenant}.example"
-            conn.execute(insert(T["users"]).values(
-                id=uid, email=email, password_hash="x", is_operator=who == "operator"))  # fmt: skip
+            conn.execute(
+                insert(T["users"]).values(
+                    id=uid, email=email, password_hash="x", is_operator=who == "operator"
+                )
+            )
             if who in roles:
-                conn.execute(insert(T["memberships"]).values(
-                    id=uuid.uuid4(), user_id=uid, tenant_id=tenant, project_id=None,
-                    role=roles[who]))  # fmt: skip
+                conn.execute(
+                    insert(T["memberships"]).values(
+                        id=uuid.uuid4(),
+                        user_id=uid,
+                        tenant_id=tenant,
+                        project_id=None,
+                        role=roles[who],
+                    )
+                )
             w.users[who] = email
     return w

@@ -20,12 +20,22 @@ from .conftest import World, trace
 T = Base.metadata.tables
 
 
-def _create(w: World, name: str = "exp", metric: str = "gate_pass", min_samples: int = 30,
-            **kw) -> dict:  # fmt: skip
+def _create(
+    w: World, name: str = "exp", metric: str = "gate_pass", min_samples: int = 30, **kw
+) -> dict:
     return experiments.create_experiment(
-        w.engine, tenant_id=w.tenant, project_id=w.project, name=name, target="SKILL_13",
-        control_ref="1.0.0", candidate_ref="1.1.0", metric=metric, min_samples=min_samples,
-        actor=w.email("editor"), **kw)  # fmt: skip
+        w.engine,
+        tenant_id=w.tenant,
+        project_id=w.project,
+        name=name,
+        target="SKILL_13",
+        control_ref="1.0.0",
+        candidate_ref="1.1.0",
+        metric=metric,
+        min_samples=min_samples,
+        actor=w.email("editor"),
+        **kw,
+    )
 
 
 def _materialize(w: World, exp: dict, n_units: int, outcome, *, cost=None) -> dict[str, str]:
@@ -41,21 +51,62 @@ def _materialize(w: World, exp: dict, n_units: int, outcome, *, cost=None) -> di
         passed, latency = outcome(variant, i)
         jid = uuid.uuid4()
         common = {"tenant_id": w.tenant, "project_id": w.project, "trace_id": trace()}
-        jobs.append({**common, "id": jid, "idempotency_key": f"j{jid}", "run_id": rid,
-                     "novel_id": nid, "chapter_index": i, "skill_id": "SKILL_13",
-                     "skill_version": exp["control_ref"] if variant == "control"
-                     else exp["candidate_ref"], "status": "succeeded", "stage": "storyboard",
-                     "duration_ms": latency})  # fmt: skip
-        gates.append({**common, "id": uuid.uuid4(), "run_id": rid, "novel_id": nid,
-                      "chapter_index": i, "gate": "SKILL_16", "passed": passed,
-                      "metrics": {"coverage": 0.9 if passed else 0.4}})  # fmt: skip
-        gates.append({**common, "id": uuid.uuid4(), "run_id": rid, "novel_id": nid,
-                      "chapter_index": i, "gate": "SKILL_18", "passed": True, "metrics": {}})
+        jobs.append(
+            {
+                **common,
+                "id": jid,
+                "idempotency_key": f"j{jid}",
+                "run_id": rid,
+                "novel_id": nid,
+                "chapter_index": i,
+                "skill_id": "SKILL_13",
+                "skill_version": exp["control_ref"]
+                if variant == "control"
+                else exp["candidate_ref"],
+                "status": "succeeded",
+                "stage": "storyboard",
+                "duration_ms": latency,
+            }
+        )
+        gates.append(
+            {
+                **common,
+                "id": uuid.uuid4(),
+                "run_id": rid,
+                "novel_id": nid,
+                "chapter_index": i,
+                "gate": "SKILL_16",
+                "passed": passed,
+                "metrics": {"coverage": 0.9 if passed else 0.4},
+            }
+        )
+        gates.append(
+            {
+                **common,
+                "id": uuid.uuid4(),
+                "run_id": rid,
+                "novel_id": nid,
+                "chapter_index": i,
+                "gate": "SKILL_18",
+                "passed": True,
+                "metrics": {},
+            }
+        )
         if cost:
-            ledger.append({**common, "id": uuid.uuid4(), "idempotency_key": f"u{jid}",
-                           "job_id": jid, "run_id": rid, "skill_id": "SKILL_13",
-                           "provider": "offline", "units": 1.0, "unit": "call",
-                           "cost_usd": Decimal(str(cost(variant, i)))})  # fmt: skip
+            ledger.append(
+                {
+                    **common,
+                    "id": uuid.uuid4(),
+                    "idempotency_key": f"u{jid}",
+                    "job_id": jid,
+                    "run_id": rid,
+                    "skill_id": "SKILL_13",
+                    "provider": "offline",
+                    "units": 1.0,
+                    "unit": "call",
+                    "cost_usd": Decimal(str(cost(variant, i))),
+                }
+            )
     with w.engine.begin() as conn:
         conn.execute(insert(T["jobs"]), jobs)
         conn.execute(insert(T["gate_results"]), gates)
@@ -69,25 +120,32 @@ def test_assignment_is_deterministic_and_persisted(world: World) -> None:
     exp = _create(w, weights=(0.5, 0.5))
     units = [f"{w.tenant}.{w.project}.novel:{i}" for i in range(200)]
     first = experiments.assign_units(w.engine, exp["id"], units)
-    expected = {u: s17_experiment.assign_variant(str(exp["id"]), u, ["control", "candidate"],
-                                                 [0.5, 0.5]) for u in units}  # fmt: skip
+    expected = {
+        u: s17_experiment.assign_variant(str(exp["id"]), u, ["control", "candidate"], [0.5, 0.5])
+        for u in units
+    }
     assert first == expected
     assert 60 < sum(v == "candidate" for v in first.values()) < 140  # both arms materialize
     # The stored assignment wins even if the weights are changed afterwards.
     with w.engine.begin() as conn:
         e = T["experiments"]
-        conn.execute(e.update().where(e.c.id == exp["id"]).values(
-            result={"config": {"weights": [1.0, 0.0]}}))  # fmt: skip
+        conn.execute(
+            e.update().where(e.c.id == exp["id"]).values(result={"config": {"weights": [1.0, 0.0]}})
+        )
     assert experiments.assign_units(w.engine, exp["id"], units) == first
     new = experiments.assign_units(w.engine, exp["id"], ["fresh:1"])
     assert new == {"fresh:1": "control"}  # weights now send every new unit to control
     with w.engine.connect() as conn:
         va = T["variant_assignments"]
-        assert conn.execute(select(func.count()).where(
-            va.c.experiment_id == exp["id"])).scalar() == 201  # fmt: skip
+        assert (
+            conn.execute(select(func.count()).where(va.c.experiment_id == exp["id"])).scalar()
+            == 201
+        )
     u = units[0]
-    assert experiments.ref_for_unit(w.engine, "exp", u, tenant_id=w.tenant, project_id=w.project) \
-        == {"control": "1.0.0", "candidate": "1.1.0"}[first[u]]  # fmt: skip
+    assert (
+        experiments.ref_for_unit(w.engine, "exp", u, tenant_id=w.tenant, project_id=w.project)
+        == {"control": "1.0.0", "candidate": "1.1.0"}[first[u]]
+    )
 
 
 def test_truly_better_candidate_is_detected_and_opens_a_proposal(world: World) -> None:
@@ -108,7 +166,11 @@ def test_truly_better_candidate_is_detected_and_opens_a_proposal(world: World) -
 
     prop = proposals.get_proposal(w.engine, done["result"]["proposal_id"])
     assert (prop["kind"], prop["target"], prop["from_ref"], prop["to_ref"]) == (
-        "skill_version", "SKILL_13", "1.0.0", "1.1.0")  # fmt: skip
+        "skill_version",
+        "SKILL_13",
+        "1.0.0",
+        "1.1.0",
+    )
     assert prop["status"] == "in_review" and prop["created_by"] == SYSTEM
     assert prop["idempotency_key"] == f"experiment:{exp['id']}"
     assert "SKILL_17 experiment exp" in prop["reason"]
@@ -176,12 +238,25 @@ def test_cost_latency_and_feedback_per_variant(world: World) -> None:
     price = {"control": 0.02, "candidate": 0.01}
     _materialize(w, exp, 20, lambda v, i: (True, latency[v]), cost=lambda v, i: price[v])
     rows = []
-    for version, ratings in (("1.0.0", [2, 3, 2, 3, 2, 3, 2, 3]), ("1.1.0", [4, 5, 4, 5, 4, 5, 4, 5])):
+    for version, ratings in (
+        ("1.0.0", [2, 3, 2, 3, 2, 3, 2, 3]),
+        ("1.1.0", [4, 5, 4, 5, 4, 5, 4, 5]),
+    ):
         for n, r in enumerate(ratings):
-            rows.append({"id": uuid.uuid4(), "tenant_id": w.tenant, "project_id": w.project,
-                         "trace_id": trace(), "target_kind": "panel", "target_id": f"p{n}",
-                         "rating": r, "tags": ["wrong character"] if r <= 2 else [],
-                         "skill_id": "SKILL_13", "skill_version": version})  # fmt: skip
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": w.tenant,
+                    "project_id": w.project,
+                    "trace_id": trace(),
+                    "target_kind": "panel",
+                    "target_id": f"p{n}",
+                    "rating": r,
+                    "tags": ["wrong character"] if r <= 2 else [],
+                    "skill_id": "SKILL_13",
+                    "skill_version": version,
+                }
+            )
     with w.engine.begin() as conn:
         conn.execute(insert(T["feedback"]), rows)
     with w.engine.connect() as conn:
@@ -203,8 +278,11 @@ def test_cost_latency_and_feedback_per_variant(world: World) -> None:
 
 def test_create_validates(world: World) -> None:
     w = world
-    for kw, code in (({"name": "Bad Name"}, "NF-INPUT-006"), ({"metric": "vibes"}, "NF-INPUT-001"),
-                     ({"min_samples": 1}, "NF-INPUT-001")):  # fmt: skip
+    for kw, code in (
+        ({"name": "Bad Name"}, "NF-INPUT-006"),
+        ({"metric": "vibes"}, "NF-INPUT-001"),
+        ({"min_samples": 1}, "NF-INPUT-001"),
+    ):
         with pytest.raises(NFError) as e:
             _create(w, **kw)
         assert e.value.code == code
@@ -214,6 +292,13 @@ def test_create_validates(world: World) -> None:
     assert e.value.code == "NF-DB-002"
     with pytest.raises(NFError) as e:
         experiments.create_experiment(
-            w.engine, tenant_id=w.tenant, project_id=w.project, name="v", target="SKILL_13",
-            control_ref="a", candidate_ref="b", actor=w.email("viewer"))  # fmt: skip
+            w.engine,
+            tenant_id=w.tenant,
+            project_id=w.project,
+            name="v",
+            target="SKILL_13",
+            control_ref="a",
+            candidate_ref="b",
+            actor=w.email("viewer"),
+        )
     assert e.value.code == "NF-AUTH-004"

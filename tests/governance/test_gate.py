@@ -19,8 +19,14 @@ NO_EXPERIMENT = GatePolicy(require_experiment=False, min_gate_samples=10, min_pa
 
 
 def _approved(w: World, **kw) -> dict:
-    args = {"tenant_id": w.tenant, "project_id": w.project, "kind": "skill_version",
-            "target": "SKILL_13", "to_ref": "2.0.0", "actor": w.email("editor")}  # fmt: skip
+    args = {
+        "tenant_id": w.tenant,
+        "project_id": w.project,
+        "kind": "skill_version",
+        "target": "SKILL_13",
+        "to_ref": "2.0.0",
+        "actor": w.email("editor"),
+    }
     p = proposals.create_proposal(w.engine, **{**args, **kw})
     proposals.submit(w.engine, p["id"], actor=w.email("editor"))
     proposals.review(w.engine, p["id"], actor=w.email("owner"), approve=True)
@@ -62,6 +68,15 @@ def test_media_gate_pass_rate_below_threshold(world: World) -> None:
     assert checks["content_gate"]["passed"] is True
 
 
+def test_project_policy_overrides_thresholds(world: World) -> None:
+    w = world
+    w.candidate_runs("SKILL_13", "2.0.0", chapters=20, content_fail=4)  # 0.80
+    w.governance_config(min_pass_rate=0.8, require_experiment=False)
+    done = proposals.promote(w.engine, _approved(w)["id"], actor=w.email("owner"))
+    assert done["status"] == "promoted"
+    assert done["gate_report"]["policy"]["min_pass_rate"] == 0.8
+
+
 def test_failed_candidate_jobs_count_against_the_gates(world: World) -> None:
     w = world
     w.candidate_runs("SKILL_13", "2.0.0", chapters=18)
@@ -84,8 +99,9 @@ def test_too_few_candidate_chapters(world: World) -> None:
 def test_gates_pass_and_promote(world: World) -> None:
     w = world
     w.candidate_runs("SKILL_13", "2.0.0", chapters=40, content_fail=1, media_fail=2)  # .975/.95
-    done = proposals.promote(w.engine, _approved(w)["id"], actor=w.email("owner"),
-                             policy=NO_EXPERIMENT)  # fmt: skip
+    done = proposals.promote(
+        w.engine, _approved(w)["id"], actor=w.email("owner"), policy=NO_EXPERIMENT
+    )
     assert done["status"] == "promoted" and done["gate_report"]["failed"] == []
 
 
@@ -99,9 +115,17 @@ def test_experiment_gate_required_and_must_say_promote(world: World) -> None:
     assert "no SKILL_17 experiment" in missing["experiment"]["detail"]
 
     exp = experiments.create_experiment(
-        w.engine, tenant_id=w.tenant, project_id=w.project, name="shots-v2",
-        target="SKILL_13", control_ref="1.0.0", candidate_ref="2.0.0", metric="latency_ms",
-        min_samples=5, actor=w.email("editor"))  # fmt: skip
+        w.engine,
+        tenant_id=w.tenant,
+        project_id=w.project,
+        name="shots-v2",
+        target="SKILL_13",
+        control_ref="1.0.0",
+        candidate_ref="2.0.0",
+        metric="latency_ms",
+        min_samples=5,
+        actor=w.email("editor"),
+    )
     # Same latency distribution in both arms: no significant difference.
     nid, key = w.novel()
     rid = w.run(nid)
@@ -121,27 +145,56 @@ def test_experiment_gate_required_and_must_say_promote(world: World) -> None:
 def _embedding_version(w: World, name: str, status: str = "candidate") -> uuid.UUID:
     vid = uuid.uuid4()
     with w.engine.begin() as conn:
-        conn.execute(insert(T["embedding_versions"]).values(
-            id=vid, tenant_id=w.tenant, project_id=w.project, trace_id=trace(), name=name,
-            backend="hash", model="hash", version="1", dimensions=64, status=status,
-            params={}))  # fmt: skip
+        conn.execute(
+            insert(T["embedding_versions"]).values(
+                id=vid,
+                tenant_id=w.tenant,
+                project_id=w.project,
+                trace_id=trace(),
+                name=name,
+                backend="hash",
+                model="hash",
+                version="1",
+                dimensions=64,
+                status=status,
+                params={},
+            )
+        )
     return vid
 
 
 def _eval(w: World, eval_set: uuid.UUID, version: uuid.UUID, recall: float, mrr: float) -> None:
     with w.engine.begin() as conn:
-        conn.execute(insert(T["rag_eval_results"]).values(
-            id=uuid.uuid4(), tenant_id=w.tenant, project_id=w.project, trace_id=trace(),
-            eval_set_id=eval_set, embedding_version_id=version, k=5, recall_at_k=recall,
-            mrr=mrr, n_queries=50))  # fmt: skip
+        conn.execute(
+            insert(T["rag_eval_results"]).values(
+                id=uuid.uuid4(),
+                tenant_id=w.tenant,
+                project_id=w.project,
+                trace_id=trace(),
+                eval_set_id=eval_set,
+                embedding_version_id=version,
+                k=5,
+                recall_at_k=recall,
+                mrr=mrr,
+                n_queries=50,
+            )
+        )
 
 
 def _eval_set(w: World) -> uuid.UUID:
     sid = uuid.uuid4()
     with w.engine.begin() as conn:
-        conn.execute(insert(T["rag_eval_sets"]).values(
-            id=sid, tenant_id=w.tenant, project_id=w.project, trace_id=trace(), name="auto",
-            kind="auto", items=[]))  # fmt: skip
+        conn.execute(
+            insert(T["rag_eval_sets"]).values(
+                id=sid,
+                tenant_id=w.tenant,
+                project_id=w.project,
+                trace_id=trace(),
+                name="auto",
+                kind="auto",
+                items=[],
+            )
+        )
     return sid
 
 
@@ -167,15 +220,20 @@ def test_rag_regression_refuses_embedding_promotion(world: World) -> None:
     assert "recall_at_k@5" in r["detail"]
 
     p2 = _approved(w, kind="embedding_version", target="rag", to_ref="emb-c")
-    done = proposals.promote(w.engine, p2["id"], actor=w.email("owner"),
-                             policy=GatePolicy(rag_tolerance=0.01))  # fmt: skip
+    done = proposals.promote(
+        w.engine, p2["id"], actor=w.email("owner"), policy=GatePolicy(rag_tolerance=0.01)
+    )
     assert done["status"] == "promoted"
     ev = T["embedding_versions"]
     with w.engine.connect() as conn:
-        rows = dict(conn.execute(select(ev.c.name, ev.c.status).where(
-            ev.c.tenant_id == w.tenant)).all())  # fmt: skip
+        rows = dict(
+            conn.execute(select(ev.c.name, ev.c.status).where(ev.c.tenant_id == w.tenant)).all()
+        )
     assert {k: str(v) for k, v in rows.items()} == {
-        "emb-a": "retired", "emb-b": "candidate", "emb-c": "active"}  # fmt: skip
+        "emb-a": "retired",
+        "emb-b": "candidate",
+        "emb-c": "active",
+    }
 
 
 def test_rag_gate_plugs_into_rag_governance(world: World) -> None:
@@ -188,7 +246,63 @@ def test_rag_gate_plugs_into_rag_governance(world: World) -> None:
     _eval(w, s1, base, 0.80, 0.60)
     _eval(w, s1, worse, 0.80, 0.55)
     with pytest.raises(NFError) as e:
-        rag.promote(worse, by=w.email("owner"), reason="try", gate=rag_promotion_gate(w.engine),
-                    engine=w.engine)  # fmt: skip
+        rag.promote(
+            worse,
+            by=w.email("owner"),
+            reason="try",
+            gate=rag_promotion_gate(w.engine),
+            engine=w.engine,
+        )
     assert e.value.code == "NF-GOV-002" and "mrr@5" in e.value.detail
     assert e.value.context["gate_report"]["shortfall"] == pytest.approx(0.05)
+
+
+def test_check_outcomes_are_recorded_per_run_and_chapter(world: World) -> None:
+    from nf_resources.governance.gates import ChapterGateOutcome, record_check_outcomes
+
+    w = world
+    nid, _ = w.novel()
+    rid = w.run(nid)
+    with w.engine.connect() as conn:
+        runs = T["render_runs"]
+        dagster_run = conn.execute(select(runs.c.dagster_run_id).where(runs.c.id == rid)).scalar()
+    outs = [
+        ChapterGateOutcome(1, True, {"coverage": 0.9, "bad": float("nan")}),
+        ChapterGateOutcome(2, False, {"coverage": 0.2}),
+    ]
+    assert (
+        record_check_outcomes(
+            w.engine,
+            dagster_run_id=dagster_run,
+            gate="SKILL_16",
+            outcomes=outs,
+            gate_version="1.0.0",
+        )
+        == 2
+    )
+    # A re-run of the check overwrites its verdicts instead of adding samples.
+    record_check_outcomes(
+        w.engine,
+        dagster_run_id=dagster_run,
+        gate="SKILL_16",
+        outcomes=[ChapterGateOutcome(2, True, {"coverage": 0.8})],
+    )
+    g = T["gate_results"]
+    with w.engine.connect() as conn:
+        rows = conn.execute(
+            select(g.c.chapter_index, g.c.passed, g.c.metrics, g.c.novel_id, g.c.tenant_id)
+            .where(g.c.run_id == rid)
+            .order_by(g.c.chapter_index)
+        ).all()
+    assert [(r.chapter_index, r.passed, r.metrics) for r in rows] == [
+        (1, True, {"coverage": 0.9}),
+        (2, True, {"coverage": 0.8}),
+    ]
+    assert {(r.novel_id, r.tenant_id) for r in rows} == {(nid, w.tenant)}
+    assert (
+        record_check_outcomes(w.engine, dagster_run_id="not-ours", gate="SKILL_18", outcomes=outs)
+        == 0
+    )
+    with pytest.raises(NFError) as e:
+        record_check_outcomes(w.engine, dagster_run_id=dagster_run, gate="SKILL_99", outcomes=outs)
+    assert e.value.code == "NF-INPUT-001"

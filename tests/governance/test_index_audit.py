@@ -33,12 +33,19 @@ def test_audit_fails_when_an_index_is_missing(engine: Engine) -> None:
         try:
             conn.execute(text("DROP INDEX ix_jobs_status_created"))
             conn.execute(text("DROP INDEX ix_events_trace_id"))
+            conn.execute(text("DROP INDEX ix_jobs_failed_finished"))
             report = index_audit.audit_connection(conn, seed_jobs=20_000)
         finally:
             trans.rollback()
     assert not report.passed
     failed = {q.name: q.seq_scans for q in report.queries if not q.passed}
-    assert failed == {"claim_jobs": ["jobs"], "events_by_trace": ["events"]}
+    assert failed == {
+        "claim_jobs": ["jobs"],
+        "events_by_trace": ["events"],
+        "observer_read_failures": ["jobs"],
+    }
     # The indexes are back (the DROP was rolled back with the audit).
-    assert _count(engine, "SELECT count(*) FROM pg_indexes WHERE indexname = "
-                  "'ix_jobs_status_created'") == 1  # fmt: skip
+    assert (
+        _count(engine, "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_jobs_status_created'")
+        == 1
+    )

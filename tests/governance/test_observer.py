@@ -40,8 +40,16 @@ def seeded(world: World) -> World:
     for project, when, code, skill, provider, count in fail:
         w.project = project
         for _ in range(count):
-            w.job(None, None, None, skill, status="failed", error_code=code, provider=provider,
-                  finished_at=when)  # fmt: skip
+            w.job(
+                None,
+                None,
+                None,
+                skill,
+                status="failed",
+                error_code=code,
+                provider=provider,
+                finished_at=when,
+            )
     w.project = "main"
     w.job(None, None, None, "SKILL_10", finished_at=at(D1))  # succeeded: not a failure
 
@@ -55,14 +63,33 @@ def seeded(world: World) -> World:
     w.job(run, b, 1, "SKILL_10", provider="offline", finished_at=at(D2, 9), cost=[0.005])
     w.job(run, b, 2, "SKILL_10", provider="offline", finished_at=at(D3, 9), cost=[1.0])  # outside
     with w.engine.begin() as conn:  # spend not attributable to a job (or a skill)
-        conn.execute(insert(T["usage_ledger"]).values(
-            id=uuid.uuid4(), tenant_id=w.tenant, project_id="main", trace_id=trace(),
-            provider="offline", units=2.5, unit="tokens", cost_usd=Decimal("0.001"),
-            created_at=at(D2, 10)))  # fmt: skip
+        conn.execute(
+            insert(T["usage_ledger"]).values(
+                id=uuid.uuid4(),
+                tenant_id=w.tenant,
+                project_id="main",
+                trace_id=trace(),
+                provider="offline",
+                units=2.5,
+                unit="tokens",
+                cost_usd=Decimal("0.001"),
+                created_at=at(D2, 10),
+            )
+        )
         # A stale row of a covered day: a rollup replaces the day, so it must disappear.
-        conn.execute(insert(T["observer_error_daily"]).values(
-            id=uuid.uuid4(), tenant_id=w.tenant, project_id="main", trace_id=trace(), day=D1,
-            error_code="NF-DB-001", skill_id="SKILL_01", provider=None, failures=99))  # fmt: skip
+        conn.execute(
+            insert(T["observer_error_daily"]).values(
+                id=uuid.uuid4(),
+                tenant_id=w.tenant,
+                project_id="main",
+                trace_id=trace(),
+                day=D1,
+                error_code="NF-DB-001",
+                skill_id="SKILL_01",
+                provider=None,
+                failures=99,
+            )
+        )
     w.ids = {"a": a, "b": b}  # type: ignore[attr-defined]
     return w
 
@@ -89,11 +116,19 @@ EXPECTED_COSTS = {
 def _tables(w: World) -> tuple[dict, dict]:
     e, c = T["observer_error_daily"], T["observer_cost_daily"]
     with w.engine.connect() as conn:
-        errors = {(r.project_id, r.day, r.error_code, r.skill_id, r.provider): r.failures
-                  for r in conn.execute(select(e).where(e.c.tenant_id == w.tenant))}  # fmt: skip
-        costs = {(r.project_id, r.day, r.skill_id, r.provider): (r.calls, r.units, r.cost_usd,
-                                                                 r.chapters)
-                 for r in conn.execute(select(c).where(c.c.tenant_id == w.tenant))}  # fmt: skip
+        errors = {
+            (r.project_id, r.day, r.error_code, r.skill_id, r.provider): r.failures
+            for r in conn.execute(select(e).where(e.c.tenant_id == w.tenant))
+        }
+        costs = {
+            (r.project_id, r.day, r.skill_id, r.provider): (
+                r.calls,
+                r.units,
+                r.cost_usd,
+                r.chapters,
+            )
+            for r in conn.execute(select(c).where(c.c.tenant_id == w.tenant))
+        }
     return errors, costs
 
 
@@ -108,14 +143,19 @@ def test_rollup_matches_hand_computed_aggregates(seeded: World) -> None:
     assert (report.failures, report.covered, report.coverage) == (11, 9, round(9 / 11, 6))
     assert report.uncovered_by_skill == {"SKILL_13": 1, "SKILL_21": 1}
     assert {(p["project_id"], p["failures"], p["coverage"]) for p in report.projects} == {
-        ("main", 10, 0.9), ("side", 1, 0.0)}  # fmt: skip
+        ("main", 10, 0.9),
+        ("side", 1, 0.0),
+    }
     # Cost: 0.201 USD over 4 distinct chapters (a1, a2, a3, b1).
     assert report.cost_usd == Decimal("0.201") and report.chapters == 4
     assert report.cost_per_chapter == Decimal("0.050250")
     novels = {n["novel_id"]: n for n in report.novels}
     a, b = (str(w.ids[k]) for k in ("a", "b"))  # type: ignore[attr-defined]
     assert (novels[a]["cost_usd"], novels[a]["chapters"], novels[a]["cost_per_chapter"]) == (
-        Decimal("0.195"), 3, Decimal("0.065000"))  # fmt: skip
+        Decimal("0.195"),
+        3,
+        Decimal("0.065000"),
+    )
     assert (novels[b]["cost_usd"], novels[b]["chapters"]) == (Decimal("0.005"), 1)
 
 
@@ -141,7 +181,14 @@ def test_rollup_is_idempotent_and_queryable(seeded: World) -> None:
 
 def test_coverage_without_unregistered_codes(world: World) -> None:
     w = world
-    w.job(None, None, None, "SKILL_10", status="failed", error_code="NF-PROVIDER-003",
-          finished_at=at(D1))  # fmt: skip
+    w.job(
+        None,
+        None,
+        None,
+        "SKILL_10",
+        status="failed",
+        error_code="NF-PROVIDER-003",
+        finished_at=at(D1),
+    )
     report = observer.rollup(w.engine, D1, D1, tenant_id=w.tenant)
     assert (report.failures, report.coverage) == (1, 1.0)

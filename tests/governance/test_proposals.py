@@ -23,8 +23,14 @@ def _code(exc_info: pytest.ExceptionInfo[NFError]) -> str:
 
 
 def _draft(w: World, **kw) -> dict:
-    args = {"tenant_id": w.tenant, "project_id": w.project, "kind": "skill_version",
-            "target": "SKILL_13", "to_ref": "1.1.0", "actor": w.email("editor")}  # fmt: skip
+    args = {
+        "tenant_id": w.tenant,
+        "project_id": w.project,
+        "kind": "skill_version",
+        "target": "SKILL_13",
+        "to_ref": "1.1.0",
+        "actor": w.email("editor"),
+    }
     return proposals.create_proposal(w.engine, **{**args, **kw})
 
 
@@ -47,24 +53,40 @@ def test_full_flow_promotes_and_rolls_back_with_events(world: World) -> None:
     assert done["gate_report"]["passed"] is True
     assert done["reviews"][0]["reviewer"] == w.email("owner")
     assert len(done["promotions"]) == 1 and done["promotions"][0]["rolled_back_at"] is None
-    assert proposals.current_ref(w.engine.connect(), "skill_version", w.tenant, w.project,
-                                 "SKILL_13") == "1.1.0"  # fmt: skip
+    assert (
+        proposals.current_ref(w.engine.connect(), "skill_version", w.tenant, w.project, "SKILL_13")
+        == "1.1.0"
+    )
 
     back = proposals.rollback(w.engine, p["id"], actor=w.email("owner"), reason="regression")
     assert back["status"] == "rolled_back"
     assert back["promotions"][0]["rolled_back_at"] is not None
     with w.engine.connect() as conn:
-        assert proposals.current_ref(conn, "skill_version", w.tenant, w.project, "SKILL_13") == "1.0.0"
-        statuses = dict(conn.execute(text(
-            "SELECT version, status FROM skill_versions WHERE tenant_id = :t AND skill_id = 'SKILL_13'"
-        ), {"t": w.tenant}).all())  # fmt: skip
+        assert (
+            proposals.current_ref(conn, "skill_version", w.tenant, w.project, "SKILL_13") == "1.0.0"
+        )
+        statuses = dict(
+            conn.execute(
+                text(
+                    "SELECT version, status FROM skill_versions "
+                    "WHERE tenant_id = :t AND skill_id = 'SKILL_13'"
+                ),
+                {"t": w.tenant},
+            ).all()
+        )
     assert statuses == {"1.0.0": "active", "1.1.0": "retired"}
 
-    steps = [(h["payload"]["action"], h["payload"]["from_status"], h["payload"]["to_status"])
-             for h in back["history"]]  # fmt: skip
-    assert steps == [("create", None, "draft"), ("submit", "draft", "in_review"),
-                     ("approve", "in_review", "approved"), ("promote", "approved", "promoted"),
-                     ("rollback", "promoted", "rolled_back")]  # fmt: skip
+    steps = [
+        (h["payload"]["action"], h["payload"]["from_status"], h["payload"]["to_status"])
+        for h in back["history"]
+    ]
+    assert steps == [
+        ("create", None, "draft"),
+        ("submit", "draft", "in_review"),
+        ("approve", "in_review", "approved"),
+        ("promote", "approved", "promoted"),
+        ("rollback", "promoted", "rolled_back"),
+    ]
     # The proposal's trace follows every transition that did not bring its own.
     assert {h["trace_id"] for h in back["history"]} == {tr}
     assert back["history"][2]["payload"]["actor"] == w.email("owner")
@@ -84,9 +106,15 @@ def test_reject_is_final(world: World) -> None:
 
 @pytest.mark.parametrize(
     ("status_path", "action"),
-    [([], "approve"), ([], "promote"), (["submit"], "promote"), (["submit"], "submit"),
-     (["submit", "approve"], "rollback"), (["submit", "approve"], "reject")],
-)  # fmt: skip
+    [
+        ([], "approve"),
+        ([], "promote"),
+        (["submit"], "promote"),
+        (["submit"], "submit"),
+        (["submit", "approve"], "rollback"),
+        (["submit", "approve"], "reject"),
+    ],
+)
 def test_transitions_out_of_order_are_refused(world: World, status_path, action) -> None:
     w = world
     p = _draft(w)
@@ -96,8 +124,9 @@ def test_transitions_out_of_order_are_refused(world: World, status_path, action)
     with pytest.raises(NFError) as e:
         proposals.transition(w.engine, p["id"], action, actor=w.email("owner2"))
     assert _code(e) == "NF-GOV-001"
-    assert proposals.get_proposal(w.engine, p["id"])["status"] == (
-        {0: "draft", 1: "in_review", 2: "approved"}[len(status_path)]
+    assert (
+        proposals.get_proposal(w.engine, p["id"])["status"]
+        == ({0: "draft", 1: "in_review", 2: "approved"}[len(status_path)])
     )
 
 
@@ -125,8 +154,10 @@ def test_roles(world: World) -> None:
         proposals.review(w.engine, p["id"], actor=SYSTEM, approve=True)
     assert _code(e) == "NF-AUTH-004"
     # An operator acts as an owner anywhere.
-    assert proposals.review(w.engine, p["id"], actor=w.email("operator"),
-                            approve=True)["status"] == "approved"  # fmt: skip
+    assert (
+        proposals.review(w.engine, p["id"], actor=w.email("operator"), approve=True)["status"]
+        == "approved"
+    )
     with pytest.raises(NFError) as e:
         proposals.promote(w.engine, p["id"], actor=w.email("editor"))
     assert _code(e) == "NF-AUTH-004"
@@ -175,8 +206,13 @@ def test_stale_proposal_is_refused_at_promotion(world: World) -> None:
     proposals.submit(w.engine, p["id"], actor=w.email("editor"))
     proposals.review(w.engine, p["id"], actor=w.email("owner"), approve=True)
     with w.engine.begin() as conn:  # someone else moved the live version meanwhile
-        conn.execute(text("UPDATE skill_versions SET version = '1.0.5' WHERE tenant_id = :t "
-                          "AND status = 'active'"), {"t": w.tenant})  # fmt: skip
+        conn.execute(
+            text(
+                "UPDATE skill_versions SET version = '1.0.5' WHERE tenant_id = :t "
+                "AND status = 'active'"
+            ),
+            {"t": w.tenant},
+        )
     with pytest.raises(NFError) as e:
         proposals.promote(w.engine, p["id"], actor=w.email("owner"), policy=NO_EXPERIMENT)
     assert _code(e) == "NF-GOV-001" and "stale" in e.value.detail

@@ -184,6 +184,8 @@ def test_broken_version_triggers_rollback_suggestion(project):
     assert restored.id == good.id and restored.status == S.ACTIVE
     [row] = suggestions.list_suggestions(p.engine, p.tenant, p.project, status="accepted")
     assert row["evidence"]["decided_by"] == "carol"
+    _evaluate(p, good, es)  # the version that was rolled back is no reference to go back to
+    assert suggestions.suggest(p.engine, p.tenant, p.project) == []
 
 
 def test_same_version_regressing_against_its_baseline(project):
@@ -197,6 +199,17 @@ def test_same_version_regressing_against_its_baseline(project):
     [made] = suggestions.suggest(p.engine, p.tenant, p.project)
     assert made.kind == "rollback" and made.to_version_id is None
     assert made.evidence["reference_sources"] == {str(es.id): "baseline"}
+    # repaired (re-embedded): the next round no longer supports the suggestion
+    rows = RagStore(p.engine).chunk_rows(p.tenant, p.project)
+    vectors = indexing.backends.build_embedder(v.backend, v.backend_params).embed(
+        [r.text for r in rows]).vectors
+    RagStore(p.engine).write_embeddings(
+        tenant_id=p.tenant, project_id=p.project, trace_id=uuid.uuid4().hex, version_id=v.id,
+        dimensions=v.dimensions, chunk_ids=[r.id for r in rows], vectors=vectors)
+    _evaluate(p, v, es)
+    assert suggestions.suggest(p.engine, p.tenant, p.project) == []
+    [row] = suggestions.list_suggestions(p.engine, p.tenant, p.project, status="dismissed")
+    assert row["id"] == made.id and row["evidence"]["decided_by"] == "system"
 
 
 def test_better_candidate_gets_a_promote_suggestion(project):
