@@ -39,9 +39,10 @@ class TraceMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        trace_id = telemetry.parse_trace_header(
-            headers.get("traceparent"), headers.get("x-trace-id")
-        ) or telemetry.new_trace_id()
+        trace_id = (
+            telemetry.parse_trace_header(headers.get("traceparent"), headers.get("x-trace-id"))
+            or telemetry.new_trace_id()
+        )
         scope["state"] = {**scope.get("state", {}), "trace_id": trace_id}
         started = False
         status = 500
@@ -67,8 +68,12 @@ class TraceMiddleware:
             finally:
                 log.debug(
                     "request",
-                    extra={"method": scope["method"], "path": scope["path"], "status": status,
-                           "ms": round((time.perf_counter() - t0) * 1000, 2)},
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - t0) * 1000, 2),
+                    },
                 )
 
 
@@ -100,10 +105,15 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
     for module in (routes_auth, routes_admin, routes_projects, routes_read):
         app.include_router(module.router)
 
-    @app.get("/healthz", response_model=schemas.Health, tags=["ops"],
-             summary="Liveness and database reachability",
-             **route(role="anyone", errors=("NF-DB-001",), studio="(ops) health probe",
-                     authenticated=False))
+    @app.get(
+        "/healthz",
+        response_model=schemas.Health,
+        tags=["ops"],
+        summary="Liveness and database reachability",
+        **route(
+            role="anyone", errors=("NF-DB-001",), studio="(ops) health probe", authenticated=False
+        ),
+    )
     def healthz(engine: EngineDep) -> dict[str, Any]:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -36,9 +36,7 @@ def hash_password(password: str) -> str:
     if not password or len(password) < 8:
         raise NFError("NF-INPUT-001", "passwords must have at least 8 characters")
     salt = secrets.token_bytes(16)
-    dk = hashlib.scrypt(
-        password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32
-    )
+    dk = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(dk)}"
 
 

@@ -51,8 +51,11 @@ def cmd_project(args: argparse.Namespace) -> int:
 
     engine, op = _ctx()
     config = _json_object(args.config, "--config")
-    _out(service.create_project(engine, op, tenant_id=args.tenant, project_id=args.id,
-                                name=args.name, config=config))
+    _out(
+        service.create_project(
+            engine, op, tenant_id=args.tenant, project_id=args.id, name=args.name, config=config
+        )
+    )
     return 0
 
 
@@ -68,8 +71,16 @@ def cmd_user(args: argparse.Namespace) -> int:
     from nf_gateway import service
 
     engine, op = _ctx()
-    _out(service.create_user(engine, op, email=args.email, password=_password(args),
-                             display_name=args.display_name, is_operator=args.operator))
+    _out(
+        service.create_user(
+            engine,
+            op,
+            email=args.email,
+            password=_password(args),
+            display_name=args.display_name,
+            is_operator=args.operator,
+        )
+    )
     return 0
 
 
@@ -77,8 +88,16 @@ def cmd_member(args: argparse.Namespace) -> int:
     from nf_gateway import service
 
     engine, op = _ctx()
-    _out(service.add_membership(engine, op, tenant_id=args.tenant, email=args.email,
-                                role=args.role, project_id=args.project))
+    _out(
+        service.add_membership(
+            engine,
+            op,
+            tenant_id=args.tenant,
+            email=args.email,
+            role=args.role,
+            project_id=args.project,
+        )
+    )
     return 0
 
 
@@ -89,8 +108,16 @@ def cmd_token(args: argparse.Namespace) -> int:
     if args.action == "create":
         if not args.email or not args.name:
             raise NFError("NF-INPUT-001", "token create needs EMAIL and --name")
-        _out(service.create_api_token(engine, op, name=args.name, tenant_id=args.tenant,
-                                      expires_in_days=args.days, user_email=args.email))
+        _out(
+            service.create_api_token(
+                engine,
+                op,
+                name=args.name,
+                tenant_id=args.tenant,
+                expires_in_days=args.days,
+                user_email=args.email,
+            )
+        )
     else:
         if not args.id:
             raise NFError("NF-INPUT-001", "token revoke needs --id")
@@ -128,14 +155,31 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if not trace_id:
             raise NFError("NF-INPUT-001", "--trace-id must be 32 hex characters")
     store = LocalArtifactStore(get_settings().artifacts_dir)
-    novel = service.upload_novel(engine, store, op, tenant_id=args.tenant,
-                                 project_id=args.project, data=data, trace_id=trace_id,
-                                 slug=slug or None, title=args.title, filename=path.name)
-    key = args.idempotency_key or default_key(data, args.tenant, args.project,
-                                              novel["slug"], params)
-    done = service.submit_request(engine, op, tenant_id=args.tenant, project_id=args.project,
-                                  novel=novel["slug"], idempotency_key=key, trace_id=trace_id,
-                                  params=params)
+    novel = service.upload_novel(
+        engine,
+        store,
+        op,
+        tenant_id=args.tenant,
+        project_id=args.project,
+        data=data,
+        trace_id=trace_id,
+        slug=slug or None,
+        title=args.title,
+        filename=path.name,
+    )
+    key = args.idempotency_key or default_key(
+        data, args.tenant, args.project, novel["slug"], params
+    )
+    done = service.submit_request(
+        engine,
+        op,
+        tenant_id=args.tenant,
+        project_id=args.project,
+        novel=novel["slug"],
+        idempotency_key=key,
+        trace_id=trace_id,
+        params=params,
+    )
     _out({"novel": novel, "request": done.request, "replayed": not done.created})
     return 0
 
@@ -156,20 +200,27 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if args.json:
         _out(trace)
         return 0
-    print(f"trace {trace['trace_id']}: " + ", ".join(f"{v} {k}" for k, v in
-                                                      trace["counts"].items()))
+    print(
+        f"trace {trace['trace_id']}: " + ", ".join(f"{v} {k}" for k, v in trace["counts"].items())
+    )
     runs = [run for req in trace["requests"] for run in req["runs"]] + trace["runs"]
     for req in trace["requests"]:
-        print(f"request {req['id']}  {req['status']}/{req['stage']}  "
-              f"{req['partition_key']}  {req['error_code'] or ''}")
+        print(
+            f"request {req['id']}  {req['status']}/{req['stage']}  "
+            f"{req['partition_key']}  {req['error_code'] or ''}"
+        )
     for run in runs:
-        print(f"  run {run['dagster_run_id']}  {run['status']}/{run['stage']}  "
-              f"{run['error_code'] or ''}")
+        print(
+            f"  run {run['dagster_run_id']}  {run['status']}/{run['stage']}  "
+            f"{run['error_code'] or ''}"
+        )
         for job in run["jobs"]:
             if job["error_code"] or args.all:
                 ch = "" if job["chapter_index"] is None else f" ch{job['chapter_index']}"
-                print(f"    job {job['skill_id']}{ch}  {job['status']}  "
-                      f"{len(job['artifacts'])} artifacts  {job['error_code'] or ''}")
+                print(
+                    f"    job {job['skill_id']}{ch}  {job['status']}  "
+                    f"{len(job['artifacts'])} artifacts  {job['error_code'] or ''}"
+                )
     return 0
 
 

@@ -21,23 +21,27 @@ class GatewayConfig:
     upload_max_bytes: int
 
 
-_bearer = HTTPBearer(auto_error=False, description="An access token (POST /v1/auth/login) or "
-                     "an API token (POST /v1/auth/tokens).")
+# Trivial dependencies are `async def`: FastAPI runs a plain `def` dependency in the thread
+# pool, a thread hop per dependency per request. Only `principal` (a database read) is sync.
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token (POST /v1/auth/login) or an API token (POST /v1/auth/tokens).",
+)
 
 
-def engine(request: Request) -> Engine:
+async def engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def store(request: Request) -> LocalArtifactStore:
+async def store(request: Request) -> LocalArtifactStore:
     return request.app.state.store
 
 
-def config(request: Request) -> GatewayConfig:
+async def config(request: Request) -> GatewayConfig:
     return request.app.state.config
 
 
-def trace_id(request: Request) -> str:
+async def trace_id(request: Request) -> str:
     return request.state.trace_id
 
 
@@ -50,7 +54,7 @@ def principal(
     return load_principal(request.app.state.engine, creds.credentials)
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(

@@ -33,8 +33,11 @@ def route(
         for status, c in sorted(by_status.items())
     }
     if replay_model is not None:
-        responses[200] = {"model": replay_model, "description": "Replay of an earlier write "
-                          "with the same Idempotency-Key (header Idempotent-Replayed: true)"}
+        responses[200] = {
+            "model": replay_model,
+            "description": "Replay of an earlier write "
+            "with the same Idempotency-Key (header Idempotent-Replayed: true)",
+        }
     return {
         "responses": responses,
         "openapi_extra": {"x-nf-role": role, "x-nf-error-codes": codes, "x-nf-studio": studio},

@@ -29,8 +29,11 @@ class Need(IntEnum):
     ADMIN = 3
 
 
-ROLE_LEVEL = {MemberRole.VIEWER: Need.READ, MemberRole.EDITOR: Need.WRITE,
-              MemberRole.OWNER: Need.ADMIN}
+ROLE_LEVEL = {
+    MemberRole.VIEWER: Need.READ,
+    MemberRole.EDITOR: Need.WRITE,
+    MemberRole.OWNER: Need.ADMIN,
+}
 
 
 @dataclass(frozen=True)

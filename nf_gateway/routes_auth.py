@@ -18,8 +18,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     "/login",
     response_model=schemas.LoginOut,
     summary="Exchange e-mail and password for a short-lived access token",
-    **route(role="anyone", errors=("NF-AUTH-001",), studio="Sign-in page",
-            authenticated=False),
+    **route(role="anyone", errors=("NF-AUTH-001",), studio="Sign-in page", authenticated=False),
 )
 async def login(body: schemas.LoginIn, engine: EngineDep) -> dict:
     # scrypt takes tens of milliseconds: keep it off the event loop.
@@ -41,12 +40,18 @@ def me(principal: PrincipalDep) -> dict:
     response_model=schemas.NewTokenOut,
     status_code=201,
     summary="Create an API token (the secret is shown once)",
-    **route(role="any authenticated", errors=("NF-TENANCY-001", "NF-INPUT-006"),
-            studio="Settings: API tokens"),
+    **route(
+        role="any authenticated",
+        errors=("NF-TENANCY-001", "NF-INPUT-006"),
+        studio="Settings: API tokens",
+    ),
 )
 def create_token(body: schemas.TokenIn, engine: EngineDep, principal: PrincipalDep) -> dict:
     return service.create_api_token(
-        engine, principal, name=body.name, tenant_id=body.tenant_id,
+        engine,
+        principal,
+        name=body.name,
+        tenant_id=body.tenant_id,
         expires_in_days=body.expires_in_days,
     )
 
@@ -65,8 +70,9 @@ def list_tokens(engine: EngineDep, principal: PrincipalDep) -> list:
     "/tokens/{token_id}",
     response_model=schemas.TokenOut,
     summary="Revoke an API token (idempotent)",
-    **route(role="token owner or operator", errors=("NF-INPUT-010",),
-            studio="Settings: API tokens"),
+    **route(
+        role="token owner or operator", errors=("NF-INPUT-010",), studio="Settings: API tokens"
+    ),
 )
 def revoke_token(token_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep) -> dict:
     return service.revoke_api_token(engine, principal, token_id)

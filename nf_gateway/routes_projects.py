@@ -28,8 +28,17 @@ MULTIPART_SLACK = 64 * 1024
 
 _UPLOAD_META = route(
     role="editor",
-    errors=("NF-AUTH-004", "NF-TENANCY-001", "NF-INPUT-002", "NF-INPUT-003", "NF-INPUT-004",
-            "NF-INPUT-005", "NF-INPUT-006", "NF-INPUT-009", "NF-DB-002"),
+    errors=(
+        "NF-AUTH-004",
+        "NF-TENANCY-001",
+        "NF-INPUT-002",
+        "NF-INPUT-003",
+        "NF-INPUT-004",
+        "NF-INPUT-005",
+        "NF-INPUT-006",
+        "NF-INPUT-009",
+        "NF-DB-002",
+    ),
     studio="Project: upload novel",
     replay_model=schemas.NovelOut,
 )
@@ -125,8 +134,17 @@ async def upload_novel(
     if len(data) > limit:
         raise NFError("NF-INPUT-003", f"the file is {len(data)} bytes; the limit is {limit}")
     out = await run_in_threadpool(
-        service.upload_novel, engine, store, principal, tenant_id=tenant, project_id=project,
-        data=data, trace_id=trace_id, slug=slug, title=title, filename=filename,
+        service.upload_novel,
+        engine,
+        store,
+        principal,
+        tenant_id=tenant,
+        project_id=project,
+        data=data,
+        trace_id=trace_id,
+        slug=slug,
+        title=title,
+        filename=filename,
     )
     response.status_code = 201 if out["created"] else 200
     return out
@@ -136,8 +154,7 @@ async def upload_novel(
     "/novels",
     response_model=list[schemas.NovelListItem],
     summary="Novels of the project",
-    **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"),
-            studio="Project: novel list"),
+    **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"), studio="Project: novel list"),
 )
 def list_novels(tenant: str, project: str, engine: EngineDep, principal: PrincipalDep) -> list:
     return service.list_novels(engine, principal, tenant, project)
@@ -147,9 +164,11 @@ def list_novels(tenant: str, project: str, engine: EngineDep, principal: Princip
     "/novels/{novel}/chapters",
     response_model=list[schemas.ChapterOut],
     summary="A novel's chapters with their newest video and subtitles",
-    **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-005", "NF-INPUT-006",
-                                   "NF-INPUT-010"),
-            studio="Novel page: chapter list and player"),
+    **route(
+        role="viewer",
+        errors=("NF-TENANCY-001", "NF-INPUT-005", "NF-INPUT-006", "NF-INPUT-010"),
+        studio="Novel page: chapter list and player",
+    ),
 )
 def list_chapters(
     tenant: str, project: str, novel: str, engine: EngineDep, principal: PrincipalDep
@@ -162,10 +181,20 @@ def list_chapters(
     response_model=schemas.RequestOut,
     status_code=202,
     summary="Submit a novel for execution (idempotent by Idempotency-Key)",
-    **route(role="editor",
-            errors=("NF-AUTH-004", "NF-TENANCY-001", "NF-INPUT-005", "NF-INPUT-006",
-                    "NF-INPUT-007", "NF-INPUT-008", "NF-INPUT-010"),
-            studio="Novel page: Render button", replay_model=schemas.RequestOut),
+    **route(
+        role="editor",
+        errors=(
+            "NF-AUTH-004",
+            "NF-TENANCY-001",
+            "NF-INPUT-005",
+            "NF-INPUT-006",
+            "NF-INPUT-007",
+            "NF-INPUT-008",
+            "NF-INPUT-010",
+        ),
+        studio="Novel page: Render button",
+        replay_model=schemas.RequestOut,
+    ),
 )
 def submit(
     tenant: str,
@@ -178,8 +207,14 @@ def submit(
     key: KeyDep,
 ) -> dict:
     done = service.submit_request(
-        engine, principal, tenant_id=tenant, project_id=project, novel=body.novel,
-        idempotency_key=key, trace_id=trace_id, params=body.params,
+        engine,
+        principal,
+        tenant_id=tenant,
+        project_id=project,
+        novel=body.novel,
+        idempotency_key=key,
+        trace_id=trace_id,
+        params=body.params,
     )
     if not done.created:
         response.status_code = 200
@@ -191,8 +226,9 @@ def submit(
     "/requests",
     response_model=list[schemas.RequestOut],
     summary="Latest execution requests of the project",
-    **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"),
-            studio="Project: request history"),
+    **route(
+        role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"), studio="Project: request history"
+    ),
 )
 def list_requests(
     tenant: str,

@@ -75,8 +75,11 @@ def _novel_id(engine, tenant: str, project: str, novel: str | None) -> uuid.UUID
 
     t = Base.metadata.tables["novels"]
     with engine.connect() as conn:
-        nid = conn.execute(select(t.c.id).where(
-            t.c.tenant_id == tenant, t.c.project_id == project, t.c.slug == novel)).scalar()
+        nid = conn.execute(
+            select(t.c.id).where(
+                t.c.tenant_id == tenant, t.c.project_id == project, t.c.slug == novel
+            )
+        ).scalar()
     if nid is None:
         raise NFError("NF-INPUT-010", f"no novel {novel!r} in {tenant}/{project}")
     return nid
@@ -86,9 +89,11 @@ def _novel_id(engine, tenant: str, project: str, novel: str | None) -> uuid.UUID
     "/search",
     response_model=RagSearchOut,
     summary="Top-k chunks of the project for a text query (active embedding version)",
-    **route(role="viewer", errors=("NF-TENANCY-001", "NF-AUTH-004", "NF-RAG-001",
-                                   "NF-INPUT-010"),
-            studio="Novel page: context search"),
+    **route(
+        role="viewer",
+        errors=("NF-TENANCY-001", "NF-AUTH-004", "NF-RAG-001", "NF-INPUT-010"),
+        studio="Novel page: context search",
+    ),
 )
 def search(
     tenant: str,
@@ -104,18 +109,33 @@ def search(
     from nf_resources.rag.retrieval import retrieve
 
     principal.check(tenant, project, Need.READ)
-    got = retrieve(tenant, project, q, k, novel_id=_novel_id(engine, tenant, project, novel),
-                   version_id=version, engine=engine, store=store)
-    return {"version_id": got.version_id, "version_name": got.version_name,
-            "method": got.method, "chunks": [c.to_dict() for c in got.chunks]}
+    got = retrieve(
+        tenant,
+        project,
+        q,
+        k,
+        novel_id=_novel_id(engine, tenant, project, novel),
+        version_id=version,
+        engine=engine,
+        store=store,
+    )
+    return {
+        "version_id": got.version_id,
+        "version_name": got.version_name,
+        "method": got.method,
+        "chunks": [c.to_dict() for c in got.chunks],
+    }
 
 
 @router.get(
     "/versions",
     response_model=list[RagVersionOut],
     summary="Embedding versions of the project with their latest evaluation",
-    **route(role="viewer", errors=("NF-TENANCY-001", "NF-AUTH-004"),
-            studio="Project settings: embedding versions"),
+    **route(
+        role="viewer",
+        errors=("NF-TENANCY-001", "NF-AUTH-004"),
+        studio="Project settings: embedding versions",
+    ),
 )
 def versions(tenant: str, project: str, engine: EngineDep, principal: PrincipalDep) -> list:
     from nf_resources.rag import eval as rag_eval
@@ -125,8 +145,14 @@ def versions(tenant: str, project: str, engine: EngineDep, principal: PrincipalD
     out = []
     for v in governance.list_versions(tenant, project, engine=engine):
         s = rag_eval.latest_summary(v.id, engine=engine)
-        out.append({**v.to_dict(), "recall_at_k": s["recall_at_k"], "mrr": s["mrr"],
-                    "eval_queries": s["n_queries"]})
+        out.append(
+            {
+                **v.to_dict(),
+                "recall_at_k": s["recall_at_k"],
+                "mrr": s["mrr"],
+                "eval_queries": s["n_queries"],
+            }
+        )
     return out
 
 
@@ -134,8 +160,11 @@ def versions(tenant: str, project: str, engine: EngineDep, principal: PrincipalD
     "/suggestions",
     response_model=list[RagSuggestionOut],
     summary="Rollback/promote suggestions of the project (open ones unless status is given)",
-    **route(role="viewer", errors=("NF-TENANCY-001", "NF-AUTH-004"),
-            studio="Project settings: embedding versions (suggestions banner)"),
+    **route(
+        role="viewer",
+        errors=("NF-TENANCY-001", "NF-AUTH-004"),
+        studio="Project settings: embedding versions (suggestions banner)",
+    ),
 )
 def list_suggestions(
     tenant: str,
@@ -147,9 +176,15 @@ def list_suggestions(
     from nf_resources.rag import suggestions
 
     principal.check(tenant, project, Need.READ)
-    rows = suggestions.list_suggestions(engine, tenant, project,
-                                        status=None if status == "all" else status)
-    return [{**r, "id": str(r["id"]),
-             "from_version_id": str(r["from_version_id"]) if r["from_version_id"] else None,
-             "to_version_id": str(r["to_version_id"]) if r["to_version_id"] else None}
-            for r in rows]
+    rows = suggestions.list_suggestions(
+        engine, tenant, project, status=None if status == "all" else status
+    )
+    return [
+        {
+            **r,
+            "id": str(r["id"]),
+            "from_version_id": str(r["from_version_id"]) if r["from_version_id"] else None,
+            "to_version_id": str(r["to_version_id"]) if r["to_version_id"] else None,
+        }
+        for r in rows
+    ]

@@ -50,8 +50,11 @@ def artifact_meta(artifact_id: uuid.UUID, engine: EngineDep, principal: Principa
     return service.get_artifact(engine, principal, artifact_id)
 
 
-_DOWNLOAD = route(role="viewer", errors=("NF-INPUT-010", "NF-STORAGE-001", "NF-STORAGE-002"),
-                  studio="Chapter player / download button")
+_DOWNLOAD = route(
+    role="viewer",
+    errors=("NF-INPUT-010", "NF-STORAGE-001", "NF-STORAGE-002"),
+    studio="Chapter player / download button",
+)
 _DOWNLOAD["responses"][200] = {
     "description": "The stored bytes, with the artifact's MIME type and an ETag of its sha256",
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
@@ -85,10 +88,12 @@ def download_artifact(
     response_model=schemas.FeedbackOut,
     status_code=201,
     summary="Rate an artifact or a chapter (idempotent by Idempotency-Key)",
-    **route(role="editor",
-            errors=("NF-AUTH-004", "NF-INPUT-006", "NF-INPUT-007", "NF-INPUT-008",
-                    "NF-INPUT-010"),
-            studio="Chapter player: rating widget", replay_model=schemas.FeedbackOut),
+    **route(
+        role="editor",
+        errors=("NF-AUTH-004", "NF-INPUT-006", "NF-INPUT-007", "NF-INPUT-008", "NF-INPUT-010"),
+        studio="Chapter player: rating widget",
+        replay_model=schemas.FeedbackOut,
+    ),
 )
 def post_feedback(
     body: schemas.FeedbackIn,
@@ -99,8 +104,14 @@ def post_feedback(
     key: KeyDep,
 ) -> dict:
     row, created = service.post_feedback(
-        engine, principal, target_kind=body.target_kind, target_id=body.target_id,
-        rating=body.rating, idempotency_key=key, trace_id=trace_id, tags=body.tags,
+        engine,
+        principal,
+        target_kind=body.target_kind,
+        target_id=body.target_id,
+        rating=body.rating,
+        idempotency_key=key,
+        trace_id=trace_id,
+        tags=body.tags,
         comment=body.comment,
     )
     if not created:

@@ -289,8 +289,13 @@ def create_project(
             pg_insert(projects)
             .values(tenant_id=tenant_id, id=project_id, name=name, config=config)
             .on_conflict_do_nothing()
-            .returning(projects.c.tenant_id, projects.c.id, projects.c.name, projects.c.config,
-                       projects.c.created_at)
+            .returning(
+                projects.c.tenant_id,
+                projects.c.id,
+                projects.c.name,
+                projects.c.config,
+                projects.c.created_at,
+            )
         ).first()
     if row is None:
         raise NFError("NF-DB-002", f"project {tenant_id}/{project_id} exists")
@@ -304,8 +309,13 @@ def list_projects(engine: Engine, principal: Principal, tenant_id: str) -> list[
     projects = T["projects"]
     with writes.scoped(engine, principal.scope()) as conn:
         rows = conn.execute(
-            select(projects.c.tenant_id, projects.c.id, projects.c.name, projects.c.config,
-                   projects.c.created_at)
+            select(
+                projects.c.tenant_id,
+                projects.c.id,
+                projects.c.name,
+                projects.c.config,
+                projects.c.created_at,
+            )
             .where(projects.c.tenant_id == tenant_id)
             .order_by(projects.c.id)
         ).all()
@@ -329,15 +339,17 @@ def add_membership(
     try:
         member_role = MemberRole(role)
     except ValueError:
-        raise NFError("NF-INPUT-001", f"role must be one of {[r.value for r in MemberRole]}") \
-            from None
+        raise NFError(
+            "NF-INPUT-001", f"role must be one of {[r.value for r in MemberRole]}"
+        ) from None
     users, members = T["users"], T["memberships"]
     with writes.scoped(engine, principal.scope()) as conn:
         if project_id is not None:
             _project_exists(conn, tenant_id, project_id)
-        elif conn.execute(
-            select(T["tenants"].c.id).where(T["tenants"].c.id == tenant_id)
-        ).first() is None:
+        elif (
+            conn.execute(select(T["tenants"].c.id).where(T["tenants"].c.id == tenant_id)).first()
+            is None
+        ):
             raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
         user_id = conn.execute(
             select(users.c.id).where(func.lower(users.c.email) == _email(email))
@@ -345,15 +357,23 @@ def add_membership(
         if user_id is None:
             raise NFError("NF-INPUT-010", f"no user {email}")
         stmt = pg_insert(members).values(
-            id=uuid.uuid4(), user_id=user_id, tenant_id=tenant_id, project_id=project_id,
+            id=uuid.uuid4(),
+            user_id=user_id,
+            tenant_id=tenant_id,
+            project_id=project_id,
             role=member_role,
         )
         row = conn.execute(
             stmt.on_conflict_do_update(
                 constraint="uq_memberships_user_scope",
                 set_={"role": stmt.excluded.role, "updated_at": _now()},
-            ).returning(members.c.id, members.c.tenant_id, members.c.project_id, members.c.role,
-                        members.c.created_at)
+            ).returning(
+                members.c.id,
+                members.c.tenant_id,
+                members.c.project_id,
+                members.c.role,
+                members.c.created_at,
+            )
         ).first()
     return {**dict(row._mapping), "email": _email(email), "role": row.role.value}
 
@@ -364,8 +384,14 @@ def list_memberships(engine: Engine, principal: Principal, tenant_id: str) -> li
     users, members = T["users"], T["memberships"]
     with writes.scoped(engine, principal.scope()) as conn:
         rows = conn.execute(
-            select(members.c.id, members.c.tenant_id, members.c.project_id, members.c.role,
-                   members.c.created_at, users.c.email)
+            select(
+                members.c.id,
+                members.c.tenant_id,
+                members.c.project_id,
+                members.c.role,
+                members.c.created_at,
+                users.c.email,
+            )
             .join(users, users.c.id == members.c.user_id)
             .where(members.c.tenant_id == tenant_id)
             .order_by(users.c.email, members.c.project_id)
@@ -449,8 +475,15 @@ def list_novels(engine: Engine, principal: Principal, tenant_id: str, project_id
     with writes.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
         rows = conn.execute(
-            select(novels.c.id, novels.c.slug, novels.c.title, novels.c.partition_key,
-                   novels.c.language, novels.c.chapter_count, novels.c.created_at)
+            select(
+                novels.c.id,
+                novels.c.slug,
+                novels.c.title,
+                novels.c.partition_key,
+                novels.c.language,
+                novels.c.chapter_count,
+                novels.c.created_at,
+            )
             .where(novels.c.tenant_id == tenant_id, novels.c.project_id == project_id)
             .order_by(novels.c.created_at, novels.c.id)
         ).all()
@@ -469,9 +502,7 @@ def list_chapters(
     novels, chapters, arts = T["novels"], T["chapters"], T["artifacts"]
     with writes.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
-        novel_id = conn.execute(
-            select(novels.c.id).where(novels.c.partition_key == key)
-        ).scalar()
+        novel_id = conn.execute(select(novels.c.id).where(novels.c.partition_key == key)).scalar()
         if novel_id is None:
             raise NFError("NF-INPUT-010", f"no novel {key}")
         rows = conn.execute(
@@ -481,17 +512,26 @@ def list_chapters(
         ).all()
         media = conn.execute(
             select(arts.c.id, arts.c.chapter_index, arts.c.kind, arts.c.mime, arts.c.size_bytes)
-            .where(arts.c.novel_id == novel_id, arts.c.chapter_index.is_not(None),
-                   arts.c.kind.in_(CHAPTER_MEDIA))
+            .where(
+                arts.c.novel_id == novel_id,
+                arts.c.chapter_index.is_not(None),
+                arts.c.kind.in_(CHAPTER_MEDIA),
+            )
             .order_by(arts.c.created_at, arts.c.id)
         ).all()
     latest: dict[tuple[int, str], dict[str, Any]] = {}
     for m in media:  # ascending: the last one written wins
-        latest[(m.chapter_index, m.kind)] = {"id": m.id, "kind": m.kind, "mime": m.mime,
-                                             "size_bytes": m.size_bytes}
+        latest[(m.chapter_index, m.kind)] = {
+            "id": m.id,
+            "kind": m.kind,
+            "mime": m.mime,
+            "size_bytes": m.size_bytes,
+        }
     return [
-        {**dict(r._mapping),
-         "media": [latest[(r.index, k)] for k in CHAPTER_MEDIA if (r.index, k) in latest]}
+        {
+            **dict(r._mapping),
+            "media": [latest[(r.index, k)] for k in CHAPTER_MEDIA if (r.index, k) in latest],
+        }
         for r in rows
     ]
 
@@ -512,12 +552,12 @@ def submit_request(
     with writes.scoped(engine, principal.scope()) as conn:
         try:
             return writes.create_execution_request(
-            conn,
-            tenant_id=tenant_id,
-            project_id=project_id,
-            novel=novel,
-            idempotency_key=idempotency_key,
-            trace_id=trace_id,
+                conn,
+                tenant_id=tenant_id,
+                project_id=project_id,
+                novel=novel,
+                idempotency_key=idempotency_key,
+                trace_id=trace_id,
                 params=params,
                 requested_by=principal.user_id,
             )
@@ -536,17 +576,27 @@ def request_status(engine: Engine, principal: Principal, request_id: Any) -> dic
         if not principal.can(req["tenant_id"], req["project_id"]):
             raise NFError("NF-INPUT-010", f"no request {rid}")
         run = conn.execute(
-            select(runs.c.id, runs.c.dagster_run_id, runs.c.status, runs.c.stage,
-                   runs.c.error_code, runs.c.error_message, runs.c.started_at,
-                   runs.c.finished_at)
+            select(
+                runs.c.id,
+                runs.c.dagster_run_id,
+                runs.c.status,
+                runs.c.stage,
+                runs.c.error_code,
+                runs.c.error_message,
+                runs.c.started_at,
+                runs.c.finished_at,
+            )
             .where(runs.c.request_id == rid)
             .order_by(runs.c.created_at.desc(), runs.c.id)
             .limit(1)
         ).first()
     out = dict(req)
     out["run"] = dict(run._mapping) if run else None
-    if run is not None and out["status"] in ("claimed", "running") and \
-            run.status == RunStatus.STARTED:
+    if (
+        run is not None
+        and out["status"] in ("claimed", "running")
+        and run.status == RunStatus.STARTED
+    ):
         out["status"], out["stage"] = "running", run.stage
     return out
 
@@ -569,16 +619,73 @@ def list_requests(
 
 # -- traces and artifacts ---------------------------------------------------------------------
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-RUN_COLS = ("id", "tenant_id", "project_id", "trace_id", "request_id", "dagster_run_id",
-            "partition_key", "status", "stage", "retries", "error_code", "error_message",
-            "started_at", "finished_at")
-JOB_COLS = ("id", "tenant_id", "project_id", "trace_id", "run_id", "chapter_index", "skill_id",
-            "skill_version", "status", "stage", "attempt", "provider", "output_artifact_id",
-            "error_code", "error_message", "duration_ms", "started_at", "finished_at")
-ART_COLS = ("id", "tenant_id", "project_id", "trace_id", "job_id", "novel_id", "chapter_index",
-            "kind", "mime", "sha256", "size_bytes", "skill_id", "skill_version", "created_at")
-EVENT_COLS = ("id", "tenant_id", "project_id", "trace_id", "topic", "stage", "request_id",
-              "run_id", "job_id", "error_code", "error_message", "payload", "created_at")
+RUN_COLS = (
+    "id",
+    "tenant_id",
+    "project_id",
+    "trace_id",
+    "request_id",
+    "dagster_run_id",
+    "partition_key",
+    "status",
+    "stage",
+    "retries",
+    "error_code",
+    "error_message",
+    "started_at",
+    "finished_at",
+)
+JOB_COLS = (
+    "id",
+    "tenant_id",
+    "project_id",
+    "trace_id",
+    "run_id",
+    "chapter_index",
+    "skill_id",
+    "skill_version",
+    "status",
+    "stage",
+    "attempt",
+    "provider",
+    "output_artifact_id",
+    "error_code",
+    "error_message",
+    "duration_ms",
+    "started_at",
+    "finished_at",
+)
+ART_COLS = (
+    "id",
+    "tenant_id",
+    "project_id",
+    "trace_id",
+    "job_id",
+    "novel_id",
+    "chapter_index",
+    "kind",
+    "mime",
+    "sha256",
+    "size_bytes",
+    "skill_id",
+    "skill_version",
+    "created_at",
+)
+EVENT_COLS = (
+    "id",
+    "tenant_id",
+    "project_id",
+    "trace_id",
+    "topic",
+    "stage",
+    "request_id",
+    "run_id",
+    "job_id",
+    "error_code",
+    "error_message",
+    "payload",
+    "created_at",
+)
 
 
 def _rows(conn: Connection, table: str, cols: tuple[str, ...], *where: Any, order=None) -> list:
@@ -597,33 +704,58 @@ def get_trace(
     if not isinstance(trace_id, str) or not _TRACE_ID.match(trace_id):
         raise NFError("NF-INPUT-001", "a trace id is 32 lowercase hex characters")
     R, J, A, E = T["render_runs"], T["jobs"], T["artifacts"], T["events"]
-    with writes.scoped(engine, principal.scope(), ) as conn:
-        requests = _rows(conn, "execution_requests", writes.REQUEST_COLUMNS,
-                         T["execution_requests"].c.trace_id == trace_id,
-                         order=lambda t: (t.c.created_at, t.c.id))
+    with writes.scoped(
+        engine,
+        principal.scope(),
+    ) as conn:
+        requests = _rows(
+            conn,
+            "execution_requests",
+            writes.REQUEST_COLUMNS,
+            T["execution_requests"].c.trace_id == trace_id,
+            order=lambda t: (t.c.created_at, t.c.id),
+        )
         req_ids = [r["id"] for r in requests]
-        runs = _rows(conn, "render_runs", RUN_COLS,
-                     or_(R.c.trace_id == trace_id, R.c.request_id.in_(req_ids)),
-                     order=lambda t: (t.c.created_at, t.c.id))
+        runs = _rows(
+            conn,
+            "render_runs",
+            RUN_COLS,
+            or_(R.c.trace_id == trace_id, R.c.request_id.in_(req_ids)),
+            order=lambda t: (t.c.created_at, t.c.id),
+        )
         run_ids = [r["id"] for r in runs]
-        jobs = _rows(conn, "jobs", JOB_COLS, or_(J.c.trace_id == trace_id, J.c.run_id.in_(run_ids)),
-                     order=lambda t: (t.c.created_at, t.c.id))
+        jobs = _rows(
+            conn,
+            "jobs",
+            JOB_COLS,
+            or_(J.c.trace_id == trace_id, J.c.run_id.in_(run_ids)),
+            order=lambda t: (t.c.created_at, t.c.id),
+        )
         job_ids = [j["id"] for j in jobs]
         out_ids = [j["output_artifact_id"] for j in jobs if j["output_artifact_id"]]
-        artifacts = _rows(conn, "artifacts", ART_COLS,
-                          or_(A.c.trace_id == trace_id, A.c.job_id.in_(job_ids),
-                              A.c.id.in_(out_ids)),
-                          order=lambda t: (t.c.created_at, t.c.id))
-        events = _rows(conn, "events", EVENT_COLS,
-                       or_(E.c.trace_id == trace_id, E.c.request_id.in_(req_ids),
-                           E.c.run_id.in_(run_ids)),
-                       order=lambda t: (t.c.id,))[:max_events]
+        artifacts = _rows(
+            conn,
+            "artifacts",
+            ART_COLS,
+            or_(A.c.trace_id == trace_id, A.c.job_id.in_(job_ids), A.c.id.in_(out_ids)),
+            order=lambda t: (t.c.created_at, t.c.id),
+        )
+        events = _rows(
+            conn,
+            "events",
+            EVENT_COLS,
+            or_(E.c.trace_id == trace_id, E.c.request_id.in_(req_ids), E.c.run_id.in_(run_ids)),
+            order=lambda t: (t.c.id,),
+        )[:max_events]
 
     def ok(row: dict) -> bool:
         return principal.can(row["tenant_id"], row["project_id"])
 
-    requests, runs, jobs = [r for r in requests if ok(r)], [r for r in runs if ok(r)], \
-        [j for j in jobs if ok(j)]
+    requests, runs, jobs = (
+        [r for r in requests if ok(r)],
+        [r for r in runs if ok(r)],
+        [j for j in jobs if ok(j)],
+    )
     artifacts, events = [a for a in artifacts if ok(a)], [e for e in events if ok(e)]
     if not (requests or runs or jobs or artifacts or events):
         raise NFError("NF-INPUT-010", f"no trace {trace_id} that you can read")
@@ -646,22 +778,31 @@ def get_trace(
         own = {a["id"]: a for a in arts_by_job.get(j["id"], [])}
         if j["output_artifact_id"] in by_id:
             own.setdefault(j["output_artifact_id"], by_id[j["output_artifact_id"]])
-        jobs_by_run[j["run_id"]].append({**j, "artifacts": list(own.values()),
-                                         "events": ev_by_job.get(j["id"], [])})
+        jobs_by_run[j["run_id"]].append(
+            {**j, "artifacts": list(own.values()), "events": ev_by_job.get(j["id"], [])}
+        )
     runs_by_req: dict[Any, list] = defaultdict(list)
     for r in runs:
-        runs_by_req[r["request_id"]].append({**r, "jobs": jobs_by_run.get(r["id"], []),
-                                             "events": ev_by_run.get(r["id"], [])})
+        runs_by_req[r["request_id"]].append(
+            {**r, "jobs": jobs_by_run.get(r["id"], []), "events": ev_by_run.get(r["id"], [])}
+        )
     known_reqs = {r["id"] for r in requests}
     return {
         "trace_id": trace_id,
-        "requests": [{**r, "runs": runs_by_req.get(r["id"], []),
-                      "events": ev_by_req.get(r["id"], [])} for r in requests],
+        "requests": [
+            {**r, "runs": runs_by_req.get(r["id"], []), "events": ev_by_req.get(r["id"], [])}
+            for r in requests
+        ],
         # Runs of this trace without a visible request (e.g. launched from the Dagster UI).
         "runs": [run for rid, rs in runs_by_req.items() if rid not in known_reqs for run in rs],
-        "counts": {"requests": len(requests), "runs": len(runs), "jobs": len(jobs),
-                   "artifacts": len(artifacts), "events": len(events),
-                   "failed_jobs": sum(1 for j in jobs if j["error_code"])},
+        "counts": {
+            "requests": len(requests),
+            "runs": len(runs),
+            "jobs": len(jobs),
+            "artifacts": len(artifacts),
+            "events": len(events),
+            "failed_jobs": sum(1 for j in jobs if j["error_code"]),
+        },
     }
 
 
@@ -708,16 +849,18 @@ def post_feedback(
         if target_kind == "artifact":
             a = T["artifacts"]
             target = conn.execute(
-                select(a.c.tenant_id, a.c.project_id, a.c.skill_id, a.c.skill_version)
-                .where(a.c.id == tid)
+                select(a.c.tenant_id, a.c.project_id, a.c.skill_id, a.c.skill_version).where(
+                    a.c.id == tid
+                )
             ).first()
         else:
             # A chapter is rated as its newest video: SKILL_22 groups by the producing skill.
             c, a = T["chapters"], T["artifacts"]
             video = (
                 select(a.c.skill_id, a.c.skill_version)
-                .where(a.c.novel_id == c.c.novel_id, a.c.chapter_index == c.c.index,
-                       a.c.kind == "mp4")
+                .where(
+                    a.c.novel_id == c.c.novel_id, a.c.chapter_index == c.c.index, a.c.kind == "mp4"
+                )
                 .order_by(a.c.created_at.desc())
                 .limit(1)
                 .lateral()
@@ -730,8 +873,13 @@ def post_feedback(
         if target is None or not principal.can(target.tenant_id, target.project_id):
             raise NFError("NF-INPUT-010", f"no {target_kind} {tid}")
         principal.check(target.tenant_id, target.project_id, Need.WRITE)
-        body = {"target_kind": target_kind, "target_id": str(tid), "rating": rating,
-                "tags": tags, "comment": comment}
+        body = {
+            "target_kind": target_kind,
+            "target_id": str(tid),
+            "rating": rating,
+            "tags": tags,
+            "comment": comment,
+        }
         new_id = conn.execute(
             pg_insert(fb)
             .values(
@@ -755,17 +903,37 @@ def post_feedback(
         row = conn.execute(
             select(fb).where(fb.c.tenant_id == target.tenant_id, fb.c.idempotency_key == key)
         ).first()
-    stored = {"target_kind": row.target_kind, "target_id": row.target_id, "rating": row.rating,
-              "tags": list(row.tags), "comment": row.comment}
+    stored = {
+        "target_kind": row.target_kind,
+        "target_id": row.target_id,
+        "rating": row.rating,
+        "tags": list(row.tags),
+        "comment": row.comment,
+    }
     if new_id is None and stored != body:
         raise NFError("NF-INPUT-008", f"Idempotency-Key {key!r} was used for other feedback")
-    out = {c: getattr(row, c) for c in ("id", "tenant_id", "project_id", "trace_id",
-                                         "target_kind", "target_id", "rating", "comment",
-                                         "skill_id", "skill_version", "created_at")}
+    out = {
+        c: getattr(row, c)
+        for c in (
+            "id",
+            "tenant_id",
+            "project_id",
+            "trace_id",
+            "target_kind",
+            "target_id",
+            "rating",
+            "comment",
+            "skill_id",
+            "skill_version",
+            "created_at",
+        )
+    }
     out["tags"] = list(row.tags)
     return out, new_id is not None
 
 
 def integrity_error(exc: IntegrityError) -> NFError:
     """A constraint the checks above did not foresee: a conflict, never a 500."""
-    return NFError("NF-DB-002", f"the write conflicts with existing data ({exc.orig.__class__.__name__})")
+    return NFError(
+        "NF-DB-002", f"the write conflicts with existing data ({exc.orig.__class__.__name__})"
+    )

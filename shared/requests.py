@@ -232,15 +232,17 @@ def create_execution_request(
         .cte("inserted")
     )
     ev = event.model_dump(mode="python")
-    announce = insert(events).from_select(
-        list(ev),
-        select(*[literal(v, events.c[k].type).label(k) for k, v in ev.items()]).select_from(
-            inserted
-        ),
-    ).cte("announce")
-    row = conn.execute(
-        select(*[inserted.c[c] for c in REQUEST_COLUMNS]).add_cte(announce)
-    ).first()
+    announce = (
+        insert(events)
+        .from_select(
+            list(ev),
+            select(*[literal(v, events.c[k].type).label(k) for k, v in ev.items()]).select_from(
+                inserted
+            ),
+        )
+        .cte("announce")
+    )
+    row = conn.execute(select(*[inserted.c[c] for c in REQUEST_COLUMNS]).add_cte(announce)).first()
     if row is not None:
         return Submitted(_row_dict(row), created=True)
     # Nothing inserted: the key exists (a replay, a concurrent duplicate that committed first,

@@ -43,8 +43,9 @@ def test_access_tokens_are_signed_and_expire():
 
 
 def test_login_and_me(client, cast):
-    r = client.post("/v1/auth/login", json={"email": cast.email("viewer").upper(),
-                                            "password": PASSWORD})
+    r = client.post(
+        "/v1/auth/login", json={"email": cast.email("viewer").upper(), "password": PASSWORD}
+    )
     assert r.status_code == 200
     me = client.get("/v1/auth/me", headers=bearer(r.json()["access_token"])).json()
     assert me["email"] == cast.email("viewer")
@@ -60,8 +61,9 @@ def test_wrong_password_or_unknown_user(client, cast, gateway_engine, who, passw
     assert counts(gateway_engine, *ALL_WRITE_TABLES) == before
 
 
-@pytest.mark.parametrize("header", [None, "Bearer", "Bearer nonsense", "Basic abc",
-                                    "Bearer nfk_deadbeef_nope"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer", "Bearer nonsense", "Basic abc", "Bearer nfk_deadbeef_nope"]
+)
 def test_missing_or_bad_token(client, cast, header):
     headers = {"Authorization": header} if header else {}
     r = client.get(f"/v1/tenants/{cast.a}/projects", headers=headers)
@@ -78,15 +80,17 @@ def test_expired_access_token(client, cast, auth):
 
 
 def test_api_token_lifecycle(client, cast, auth, gateway_engine):
-    r = client.post("/v1/auth/tokens", json={"name": "ci", "expires_in_days": 7},
-                    headers=auth["editor"])
+    r = client.post(
+        "/v1/auth/tokens", json={"name": "ci", "expires_in_days": 7}, headers=auth["editor"]
+    )
     assert r.status_code == 201, r.text
     made = r.json()
     secret = made["token"]
     assert secret.startswith("nfk_") and made["prefix"] in secret
     with gateway_engine.connect() as conn:
-        stored = conn.execute(select(T["api_tokens"].c.token_hash)
-                              .where(T["api_tokens"].c.id == made["id"])).scalar_one()
+        stored = conn.execute(
+            select(T["api_tokens"].c.token_hash).where(T["api_tokens"].c.id == made["id"])
+        ).scalar_one()
     assert stored == credentials.hash_api_token(secret) and secret not in stored
 
     assert client.get(f"/v1/tenants/{cast.a}/projects", headers=bearer(secret)).status_code == 200
@@ -106,15 +110,19 @@ def test_api_token_lifecycle(client, cast, auth, gateway_engine):
 def test_expired_api_token(client, cast, auth, gateway_engine):
     made = client.post("/v1/auth/tokens", json={"name": "old"}, headers=auth["editor"]).json()
     with gateway_engine.begin() as conn:
-        conn.execute(update(T["api_tokens"]).where(T["api_tokens"].c.id == made["id"])
-                     .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        conn.execute(
+            update(T["api_tokens"])
+            .where(T["api_tokens"].c.id == made["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
     r = client.get("/v1/auth/me", headers=bearer(made["token"]))
     assert (r.status_code, r.json()["error_code"]) == (401, "NF-AUTH-002")
 
 
 def test_a_tenant_bound_token_sees_only_its_tenant(client, cast, auth):
-    made = client.post("/v1/auth/tokens", json={"name": "a-only", "tenant_id": cast.a},
-                       headers=auth["operator"]).json()
+    made = client.post(
+        "/v1/auth/tokens", json={"name": "a-only", "tenant_id": cast.a}, headers=auth["operator"]
+    ).json()
     h = bearer(made["token"])
     assert client.get(f"/v1/tenants/{cast.a}/projects", headers=h).status_code == 200
     r = client.get(f"/v1/tenants/{cast.b}/projects", headers=h)
@@ -128,23 +136,35 @@ def test_a_tenant_bound_token_sees_only_its_tenant(client, cast, auth):
 
 def test_token_for_a_tenant_you_are_not_in(client, cast, auth, gateway_engine):
     before = counts(gateway_engine, "api_tokens")
-    r = client.post("/v1/auth/tokens", json={"name": "x", "tenant_id": cast.b},
-                    headers=auth["editor"])
+    r = client.post(
+        "/v1/auth/tokens", json={"name": "x", "tenant_id": cast.b}, headers=auth["editor"]
+    )
     assert (r.status_code, r.json()["error_code"]) == (404, "NF-TENANCY-001")
     assert counts(gateway_engine, "api_tokens") == before
 
 
 def test_disabled_user_is_refused(client, cast, auth, gateway_engine):
-    r = client.post("/v1/users", json={"email": f"gone-{cast.suffix}@example.test",
-                                       "password": PASSWORD}, headers=auth["operator"])
+    r = client.post(
+        "/v1/users",
+        json={"email": f"gone-{cast.suffix}@example.test", "password": PASSWORD},
+        headers=auth["operator"],
+    )
     assert r.status_code == 201
-    h = {"Authorization": "Bearer " + client.post(
-        "/v1/auth/login", json={"email": f"gone-{cast.suffix}@example.test",
-                                "password": PASSWORD}).json()["access_token"]}
+    h = {
+        "Authorization": "Bearer "
+        + client.post(
+            "/v1/auth/login",
+            json={"email": f"gone-{cast.suffix}@example.test", "password": PASSWORD},
+        ).json()["access_token"]
+    }
     with gateway_engine.begin() as conn:
-        conn.execute(update(T["users"]).where(T["users"].c.id == r.json()["id"])
-                     .values(disabled_at=datetime.now(UTC)))
+        conn.execute(
+            update(T["users"])
+            .where(T["users"].c.id == r.json()["id"])
+            .values(disabled_at=datetime.now(UTC))
+        )
     assert client.get("/v1/auth/me", headers=h).json()["error_code"] == "NF-AUTH-002"
-    r = client.post("/v1/auth/login", json={"email": f"gone-{cast.suffix}@example.test",
-                                            "password": PASSWORD})
+    r = client.post(
+        "/v1/auth/login", json={"email": f"gone-{cast.suffix}@example.test", "password": PASSWORD}
+    )
     assert r.json()["error_code"] == "NF-AUTH-001"

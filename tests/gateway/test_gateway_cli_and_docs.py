@@ -63,13 +63,16 @@ def test_cli_intake_path(nf, tmp_path, gateway_engine):
     assert nf("token", "revoke", "--id", token["id"])[1]["revoked_at"]
 
 
-@pytest.mark.parametrize("argv, code", [
-    (("submit", "/nonexistent/book.txt", "--tenant", "t", "--project", "p"), "NF-INPUT-010"),
-    (("tenant", "create", "../etc"), "NF-INPUT-006"),
-    (("status", "not-a-uuid"), "NF-INPUT-010"),
-    (("trace", "xyz"), "NF-INPUT-001"),
-    (("project", "create", "t", "p", "--config", "[1]"), "NF-INPUT-001"),
-])
+@pytest.mark.parametrize(
+    "argv, code",
+    [
+        (("submit", "/nonexistent/book.txt", "--tenant", "t", "--project", "p"), "NF-INPUT-010"),
+        (("tenant", "create", "../etc"), "NF-INPUT-006"),
+        (("status", "not-a-uuid"), "NF-INPUT-010"),
+        (("trace", "xyz"), "NF-INPUT-001"),
+        (("project", "create", "t", "p", "--config", "[1]"), "NF-INPUT-001"),
+    ],
+)
 def test_cli_bad_input_has_codes_and_changes_nothing(nf, gateway_engine, argv, code):
     before = counts(gateway_engine, "tenants", "projects", "novels", "execution_requests")
     status, err = nf(*argv)

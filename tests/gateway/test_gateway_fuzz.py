@@ -36,8 +36,13 @@ def fuzz_all(api_schema, headers) -> int:
     for op in operations:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case):
             response = case.call(headers=headers, timeout=60)
             case.validate_response(response, checks=CHECKS)

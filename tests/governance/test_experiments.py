@@ -115,6 +115,20 @@ def _materialize(w: World, exp: dict, n_units: int, outcome, *, cost=None) -> di
     return assigned
 
 
+def per_arm(rule):
+    """An outcome function of a unit's rank within its own arm. Unit ids (and so the split)
+    change per run; ranking per arm keeps each arm's rate fixed, so the statistics are exact
+    rather than subject to the test's own alpha."""
+    seen = {"control": 0, "candidate": 0}
+
+    def outcome(variant: str, i: int):
+        k = seen[variant]
+        seen[variant] += 1
+        return rule(variant, k)
+
+    return outcome
+
+
 def test_assignment_is_deterministic_and_persisted(world: World) -> None:
     w = world
     exp = _create(w, weights=(0.5, 0.5))
@@ -150,14 +164,14 @@ def test_assignment_is_deterministic_and_persisted(world: World) -> None:
 
 def test_truly_better_candidate_is_detected_and_opens_a_proposal(world: World) -> None:
     w = world
-    rng = np.random.default_rng(17)
     exp = _create(w)
-    p_pass = {"control": 0.70, "candidate": 0.92}
-    _materialize(w, exp, 300, lambda v, i: (bool(rng.random() < p_pass[v]), 1000))
+    # control passes 7 chapters in 10, the candidate 24 in 25
+    passes = {"control": lambda k: k % 10 < 7, "candidate": lambda k: k % 25 != 0}
+    _materialize(w, exp, 300, per_arm(lambda v, k: (passes[v](k), 1000)))
     done = experiments.decide_experiment(w.engine, exp["id"], actor=SYSTEM)
     decision = done["result"]["decision"]
     assert done["decision"] == "promote_candidate" and done["status"] == "decided"
-    assert done["p_value"] < 0.001 and done["effect_size"] > 0.3
+    assert done["p_value"] < 1e-6 and done["effect_size"] > 0.5
     assert decision["mean_candidate"] > decision["mean_control"]
     v = done["result"]["variants"]
     assert v["candidate"]["gate_pass_rate"] > v["control"]["gate_pass_rate"]
@@ -181,11 +195,10 @@ def test_truly_better_candidate_is_detected_and_opens_a_proposal(world: World) -
 
 def test_candidate_that_is_not_better_is_not_promoted(world: World) -> None:
     w = world
-    rng = np.random.default_rng(18)
     exp = _create(w)
-    _materialize(w, exp, 300, lambda v, i: (bool(rng.random() < 0.8), 1000))
+    _materialize(w, exp, 300, per_arm(lambda v, k: (k % 5 != 0, 1000)))  # 80% in both arms
     done = experiments.decide_experiment(w.engine, exp["id"])
-    assert done["decision"] == "no_difference" and done["p_value"] >= 0.05
+    assert done["decision"] == "no_difference" and done["p_value"] > 0.5
     assert "proposal_id" not in done["result"]
     assert proposals.list_proposals(w.engine, w.tenant, w.project) == []
 
@@ -194,7 +207,7 @@ def test_slower_candidate_keeps_control(world: World) -> None:
     w = world
     rng = np.random.default_rng(19)
     exp = _create(w, metric="latency_ms")
-    mean = {"control": 1000, "candidate": 1200}
+    mean = {"control": 1000, "candidate": 1200}  # two standard deviations apart
     _materialize(w, exp, 120, lambda v, i: (True, int(rng.normal(mean[v], 100))))
     done = experiments.decide_experiment(w.engine, exp["id"])
     assert done["decision"] == "keep_control"  # significant, in the wrong direction

@@ -126,14 +126,17 @@ def test_experiment_gate_required_and_must_say_promote(world: World) -> None:
         min_samples=5,
         actor=w.email("editor"),
     )
-    # Same latency distribution in both arms: no significant difference.
+    # The same latencies in both arms (by rank within the arm): no significant difference.
     nid, key = w.novel()
     rid = w.run(nid)
     units = [experiments.unit_id(key, i) for i in range(40)]
     assigned = experiments.assign_units(w.engine, exp["id"], units)
+    rank = {"control": 0, "candidate": 0}
     for i, u in enumerate(units):
-        ref = "1.0.0" if assigned[u] == "control" else "2.0.0"
-        w.job(rid, nid, i, "SKILL_13", ref, duration_ms=1000 + (i * 37) % 200)
+        arm = assigned[u]
+        ref = "1.0.0" if arm == "control" else "2.0.0"
+        w.job(rid, nid, i, "SKILL_13", ref, duration_ms=1000 + (rank[arm] * 37) % 200)
+        rank[arm] += 1
     checks = _refused(w, p, GatePolicy())
     e = checks["experiment"]
     assert e["passed"] is False and e["data"]["decision"] == "no_difference"

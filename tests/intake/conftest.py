@@ -44,11 +44,24 @@ def submit(intake_engine, tmp_path):
     op = system_operator()
 
     def _submit(tenant: str, project: str, slug: str, key: str | None = None) -> uuid.UUID:
-        service.upload_novel(intake_engine, store, op, tenant_id=tenant, project_id=project,
-                             data=TWO_CHAPTERS, trace_id=uuid.uuid4().hex, slug=slug)
+        service.upload_novel(
+            intake_engine,
+            store,
+            op,
+            tenant_id=tenant,
+            project_id=project,
+            data=TWO_CHAPTERS,
+            trace_id=uuid.uuid4().hex,
+            slug=slug,
+        )
         done = service.submit_request(
-            intake_engine, op, tenant_id=tenant, project_id=project, novel=slug,
-            idempotency_key=key or uuid.uuid4().hex, trace_id=uuid.uuid4().hex,
+            intake_engine,
+            op,
+            tenant_id=tenant,
+            project_id=project,
+            novel=slug,
+            idempotency_key=key or uuid.uuid4().hex,
+            trace_id=uuid.uuid4().hex,
         )
         return done.request["id"]
 

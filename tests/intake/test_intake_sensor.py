@@ -28,8 +28,9 @@ def stand_in_job():
 
 
 def tick(instance, url, cursor=None) -> dg.SensorResult:
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                  resources={"db": DatabaseResource(url=url)})
+    ctx = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"db": DatabaseResource(url=url)}
+    )
     return intake.intake_sensor(ctx)
 
 
@@ -38,8 +39,9 @@ def launch(instance, result: dg.SensorResult) -> list[str]:
     for req in result.dynamic_partitions_requests:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
     return [
-        instance.create_run_for_job(stand_in_job, tags=rr.tags,
-                                    status=dg.DagsterRunStatus.NOT_STARTED).run_id
+        instance.create_run_for_job(
+            stand_in_job, tags=rr.tags, status=dg.DagsterRunStatus.NOT_STARTED
+        ).run_id
         for rr in result.run_requests
     ]
 
@@ -53,13 +55,16 @@ def rows(engine, ids):
 def claimed_events(engine, ids) -> int:
     ev = T["events"]
     with engine.connect() as conn:
-        return len(conn.execute(
-            select(ev.c.id).where(ev.c.topic == "request.claimed", ev.c.request_id.in_(ids))
-        ).all())
+        return len(
+            conn.execute(
+                select(ev.c.id).where(ev.c.topic == "request.claimed", ev.c.request_id.in_(ids))
+            ).all()
+        )
 
 
-def test_tick_claims_and_requests_one_run_per_request(intake_engine, migrated_db_url, cast,
-                                                       instance, submit):
+def test_tick_claims_and_requests_one_run_per_request(
+    intake_engine, migrated_db_url, cast, instance, submit
+):
     ids = [submit(cast.a, cast.project, "tale"), submit(cast.b, cast.project, "saga")]
     result = tick(instance, migrated_db_url)
 
@@ -78,8 +83,9 @@ def test_tick_claims_and_requests_one_run_per_request(intake_engine, migrated_db
     assert claimed_events(intake_engine, ids) == 2
 
 
-def test_launched_runs_are_recorded_and_never_requested_again(intake_engine, migrated_db_url,
-                                                             cast, instance, submit):
+def test_launched_runs_are_recorded_and_never_requested_again(
+    intake_engine, migrated_db_url, cast, instance, submit
+):
     ids = [submit(cast.a, cast.project, "tale")]
     first = tick(instance, migrated_db_url)
     [run_id] = launch(instance, first)
@@ -93,8 +99,9 @@ def test_launched_runs_are_recorded_and_never_requested_again(intake_engine, mig
     assert claimed_events(intake_engine, ids) == 1
 
 
-def test_a_lost_launch_is_requested_again_with_the_same_run_key(intake_engine, migrated_db_url,
-                                                               cast, instance, submit):
+def test_a_lost_launch_is_requested_again_with_the_same_run_key(
+    intake_engine, migrated_db_url, cast, instance, submit
+):
     ids = [submit(cast.a, cast.project, "tale")]
     first = tick(instance, migrated_db_url)  # claimed, but the daemon "crashed": no run
     second = tick(instance, migrated_db_url, first.cursor)
@@ -106,8 +113,9 @@ def test_a_lost_launch_is_requested_again_with_the_same_run_key(intake_engine, m
     assert tick(instance, migrated_db_url, second.cursor).run_requests == []
 
 
-def test_cap_per_tick_and_round_robin_over_tenants(intake_engine, migrated_db_url, cast,
-                                                   instance, submit):
+def test_cap_per_tick_and_round_robin_over_tenants(
+    intake_engine, migrated_db_url, cast, instance, submit
+):
     a_ids = [submit(cast.a, cast.project, f"a{i}") for i in range(6)]
     b_ids = [submit(cast.b, cast.project, f"b{i}") for i in range(2)]
 
@@ -146,13 +154,22 @@ def test_concurrent_claims_never_overlap(intake_engine, cast, submit):
 
 
 def test_a_request_without_a_valid_partition_key_fails_instead_of_blocking(
-        intake_engine, migrated_db_url, cast, instance, submit):
+    intake_engine, migrated_db_url, cast, instance, submit
+):
     good = submit(cast.a, cast.project, "tale")
     bad = uuid.uuid4()
     with intake_engine.begin() as conn:
-        conn.execute(insert(T["execution_requests"]).values(
-            id=bad, tenant_id=cast.a, project_id=cast.project, idempotency_key="bad",
-            partition_key="not a key", status="pending", stage="submitted"))
+        conn.execute(
+            insert(T["execution_requests"]).values(
+                id=bad,
+                tenant_id=cast.a,
+                project_id=cast.project,
+                idempotency_key="bad",
+                partition_key="not a key",
+                status="pending",
+                stage="submitted",
+            )
+        )
     result = tick(instance, migrated_db_url)
     assert [rr.run_key for rr in result.run_requests] == [str(good)]
     row = rows(intake_engine, [bad])[bad]

@@ -8,10 +8,12 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from nf_assets.definitions import defs
 
-SNAPSHOT = Path(__file__).resolve().parent.parent / "snapshots" / "asset_graph.json"
+REPO = Path(__file__).resolve().parent.parent.parent
+SNAPSHOT = REPO / "tests" / "snapshots" / "asset_graph.json"
 
 
 def graph_doc() -> dict:
@@ -67,3 +69,35 @@ def test_seed_order_holds():
 def test_definitions_load():
     assert isinstance(defs, dg.Definitions)
     defs.resolve_all_job_defs()
+
+
+@pytest.mark.pg
+def test_dagster_validates_the_workspace(tmp_path):
+    """What `dagster dev` loads: workspace.yaml -> nf_assets.definitions, with dagster.yaml's
+    PostgreSQL storage (a psycopg2 URL) on a fresh database."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import create_database, drop_database
+
+    shutil.copy(REPO / "dagster.yaml", tmp_path / "dagster.yaml")
+    url = create_database("nf_dagster")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "NF_DAGSTER_PG_URL": url}
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            str(REPO / "workspace.yaml"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    drop_database(url)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Validation successful for code location novel_factory" in proc.stderr + proc.stdout

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from planning_fixtures import EN_TEXT, ZH_TEXT, long_zh_case
 
 from nf_assets.skills import s03_chunk
 from nf_assets.skills.contracts import Chapter
@@ -14,6 +13,7 @@ from nf_assets.skills.s03_chunk import (
     speech_units,
 )
 from shared.errors import NFError
+from tests.skills.planning_fixtures import EN_TEXT, ZH_TEXT, long_zh_case
 
 
 def _sentences(text: str) -> list[str]:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from planning_fixtures import long_zh_case, persona
 
 from nf_assets.skills import s09_render_plan
 from nf_assets.skills.contracts import Script, ScriptLine, Shot, Storyboard
@@ -17,6 +16,7 @@ from nf_assets.skills.s13_storyboard import make_storyboard
 from nf_assets.skills.s15_style_bible import style_bible
 from nf_assets.skills.s19_continuity import continuity
 from shared.errors import NFError
+from tests.skills.planning_fixtures import long_zh_case, persona
 
 STYLE = style_bible(None, "zh")
 SHEET = continuity([persona("孙悟空"), persona("唐僧")], STYLE)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from planning_fixtures import en_case, long_zh_case, persona, understanding, zh_case
 
 from nf_assets.skills import s10_script_adapt
 from nf_assets.skills.contracts import Chapter
@@ -14,6 +13,7 @@ from nf_assets.skills.s10_script_adapt import (
     trim_to_units,
 )
 from shared.errors import NFError
+from tests.skills.planning_fixtures import en_case, long_zh_case, persona, understanding, zh_case
 
 
 def _check_offsets(chapter: Chapter, script) -> None:

@@ -3,13 +3,13 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from planning_fixtures import en_case, long_zh_case, zh_case
 
 from nf_assets.skills import s13_storyboard
 from nf_assets.skills.contracts import Script, ScriptLine, Storyboard
 from nf_assets.skills.s10_script_adapt import adapt_script
 from nf_assets.skills.s13_storyboard import make_storyboard
 from shared.errors import NFError
+from tests.skills.planning_fixtures import en_case, long_zh_case, zh_case
 
 
 def _line(i: int, kind: str, text: str, scene: int = 1, speaker: str | None = None) -> ScriptLine:

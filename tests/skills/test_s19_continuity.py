@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import itertools
 
-from planning_fixtures import persona
-
 from nf_assets.skills import s19_continuity
 from nf_assets.skills.s15_style_bible import style_bible
 from nf_assets.skills.s19_continuity import (
@@ -14,6 +12,7 @@ from nf_assets.skills.s19_continuity import (
     contrast,
     delta_e,
 )
+from tests.skills.planning_fixtures import persona
 
 
 def _check(sheet, background: str) -> None:

@@ -4,7 +4,6 @@ import hashlib
 import json
 
 import pytest
-from planning_fixtures import voices, zh_case
 
 from nf_assets.skills import s20_prompt_compile
 from nf_assets.skills.contracts import RenderPlan, VoiceAssignment
@@ -15,6 +14,7 @@ from nf_assets.skills.s15_style_bible import style_bible
 from nf_assets.skills.s19_continuity import continuity
 from nf_assets.skills.s20_prompt_compile import compile_prompts
 from shared.errors import NFError
+from tests.skills.planning_fixtures import voices, zh_case
 
 
 @pytest.fixture(scope="module")
