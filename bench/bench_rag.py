@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -44,8 +43,12 @@ from nf_resources.rag.eval import _masked, _sentences, _units  # noqa: E402
 from nf_resources.rag.store import RagStore  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-NOVELS = ("zh_xiyouji.txt", "zh_a_q_zhengzhuan.txt", "en_alice_in_wonderland.txt",
-          "en_pride_and_prejudice.txt")
+NOVELS = (
+    "zh_xiyouji.txt",
+    "zh_a_q_zhengzhuan.txt",
+    "en_alice_in_wonderland.txt",
+    "en_pride_and_prejudice.txt",
+)
 K = 10
 
 
@@ -89,8 +92,16 @@ def make_chunks(books, n: int, seed: int = 0) -> dict[str, list[Chunk]]:
         seen.add(key)
         text = ch.text[start : start + length]
         cid = hashlib.sha1(f"w{ch.index}:{start}:{length}".encode()).hexdigest()[:16]
-        per[name].append(Chunk(chunk_id=cid, chapter_index=ch.index, start=start,
-                               end=start + length, text=text, skill_version="bench"))
+        per[name].append(
+            Chunk(
+                chunk_id=cid,
+                chapter_index=ch.index,
+                start=start,
+                end=start + length,
+                text=text,
+                skill_version="bench",
+            )
+        )
         total += 1
     return per
 
@@ -105,8 +116,15 @@ def make_queries(per: dict[str, list[Chunk]], n: int, seed: int = 1) -> list[dic
         if not sents:
             continue
         s, e = rng.choice(sents)
-        out.append({"query": _masked(c.text[s:e], rng, 0.4), "book": name,
-                    "chapter": c.chapter_index, "start": c.start + s, "end": c.start + e})
+        out.append(
+            {
+                "query": _masked(c.text[s:e], rng, 0.4),
+                "book": name,
+                "chapter": c.chapter_index,
+                "start": c.start + s,
+                "end": c.start + e,
+            }
+        )
     return out
 
 
@@ -117,8 +135,17 @@ def answers(queries: list[dict], rows, novel_of: dict) -> list[set[str]]:
     start = np.array([r.start for r in rows])
     end = np.array([r.end for r in rows])
     ids = np.array([r.id for r in rows])
-    return [set(ids[(book == q["book"]) & (chap == q["chapter"]) & (start <= q["start"])
-                    & (end >= q["end"])]) for q in queries]
+    return [
+        set(
+            ids[
+                (book == q["book"])
+                & (chap == q["chapter"])
+                & (start <= q["start"])
+                & (end >= q["end"])
+            ]
+        )
+        for q in queries
+    ]
 
 
 def run_path(store, tenant, project, version, qv, exact_top, rel, method, **kw) -> dict:
@@ -131,21 +158,36 @@ def run_path(store, tenant, project, version, qv, exact_top, rel, method, **kw) 
         ids = [h.chunk_id for h in got]
         overlap.append(len(set(ids) & set(exact_top[i])) / K)
         hits += bool(set(ids) & rel[i])
-    return {"method": method, **kw, "queries": n, "ann_recall_at_10": round(np.mean(overlap), 4),
-            "answer_recall_at_10": round(hits / n, 4), "p50_ms": round(pct(lat, 50), 3),
-            "p95_ms": round(pct(lat, 95), 3)}
+    return {
+        "method": method,
+        **kw,
+        "queries": n,
+        "ann_recall_at_10": round(np.mean(overlap), 4),
+        "answer_recall_at_10": round(hits / n, 4),
+        "p50_ms": round(pct(lat, 50), 3),
+        "p95_ms": round(pct(lat, 95), 3),
+    }
 
 
-def bench_backend(engine, store_root, tenant, project, name, backend, params, rows, queries,
-                  rel, with_sql: bool) -> dict:
+def bench_backend(
+    engine, store_root, tenant, project, name, backend, params, rows, queries, rel, with_sql: bool
+) -> dict:
     from shared.storage import LocalArtifactStore
 
     art = LocalArtifactStore(store_root)
-    v = governance.create_version(tenant, project, name=name, backend=backend, params=params,
-                                  created_by="bench", engine=engine)
+    v = governance.create_version(
+        tenant,
+        project,
+        name=name,
+        backend=backend,
+        params=params,
+        created_by="bench",
+        engine=engine,
+    )
     t0 = time.perf_counter()
-    report = indexing.index_version(engine, v, store=art, trace_id=uuid.uuid4().hex,
-                                    batch_size=2000)
+    report = indexing.index_version(
+        engine, v, store=art, trace_id=uuid.uuid4().hex, batch_size=2000
+    )
     index_s = time.perf_counter() - t0
     v = governance.get_version(v.id, engine=engine)
     emb = backends.build_embedder(v.backend, v.backend_params, store=art)
@@ -164,20 +206,29 @@ def bench_backend(engine, store_root, tenant, project, name, backend, params, ro
     ivf_build_s = time.perf_counter() - t0
     default_probe = m.ivf.nprobe
     for probe in (default_probe, 2 * default_probe):
-        paths.append(run_path(rag, tenant, project, v, qv, exact_top, rel, "ivf",
-                              nprobe=probe) | {"nlist": m.ivf.nlist})
+        paths.append(
+            run_path(rag, tenant, project, v, qv, exact_top, rel, "ivf", nprobe=probe)
+            | {"nlist": m.ivf.nlist}
+        )
     if rag.pgvector_ready(v.id):
         for ef in (40, 100):
-            paths.append(run_path(rag, tenant, project, v, qv, exact_top, rel, "pgvector",
-                                  ef_search=ef))
+            paths.append(
+                run_path(rag, tenant, project, v, qv, exact_top, rel, "pgvector", ef_search=ef)
+            )
     if with_sql:
         paths.append(run_path(rag, tenant, project, v, qv, exact_top, rel, "sql"))
     return {
-        "backend": backend, "version": name, "dimensions": v.dimensions, "chunks": len(rows),
-        "index_seconds": round(index_s, 1), "fitted": report.fitted,
+        "backend": backend,
+        "version": name,
+        "dimensions": v.dimensions,
+        "chunks": len(rows),
+        "index_seconds": round(index_s, 1),
+        "fitted": report.fitted,
         "embed_chunks_per_s": round(len(rows) / index_s, 1),
-        "query_embed_ms": round(q_embed_ms, 3), "matrix_load_s": round(load_s, 2),
-        "ivf_build_s": round(ivf_build_s, 2), "pgvector_rows": report.pgvector_rows,
+        "query_embed_ms": round(q_embed_ms, 3),
+        "matrix_load_s": round(load_s, 2),
+        "ivf_build_s": round(ivf_build_s, 2),
+        "pgvector_rows": report.pgvector_rows,
         "paths": paths,
     }
 
@@ -195,22 +246,48 @@ def bench_size(url, store_root, books, size, n_queries, backend_list, seed) -> l
     novel_of = {}
     t0 = time.perf_counter()
     for name, chunks in per.items():
-        ref = register_novel(engine, LocalArtifactStore(store_root), tenant_id=tenant,
-                             project_id=project, slug=Path(name).stem.replace("_", "-"),
-                             data=name.encode(), title=name, trace_id=uuid.uuid4().hex)
+        ref = register_novel(
+            engine,
+            LocalArtifactStore(store_root),
+            tenant_id=tenant,
+            project_id=project,
+            slug=Path(name).stem.replace("_", "-"),
+            data=name.encode(),
+            title=name,
+            trace_id=uuid.uuid4().hex,
+        )
         novel_of[ref.id] = name
-        rag.write_chunks(tenant_id=tenant, project_id=project, trace_id=uuid.uuid4().hex,
-                         novel_id=ref.id, chunks=chunks)
+        rag.write_chunks(
+            tenant_id=tenant,
+            project_id=project,
+            trace_id=uuid.uuid4().hex,
+            novel_id=ref.id,
+            chunks=chunks,
+        )
     write_s = time.perf_counter() - t0
     rows = rag.chunk_rows(tenant, project)
     queries = make_queries(per, n_queries, seed + 1)
     rel = answers(queries, rows, novel_of)
-    print(f"[{size}] {len(rows)} chunks written in {write_s:.1f}s; {len(queries)} queries, "
-          f"{np.mean([len(r) for r in rel]):.1f} answer chunks each", flush=True)
+    print(
+        f"[{size}] {len(rows)} chunks written in {write_s:.1f}s; {len(queries)} queries, "
+        f"{np.mean([len(r) for r in rel]):.1f} answer chunks each",
+        flush=True,
+    )
     out = []
     for name, backend, params in backend_list:
-        res = bench_backend(engine, store_root, tenant, project, name, backend, params, rows,
-                            queries, rel, with_sql=size <= 10_000)
+        res = bench_backend(
+            engine,
+            store_root,
+            tenant,
+            project,
+            name,
+            backend,
+            params,
+            rows,
+            queries,
+            rel,
+            with_sql=size <= 10_000,
+        )
         res["chunk_write_s"] = round(write_s, 1)
         print(json.dumps(res, ensure_ascii=False), flush=True)
         out.append(res)
@@ -218,21 +295,32 @@ def bench_size(url, store_root, books, size, n_queries, backend_list, seed) -> l
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| chunks | backend | dims | path | ANN recall@10 | answer recall@10 | p50 ms | "
-             "p95 ms |", "|---:|---|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        "| chunks | backend | dims | path | ANN recall@10 | answer recall@10 | p50 ms | p95 ms |",
+        "|---:|---|---:|---|---:|---:|---:|---:|",
+    ]
     for r in results:
         for p in r["paths"]:
-            label = p["method"] + "".join(f" {k}={p[k]}" for k in ("nprobe", "nlist",
-                                                                    "ef_search") if k in p)
-            lines.append(f"| {r['chunks']} | {r['backend']} | {r['dimensions']} | {label} | "
-                         f"{p['ann_recall_at_10']:.3f} | {p['answer_recall_at_10']:.3f} | "
-                         f"{p['p50_ms']:.2f} | {p['p95_ms']:.2f} |")
-    lines += ["", "| chunks | backend | embed chunks/s | query embed ms | index s | "
-              "IVF build s | matrix load s |", "|---:|---|---:|---:|---:|---:|---:|"]
+            label = p["method"] + "".join(
+                f" {k}={p[k]}" for k in ("nprobe", "nlist", "ef_search") if k in p
+            )
+            lines.append(
+                f"| {r['chunks']} | {r['backend']} | {r['dimensions']} | {label} | "
+                f"{p['ann_recall_at_10']:.3f} | {p['answer_recall_at_10']:.3f} | "
+                f"{p['p50_ms']:.2f} | {p['p95_ms']:.2f} |"
+            )
+    lines += [
+        "",
+        "| chunks | backend | embed chunks/s | query embed ms | index s | "
+        "IVF build s | matrix load s |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
-        lines.append(f"| {r['chunks']} | {r['backend']} | {r['embed_chunks_per_s']} | "
-                     f"{r['query_embed_ms']} | {r['index_seconds']} | {r['ivf_build_s']} | "
-                     f"{r['matrix_load_s']} |")
+        lines.append(
+            f"| {r['chunks']} | {r['backend']} | {r['embed_chunks_per_s']} | "
+            f"{r['query_embed_ms']} | {r['index_seconds']} | {r['ivf_build_s']} | "
+            f"{r['matrix_load_s']} |"
+        )
     return "\n".join(lines)
 
 
@@ -240,10 +328,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--backends", nargs="+", default=["char-ngram", "lsa"],
-                    choices=["char-ngram", "lsa"])
-    ap.add_argument("--minilm-size", type=int, default=2000,
-                    help="chunks for the MiniLM run (0: skip; needs the [dense] extra)")
+    ap.add_argument(
+        "--backends", nargs="+", default=["char-ngram", "lsa"], choices=["char-ngram", "lsa"]
+    )
+    ap.add_argument(
+        "--minilm-size",
+        type=int,
+        default=2000,
+        help="chunks for the MiniLM run (0: skip; needs the [dense] extra)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench/results/bench_rag.json")
     args = ap.parse_args()
@@ -255,18 +348,33 @@ def main() -> int:
     from migrations import runner
 
     runner.upgrade(url, "head")
-    specs = {"char-ngram": ("char-ngram-512", "char-ngram", {}),
-             "lsa": ("lsa-256", "lsa", {"k": 256})}
+    specs = {
+        "char-ngram": ("char-ngram-512", "char-ngram", {}),
+        "lsa": ("lsa-256", "lsa", {"k": 256}),
+    }
     results: list[dict] = []
     try:
         with tempfile.TemporaryDirectory() as root:
             for size in args.sizes:
-                results += bench_size(url, root, books, size, args.queries,
-                                      [specs[b] for b in args.backends], args.seed)
+                results += bench_size(
+                    url,
+                    root,
+                    books,
+                    size,
+                    args.queries,
+                    [specs[b] for b in args.backends],
+                    args.seed,
+                )
             if args.minilm_size and minilm.available():
-                results += bench_size(url, root, books, args.minilm_size, args.queries,
-                                      [("minilm", "minilm", {}), specs["char-ngram"]],
-                                      args.seed)
+                results += bench_size(
+                    url,
+                    root,
+                    books,
+                    args.minilm_size,
+                    args.queries,
+                    [("minilm", "minilm", {}), specs["char-ngram"]],
+                    args.seed,
+                )
     finally:
         drop_database(url)
     out = Path(args.out)

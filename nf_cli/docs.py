@@ -114,15 +114,21 @@ GENERATED: dict[str, Callable[[], str]] = {
 
 
 def drifted(root: Path = ARCH) -> list[str]:
-    return [
+    """Generated docs whose committed copy differs, including the gateway's API docs."""
+    from nf_gateway import docs as api_docs
+
+    own = [
         n
         for n, fn in GENERATED.items()
         if not (root / n).exists() or (root / n).read_text(encoding="utf-8") != fn()
     ]
+    return own + api_docs.drifted(root)
 
 
 def write_all(root: Path = ARCH) -> list[str]:
+    from nf_gateway import docs as api_docs
+
     root.mkdir(parents=True, exist_ok=True)
     for name, fn in GENERATED.items():
         (root / name).write_text(fn(), encoding="utf-8")
-    return list(GENERATED)
+    return list(GENERATED) + api_docs.write_all(root)

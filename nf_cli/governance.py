@@ -167,7 +167,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from nf_resources.governance.experiments import METRICS
     from shared.models.governance import EXPERIMENT_KINDS, PROPOSAL_KINDS
 
     def scoped(p: argparse.ArgumentParser) -> None:
@@ -200,7 +199,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--target", help="SKILL_NN (or SKILL_NN/<template>, or a provider slot)")
     s.add_argument("--control")
     s.add_argument("--candidate")
-    s.add_argument("--metric", default="gate_pass", help=f"{', '.join(METRICS)}, content:<rule>")
+    s.add_argument(
+        "--metric",
+        default="gate_pass",
+        help="gate_pass, latency_ms, cost_usd, rating or content:<rule>",
+    )
     s.add_argument("--min-samples", type=int, default=30)
     s.add_argument("--weights", help="control,candidate shares, e.g. 0.8,0.2")
     s.add_argument("--unit", action="append", help="assign: a unit <partition_key>:<chapter>")

@@ -52,6 +52,22 @@ def _novel_id(engine, tenant: str, project: str, novel: str | None) -> uuid.UUID
     return nid
 
 
+def _indexed_novels(engine, tenant: str, project: str) -> list[uuid.UUID]:
+    from sqlalchemy import select
+
+    from shared.models import Base
+
+    c = Base.metadata.tables["rag_chunks"]
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(c.c.novel_id)
+                .distinct()
+                .where(c.c.tenant_id == tenant, c.c.project_id == project)
+            ).scalars()
+        )
+
+
 def cmd_versions(args: argparse.Namespace) -> int:
     from nf_resources.rag import eval as rag_eval
     from nf_resources.rag import governance
@@ -144,9 +160,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             engine=engine,
             statuses=(EmbeddingStatus.ACTIVE, EmbeddingStatus.CANDIDATE),
         )
+    for novel in [nid] if nid else _indexed_novels(engine, args.tenant, args.project):
+        rag_eval.ensure_auto_eval_set(engine, args.tenant, args.project, novel)
     sets = rag_eval.eval_sets(engine, args.tenant, args.project, novel_id=nid)
     if not sets:
-        raise NFError("NF-INPUT-010", "no eval set: index a novel first (rag_chunks builds one)")
+        raise NFError("NF-INPUT-010", "no eval set: the project has no chunks yet")
     rows: list[dict[str, Any]] = []
     for v in versions:
         for s in sets:

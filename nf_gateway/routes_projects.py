@@ -19,7 +19,9 @@ from nf_gateway.deps import (
     TraceDep,
 )
 from nf_gateway.meta import route
+from nf_gateway.principal import Need
 from shared.errors import NFError
+from shared.slugs import validate_slug
 
 router = APIRouter(prefix="/v1/projects/{tenant}/{project}", tags=["projects"])
 
@@ -121,6 +123,10 @@ async def upload_novel(
     title: Annotated[str | None, Query(max_length=300)] = None,
     filename: Annotated[str | None, Query(max_length=300)] = None,
 ) -> dict:
+    # Refuse a caller without the role before reading a possibly large body.
+    validate_slug(tenant, "tenant")
+    validate_slug(project, "project")
+    principal.check(tenant, project, Need.WRITE)
     limit = cfg.upload_max_bytes
     ctype = request.headers.get("content-type", "").lower()
     if ctype.startswith("multipart/form-data"):

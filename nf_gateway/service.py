@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 
 from nf_gateway import auth
 from nf_gateway.principal import Need, Principal
@@ -306,8 +305,10 @@ def list_projects(engine: Engine, principal: Principal, tenant_id: str) -> list[
     validate_slug(tenant_id, "tenant")
     if not principal.sees_tenant(tenant_id):
         raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
-    projects = T["projects"]
+    projects, tenants = T["projects"], T["tenants"]
     with writes.scoped(engine, principal.scope()) as conn:
+        if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
+            raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
         rows = conn.execute(
             select(
                 projects.c.tenant_id,
@@ -930,10 +931,3 @@ def post_feedback(
     }
     out["tags"] = list(row.tags)
     return out, new_id is not None
-
-
-def integrity_error(exc: IntegrityError) -> NFError:
-    """A constraint the checks above did not foresee: a conflict, never a 500."""
-    return NFError(
-        "NF-DB-002", f"the write conflicts with existing data ({exc.orig.__class__.__name__})"
-    )

@@ -8,9 +8,11 @@ coverage and fidelity. Two modes:
 
 1. every scene gets its opening line, so no scene disappears;
 2. the summary's sentences (SKILL_04), cheapest to echo first, up to half of the budget: a line
-   that carries the sentence, or the pieces (narration and quotes) it was cut into;
-3. the chapter is cut into equal bins and each bin left empty gets its best short line, so the
-   script covers the whole chapter rather than its beginning;
+   that carries the sentence, the pieces (narration and quotes) it was cut into, or an excerpt
+   of it cut at a clause boundary when it is all narration or all inside one quote;
+3. the chapter is cut into equal bins and each bin left empty gets its best short line (an
+   excerpt where no line reaches, e.g. inside a long quote), so the script covers the whole
+   chapter rather than its beginning;
 4. the remaining budget goes to the best-scored lines.
 
 "summary_anchored" is the simpler fallback SKILL_16's degradation loop asks for when it rejects a
@@ -31,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,7 +100,11 @@ _PARAGRAPH = re.compile(r"\n[ \t\u3000]*\n|\n[ \t\u3000]+")
 # Where an excerpt may end: after clause or sentence punctuation and any closing quote.
 _BOUNDARY = re.compile(r"[，,、；;：:—。！？!?.…]+[”’」』\"')]*")
 _SPACES = re.compile(r"\s+")
-_CJK_GAP = re.compile(r"(?<=[\u3000-\u9fff\uff00-\uffef])\s+(?=[\u3000-\u9fff\uff00-\uffef])")
+# A line break (with its indentation) inside CJK text only wraps it. A space within a line is
+# kept: it stands for something (an unencodable character) and SKILL_16 compares with the source.
+_CJK_GAP = re.compile(
+    r"(?<=[\u3000-\u9fff\uff00-\uffef])[ \t\u3000]*\n\s*(?=[\u3000-\u9fff\uff00-\uffef])"
+)
 
 
 @dataclass
@@ -115,7 +121,7 @@ class _Cand:
 
 
 def normalise_line(text: str) -> str:
-    """Collapse whitespace; drop it entirely between CJK characters (line-wrapped Chinese)."""
+    """Collapse whitespace; drop line breaks between CJK characters (line-wrapped Chinese)."""
     return _SPACES.sub(" ", _CJK_GAP.sub("", text)).strip()
 
 
@@ -337,18 +343,20 @@ def _excerpt(src: _Source, start: int, end: int, min_units: int = 0) -> _Cand | 
     """A verbatim line from `start` within text[start:end], for a stretch no candidate covers.
 
     Starting inside a quote it is that speaker's dialogue and stays in the quote; otherwise
-    narration, which stops at the next quote unless `min_units` is asked for (a summary anchor
-    keeps its quotes). Cut at the usual length limit, or, if that leaves less than `min_units`,
-    at the first clause boundary that reaches it."""
+    narration, which stops before the next quote (and its speech tag) unless `min_units` is
+    asked for (a summary anchor keeps its quotes). Cut at the usual length limit, or, if that
+    leaves less than `min_units`, at the first clause boundary that reaches it."""
     text = src.text
+    start, end = _strip_marks(text, start, end)
     quote = next((q for q in src.quotes if q.start <= start < q.end), None)
     if quote is not None:
         end = min(end, quote.end)
         limit = dialogue_limit(src.personas.get(quote.speaker or ""), src.language)
     else:
-        if not min_units:
-            end = min([end, *(q.start for q in src.quotes if start < q.start < end)])
         limit = NARRATION_LIMIT[src.language]
+        nxt = min((q.start for q in src.quotes if start < q.start < end), default=None)
+        if nxt is not None and not min_units:
+            start, end = _drop_lead_in(text, *_strip_marks(text, start, nxt), src.language)
     start, end = _strip_marks(text, start, end)
     if end <= start:
         return None
@@ -445,12 +453,7 @@ def adapt_script(
 
     scenes = sorted((s.start, s.end, s.index) for s in understanding.scenes)
     picker = _Picker(src, cands, scenes, target_seconds * NOMINAL_RATE[language])
-    if mode == "summary_anchored":
-        chosen = picker.anchored(summary)
-    elif sum(c.units for c in cands) <= picker.budget:
-        chosen = picker.everything()
-    else:
-        chosen = picker.condensed(summary)
+    chosen = picker.anchored(summary) if mode == "summary_anchored" else picker.condensed(summary)
 
     lines = [
         ScriptLine(
@@ -491,7 +494,7 @@ class _Picker:
         self.used = 0
         self.width = max(1, len(src.text)) / COVERAGE_BINS
         self.squeezed = _squeeze(src.text)
-        self.gate = ContentGateThresholds()
+        self.thresholds = ContentGateThresholds()  # the gate's defaults, met by anchored
 
     # -- bookkeeping --------------------------------------------------------------------------
     def take(self, c: _Cand, limit: float | None = None, *, replace: bool = False) -> bool:
@@ -588,7 +591,7 @@ class _Picker:
             options = self.summary_options(s, "any" if anchored else "pure")
             if options:
                 plans.append((min(self.cost(o) for o in options), k, s, options))
-        need = math.ceil(self.gate.min_summary_coverage * len(summary))
+        need = math.ceil(self.thresholds.min_summary_coverage * len(summary))
         spent = 0
         done = 0
         for _, _, s, options in sorted(plans, key=lambda p: (p[0], p[1])):
@@ -617,7 +620,7 @@ class _Picker:
         minimum whatever it costs, then up to the cap, preferring each stretch's first line."""
         fair_share = self.budget / COVERAGE_BINS
         with_text = self.bins_with_text()
-        need = math.ceil(self.gate.min_source_spread * len(with_text))
+        need = math.ceil(self.thresholds.min_source_spread * len(with_text))
         tried: set[int] = set()
         while True:
             touched = self.touched()
@@ -640,22 +643,24 @@ class _Picker:
                 )
             if any(self.take(c, limit) for c in ranked):
                 continue
-            ex = self.bin_excerpt(b)
-            if ex is not None:
-                self.take(ex, limit)
+            for ex in self.bin_excerpts(b):
+                if self.take(ex, limit):
+                    break
 
-    def bin_excerpt(self, b: int) -> _Cand | None:
-        """An excerpt from bin `b` for a stretch no candidate reaches (inside a long quote or
-        sentence): its first sentence, else from its first clause boundary."""
+    def bin_excerpts(self, b: int) -> Iterator[_Cand]:
+        """Excerpts from bin `b` for a stretch no candidate reaches (inside a long quote or
+        sentence): its sentences, or from its first clause boundary if none starts in it."""
         lo, hi = int(b * self.width), int((b + 1) * self.width)
-        for s, e in self.src.sentences:
-            if lo <= s < hi:
-                return _excerpt(self.src, s, e)
-        m = _BOUNDARY.search(self.src.text, lo, hi)
-        if m is None:
-            return None
-        end = next((e for s, e in self.src.sentences if s <= m.end() < e), hi)
-        return _excerpt(self.src, m.end(), end)
+        starts = [(s, e) for s, e in self.src.sentences if lo <= s < hi]
+        if not starts:
+            m = _BOUNDARY.search(self.src.text, lo, hi)
+            if m is not None:
+                end = next((e for s, e in self.src.sentences if s <= m.end() < e), hi)
+                starts = [(m.end(), end)]
+        for s, e in starts:
+            ex = _excerpt(self.src, s, e)
+            if ex is not None:
+                yield ex
 
     def fill(self) -> None:
         """The rest by score while the budget lasts, keeping the chapter's own mix of talk and
@@ -685,12 +690,6 @@ class _Picker:
             self.take(queue.pop(best), self.budget)
 
     # -- modes -------------------------------------------------------------------------------
-    def everything(self) -> list[_Cand]:
-        """A chapter shorter than the budget is told whole."""
-        for c in self.cands:
-            self.take(c)
-        return list(self.chosen.values())
-
     def condensed(self, summary: list[str]) -> list[_Cand]:
         self.scene_openers()
         self.summary(summary, anchored=False)

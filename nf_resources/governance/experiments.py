@@ -241,13 +241,19 @@ def ref_for_unit(
     tenant_id: str | None = None,
     project_id: str | None = None,
 ) -> str:
-    """The version (or provider) the pipeline should run for `unit` under this experiment."""
-    variant = assign_units(engine, experiment, [unit], tenant_id=tenant_id, project_id=project_id)[
-        unit
-    ]
+    """The version (or provider) the pipeline should run for `unit` under this experiment.
+    Once the experiment is over, units keep their arm and new units get the control."""
     with engine.connect() as conn:
         exp = find_experiment(conn, experiment, tenant_id=tenant_id, project_id=project_id)
-    return _ref(exp, variant)
+    if exp.status in (ExperimentStatus.DRAFT, ExperimentStatus.RUNNING):
+        variant = assign_units(engine, exp.id, [unit])[unit]
+        return _ref(exp, variant)
+    va = T["variant_assignments"]
+    with engine.connect() as conn:
+        variant = conn.execute(
+            select(va.c.variant).where(va.c.experiment_id == exp.id, va.c.unit_id == unit)
+        ).scalar()
+    return _ref(exp, variant or "control")
 
 
 # -- observations ---------------------------------------------------------------------------

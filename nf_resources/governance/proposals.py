@@ -192,8 +192,11 @@ def _validate_refs(
             raise NFError("NF-INPUT-010", f"no embedding version {to_ref!r}")
 
 
-def _activate(conn: Connection, prop: Any, new: str | None, old: str, who: str) -> None:
-    """Make `new` live in place of `old` (new None: nothing live afterwards)."""
+def _activate(
+    conn: Connection, prop: Any, new: str | None, old: str | None, who: str, action: str
+) -> None:
+    """Make `new` live in place of `old`, which the caller checked is what is live (new None:
+    nothing live afterwards)."""
     t, p, target, kind = prop.tenant_id, prop.project_id, prop.target, prop.kind
     now = _now()
     if kind == "skill_version":
@@ -201,7 +204,7 @@ def _activate(conn: Connection, prop: Any, new: str | None, old: str, who: str) 
         scope = [sv.c.tenant_id == t, sv.c.project_id == p, sv.c.skill_id == target]
         conn.execute(
             update(sv)
-            .where(*scope, sv.c.version == old, sv.c.status == "active")
+            .where(*scope, sv.c.status == "active")
             .values(status="retired", updated_at=now)
         )
         if new is not None:
@@ -265,9 +268,9 @@ def _activate(conn: Connection, prop: Any, new: str | None, old: str, who: str) 
         why = f"proposal {prop.id}"
         for v in versions.values():  # at most one active per project: retire first
             if v.status == EmbeddingStatus.ACTIVE:
-                rag._retire(conn, v, who, f"replaced by {new}: {why}", "replaced")
+                rag._retire(conn, v, who, f"{action}: replaced by {new} ({why})", action)
         if target_v is not None:
-            rag._activate(conn, target_v, who, why, "promote", gate="nf_resources.governance")
+            rag._activate(conn, target_v, who, why, action, gate="nf_resources.governance")
 
 
 # -- reads ----------------------------------------------------------------------------------
@@ -532,7 +535,7 @@ def transition(
                         f"stale proposal: {prop.target} is at {live}, "
                         f"not {prop.from_ref}; create a new proposal",
                     )
-                _activate(conn, prop, prop.to_ref, prop.from_ref, who)
+                _activate(conn, prop, prop.to_ref, prop.from_ref, who, "promote")
                 conn.execute(
                     pg_insert(pm).values(
                         id=uuid.uuid4(),
@@ -553,7 +556,7 @@ def transition(
                     f"cannot roll back: {prop.target} is at {live}, "
                     f"not {prop.to_ref} (promoted since?)",
                 )
-            _activate(conn, prop, prop.from_ref, prop.to_ref, who)
+            _activate(conn, prop, prop.from_ref, prop.to_ref, who, "rollback")
             conn.execute(
                 update(pm)
                 .where(pm.c.proposal_id == prop.id, pm.c.rolled_back_at.is_(None))

@@ -20,9 +20,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / norms
 
 
-def spherical_kmeans(
-    x: np.ndarray, nlist: int, *, iters: int = 12, seed: int = 0
-) -> np.ndarray:
+def spherical_kmeans(x: np.ndarray, nlist: int, *, iters: int = 12, seed: int = 0) -> np.ndarray:
     """Unit centroids (nlist x d) of unit rows `x`; empty cells are re-seeded from the points
     worst served by their centroid, so every cell ends up used."""
     rng = np.random.default_rng(seed)
@@ -73,7 +71,7 @@ class IVFIndex:
             assign[s : s + 8192] = (vectors[s : s + 8192] @ centroids.T).argmax(1)
         order = np.argsort(assign, kind="stable")
         offsets = np.searchsorted(assign[order], np.arange(nlist + 1))
-        default_probe = max(1, math.ceil(nlist / 16))
+        default_probe = max(1, math.ceil(nlist / 8))
         return cls(centroids, order, offsets, vectors, nprobe or default_probe)
 
     @property
@@ -92,7 +90,9 @@ class IVFIndex:
             cells = np.tile(np.arange(self.nlist), (len(queries), 1))
         out: list[list[tuple[int, float]]] = []
         for q, qcells in zip(queries, cells, strict=True):
-            rows = np.concatenate([self.order[self.offsets[c] : self.offsets[c + 1]] for c in qcells])
+            rows = np.concatenate(
+                [self.order[self.offsets[c] : self.offsets[c + 1]] for c in qcells]
+            )
             if len(rows) == 0:
                 out.append([])
                 continue

@@ -66,7 +66,9 @@ class Metrics:
     ranks: list[int | None]  # per resolved query: rank of the first relevant chunk (<= k)
 
 
-def compute_metrics(ranked: Sequence[Sequence[str]], relevant: Sequence[set[str]], k: int) -> Metrics:
+def compute_metrics(
+    ranked: Sequence[Sequence[str]], relevant: Sequence[set[str]], k: int
+) -> Metrics:
     """recall@k and MRR@k of ranked chunk-id lists against relevant-id sets (see module doc).
     Queries whose relevant set is empty are left out."""
     if k < 1:
@@ -144,8 +146,9 @@ def build_auto_items(
     for n, pos in enumerate(picks):
         c = chunks[pos]
         if n % 2 == 0:
-            sentences = [(s, e) for s, e in _sentences(c.text)
-                         if len(_units(c.text[s:e])) >= min_units]
+            sentences = [
+                (s, e) for s, e in _sentences(c.text) if len(_units(c.text[s:e])) >= min_units
+            ]
             if sentences:
                 s, e = rng.choice(sentences)
                 query = _masked(c.text[s:e], rng, drop)
@@ -155,7 +158,9 @@ def build_auto_items(
         tf = Counter(_terms(c.text))
         if not tf:
             continue
-        scored = sorted(tf, key=lambda t: (-(1 + math.log(tf[t])) * math.log(len(chunks) / df[t]), t))
+        scored = sorted(
+            tf, key=lambda t: (-(1 + math.log(tf[t])) * math.log(len(chunks) / df[t]), t)
+        )
         query = " ".join(scored[:keywords])
         items.append(_item("keywords", query, c, (c.start, c.end, c.text)))
     return items
@@ -187,8 +192,15 @@ class EvalSet:
 
 def _eval_set(row) -> EvalSet:
     m = row._mapping
-    return EvalSet(m["id"], m["tenant_id"], m["project_id"], m["novel_id"], m["name"], m["kind"],
-                   list(m["items"]))
+    return EvalSet(
+        m["id"],
+        m["tenant_id"],
+        m["project_id"],
+        m["novel_id"],
+        m["name"],
+        m["kind"],
+        list(m["items"]),
+    )
 
 
 def ensure_auto_eval_set(
@@ -203,8 +215,9 @@ def ensure_auto_eval_set(
     """The novel's auto set, built from its chunks on first call (None without chunks)."""
     name = f"auto:v{AUTO_VERSION}:n{n_queries}:s{seed}"
     table = T["rag_eval_sets"]
-    found = [s for s in eval_sets(engine, tenant_id, project_id, novel_id=novel_id)
-             if s.name == name]
+    found = [
+        s for s in eval_sets(engine, tenant_id, project_id, novel_id=novel_id) if s.name == name
+    ]
     if found:
         return found[0]
     rows = RagStore(engine).chunk_rows(tenant_id, project_id, novel_id=novel_id)
@@ -213,11 +226,18 @@ def ensure_auto_eval_set(
         return None
     with engine.begin() as conn:
         row = conn.execute(
-            insert(table).values(
-                id=uuid.uuid4(), tenant_id=tenant_id, project_id=project_id,
-                trace_id=current_trace_id(), novel_id=novel_id, name=name, kind="auto",
+            insert(table)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                project_id=project_id,
+                trace_id=current_trace_id(),
+                novel_id=novel_id,
+                name=name,
+                kind="auto",
                 items=items,
-            ).returning(*table.c)
+            )
+            .returning(*table.c)
         ).one()
     return _eval_set(row)
 
@@ -241,11 +261,18 @@ def create_manual_eval_set(
     table = T["rag_eval_sets"]
     with engine.begin() as conn:
         row = conn.execute(
-            insert(table).values(
-                id=uuid.uuid4(), tenant_id=tenant_id, project_id=project_id,
-                trace_id=current_trace_id(), novel_id=novel_id, name=name, kind="manual",
+            insert(table)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                project_id=project_id,
+                trace_id=current_trace_id(),
+                novel_id=novel_id,
+                name=name,
+                kind="manual",
                 items=items,
-            ).returning(*table.c)
+            )
+            .returning(*table.c)
         ).one()
     return _eval_set(row)
 
@@ -261,9 +288,7 @@ def eval_sets(
         return [_eval_set(r) for r in conn.execute(q.order_by(table.c.created_at, table.c.name))]
 
 
-def resolve_relevant(
-    items: Sequence[dict[str, Any]], chunks: Sequence[ChunkRow]
-) -> list[set[str]]:
+def resolve_relevant(items: Sequence[dict[str, Any]], chunks: Sequence[ChunkRow]) -> list[set[str]]:
     """Relevant chunk ids per item among `chunks` (the project's chunk rows)."""
     by_chapter: dict[tuple[str, int], list[ChunkRow]] = {}
     for c in chunks:
@@ -285,8 +310,13 @@ def resolve_relevant(
         else:
             answer = it["answer_text"]
             chapter = it.get("chapter_index")
-            out.append({c.id for c in chunks if answer in c.text
-                        and (chapter is None or c.chapter_index == chapter)})
+            out.append(
+                {
+                    c.id
+                    for c in chunks
+                    if answer in c.text and (chapter is None or c.chapter_index == chapter)
+                }
+            )
     return out
 
 
@@ -324,10 +354,18 @@ def evaluate_version(
     ranked: list[list[str]] = [[] for _ in eval_set.items]
     if live:
         embedder = backends.build_embedder(info.backend, info.backend_params, store=store)
-        qv = np.asarray(embedder.embed([eval_set.items[i]["query"] for i in live]).vectors,
-                        dtype=np.float32)
-        hits = rag.search(info.tenant_id, info.project_id, info.id, qv, k, method=method,
-                          novel_id=eval_set.novel_id)
+        qv = np.asarray(
+            embedder.embed([eval_set.items[i]["query"] for i in live]).vectors, dtype=np.float32
+        )
+        hits = rag.search(
+            info.tenant_id,
+            info.project_id,
+            info.id,
+            qv,
+            k,
+            method=method,
+            novel_id=eval_set.novel_id,
+        )
         for i, row in zip(live, hits, strict=True):
             ranked[i] = [h.chunk_id for h in row]
     metrics = compute_metrics(ranked, relevant, k)
@@ -347,12 +385,21 @@ def evaluate_version(
     table = T["rag_eval_results"]
     with engine.begin() as conn:
         rid = conn.execute(
-            insert(table).values(
-                id=uuid.uuid4(), tenant_id=info.tenant_id, project_id=info.project_id,
-                trace_id=current_trace_id(), eval_set_id=eval_set.id,
-                embedding_version_id=info.id, k=k, recall_at_k=metrics.recall_at_k,
-                mrr=metrics.mrr, n_queries=metrics.n_queries, details=details,
-            ).returning(table.c.id)
+            insert(table)
+            .values(
+                id=uuid.uuid4(),
+                tenant_id=info.tenant_id,
+                project_id=info.project_id,
+                trace_id=current_trace_id(),
+                eval_set_id=eval_set.id,
+                embedding_version_id=info.id,
+                k=k,
+                recall_at_k=metrics.recall_at_k,
+                mrr=metrics.mrr,
+                n_queries=metrics.n_queries,
+                details=details,
+            )
+            .returning(table.c.id)
         ).scalar_one()
     return EvalOutcome(rid, info.id, eval_set.id, metrics, method, details["unresolved"], seconds)
 
@@ -387,9 +434,14 @@ def summarize(rows) -> dict[str, Any]:
     n = sum(r["n_queries"] for r in rows)
     return {
         "eval_sets": {
-            str(r["eval_set_id"]): {"k": r["k"], "recall_at_k": r["recall_at_k"], "mrr": r["mrr"],
-                                    "n_queries": r["n_queries"], "at": r["created_at"].isoformat(),
-                                    "result_id": str(r["id"])}
+            str(r["eval_set_id"]): {
+                "k": r["k"],
+                "recall_at_k": r["recall_at_k"],
+                "mrr": r["mrr"],
+                "n_queries": r["n_queries"],
+                "at": r["created_at"].isoformat(),
+                "result_id": str(r["id"]),
+            }
             for r in rows
         },
         "n_queries": n,

@@ -109,9 +109,21 @@ def _now() -> datetime:
 def _info(row: Row) -> VersionInfo:
     m = row._mapping
     return VersionInfo(
-        m["id"], m["tenant_id"], m["project_id"], m["name"], m["backend"], m["model"],
-        m["version"], m["dimensions"], EmbeddingStatus(m["status"]), dict(m["params"] or {}),
-        m["created_by"], m["promoted_by"], m["promoted_at"], m["retired_at"], m["reason"],
+        m["id"],
+        m["tenant_id"],
+        m["project_id"],
+        m["name"],
+        m["backend"],
+        m["model"],
+        m["version"],
+        m["dimensions"],
+        EmbeddingStatus(m["status"]),
+        dict(m["params"] or {}),
+        m["created_by"],
+        m["promoted_by"],
+        m["promoted_at"],
+        m["retired_at"],
+        m["reason"],
         m["created_at"],
     )
 
@@ -124,10 +136,18 @@ def _engine(engine: Engine | None) -> Engine:
     return get_engine()
 
 
-def _history(info: VersionInfo, action: str, by: str, reason: str, to: EmbeddingStatus,
-             **extra: Any) -> dict[str, Any]:
-    entry = {"action": action, "by": by, "at": _now().isoformat(), "reason": reason,
-             "from": str(info.status), "to": str(to), **extra}
+def _history(
+    info: VersionInfo, action: str, by: str, reason: str, to: EmbeddingStatus, **extra: Any
+) -> dict[str, Any]:
+    entry = {
+        "action": action,
+        "by": by,
+        "at": _now().isoformat(),
+        "reason": reason,
+        "from": str(info.status),
+        "to": str(to),
+        **extra,
+    }
     return {**info.params, LIFECYCLE_KEY: [*info.params.get(LIFECYCLE_KEY, []), entry]}
 
 
@@ -146,22 +166,41 @@ def create_version(
     """A new candidate version; NF-DB-002 if the project already has one with that name."""
     full, model, dims = backends.normalize_params(backend, params)
     table = T["embedding_versions"]
-    entry = {"action": "create", "by": created_by, "at": _now().isoformat(),
-             "reason": reason, "from": None, "to": str(EmbeddingStatus.CANDIDATE)}
+    entry = {
+        "action": "create",
+        "by": created_by,
+        "at": _now().isoformat(),
+        "reason": reason,
+        "from": None,
+        "to": str(EmbeddingStatus.CANDIDATE),
+    }
     eng = _engine(engine)
     with eng.begin() as conn:
-        exists = conn.execute(select(table.c.id).where(
-            table.c.tenant_id == tenant_id, table.c.project_id == project_id,
-            table.c.name == name)).first()
+        exists = conn.execute(
+            select(table.c.id).where(
+                table.c.tenant_id == tenant_id,
+                table.c.project_id == project_id,
+                table.c.name == name,
+            )
+        ).first()
         if exists:
             raise NFError("NF-DB-002", f"embedding version {name!r} already exists")
         row = conn.execute(
             insert(table)
             .values(
-                id=uuid.uuid4(), tenant_id=tenant_id, project_id=project_id,
-                trace_id=current_trace_id(), name=name, backend=backend, model=model,
-                version=version, dimensions=dims, status=EmbeddingStatus.CANDIDATE,
-                params={**full, LIFECYCLE_KEY: [entry]}, created_by=created_by, reason=reason,
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                project_id=project_id,
+                trace_id=current_trace_id(),
+                name=name,
+                backend=backend,
+                model=model,
+                version=version,
+                dimensions=dims,
+                status=EmbeddingStatus.CANDIDATE,
+                params={**full, LIFECYCLE_KEY: [entry]},
+                created_by=created_by,
+                reason=reason,
             )
             .returning(*table.c)
         ).one()
@@ -224,17 +263,17 @@ def set_fitted_params(
     """Pin a fitted model to a version that has no vectors yet (the first indexing run)."""
     table = T["embedding_versions"]
     with _engine(engine).begin() as conn:
-        row = conn.execute(
-            select(table).where(table.c.id == version_id).with_for_update()
-        ).one()
+        row = conn.execute(select(table).where(table.c.id == version_id).with_for_update()).one()
         info = _info(row)
         if not backends.needs_fit(info.backend, info.params):
             return info  # another run fitted it first: keep that model
         row = conn.execute(
             update(table)
             .where(table.c.id == version_id)
-            .values(params={**params, LIFECYCLE_KEY: info.params.get(LIFECYCLE_KEY, [])},
-                    dimensions=dimensions)
+            .values(
+                params={**params, LIFECYCLE_KEY: info.params.get(LIFECYCLE_KEY, [])},
+                dimensions=dimensions,
+            )
             .returning(*table.c)
         ).one()
     return _info(row)
@@ -254,8 +293,12 @@ def _lock_project(conn, tenant_id: str, project_id: str) -> list[VersionInfo]:
 def _retire(conn, info: VersionInfo, by: str, reason: str, action: str) -> None:
     table = T["embedding_versions"]
     conn.execute(
-        update(table).where(table.c.id == info.id).values(
-            status=EmbeddingStatus.RETIRED, retired_at=_now(), reason=reason,
+        update(table)
+        .where(table.c.id == info.id)
+        .values(
+            status=EmbeddingStatus.RETIRED,
+            retired_at=_now(),
+            reason=reason,
             params=_history(info, action, by, reason, EmbeddingStatus.RETIRED),
         )
     )
@@ -264,10 +307,17 @@ def _retire(conn, info: VersionInfo, by: str, reason: str, action: str) -> None:
 def _activate(conn, info: VersionInfo, by: str, reason: str, action: str, **extra: Any) -> Row:
     table = T["embedding_versions"]
     return conn.execute(
-        update(table).where(table.c.id == info.id).values(
-            status=EmbeddingStatus.ACTIVE, promoted_by=by, promoted_at=_now(), retired_at=None,
-            reason=reason, params=_history(info, action, by, reason, EmbeddingStatus.ACTIVE, **extra),
-        ).returning(*table.c)
+        update(table)
+        .where(table.c.id == info.id)
+        .values(
+            status=EmbeddingStatus.ACTIVE,
+            promoted_by=by,
+            promoted_at=_now(),
+            retired_at=None,
+            reason=reason,
+            params=_history(info, action, by, reason, EmbeddingStatus.ACTIVE, **extra),
+        )
+        .returning(*table.c)
     ).one()
 
 
@@ -288,16 +338,19 @@ def promote(
     eng = _engine(engine)
     target = get_version(version_id, engine=eng)
     if target.status != EmbeddingStatus.CANDIDATE:
-        raise NFError("NF-RAG-003", f"only a candidate can be promoted; {target.name} is "
-                                    f"{target.status}")
+        raise NFError(
+            "NF-RAG-003", f"only a candidate can be promoted; {target.name} is {target.status}"
+        )
     if backends.needs_fit(target.backend, target.params):
         raise NFError("NF-RAG-003", f"{target.name} has no index yet (not fitted)")
     current = active_version(target.tenant_id, target.project_id, engine=eng)
     if evidence is None:
         from nf_resources.rag.eval import latest_summary
 
-        evidence = {"candidate": latest_summary(target.id, engine=eng),
-                    "active": latest_summary(current.id, engine=eng) if current else None}
+        evidence = {
+            "candidate": latest_summary(target.id, engine=eng),
+            "active": latest_summary(current.id, engine=eng) if current else None,
+        }
     chosen = gate if gate is not None else _registered_gate
     if chosen is not None:
         verdict = chosen(PromotionRequest(target, current, by, reason, evidence))
@@ -328,8 +381,9 @@ def bootstrap_active(
         target = next((v for v in versions if v.name == name), None)
         if target is None or target.status != EmbeddingStatus.CANDIDATE:
             raise NFError("NF-RAG-003", f"no candidate {name!r} to bootstrap")
-        row = _activate(conn, target, "system:bootstrap", "first version of the project",
-                        "bootstrap")
+        row = _activate(
+            conn, target, "system:bootstrap", "first version of the project", "bootstrap"
+        )
     return _info(row)
 
 
@@ -348,23 +402,27 @@ def rollback(
     with eng.begin() as conn:
         versions = _lock_project(conn, tenant_id, project_id)
         active = next((v for v in versions if v.status == EmbeddingStatus.ACTIVE), None)
-        was_active = [v for v in versions
-                      if v.status == EmbeddingStatus.RETIRED and v.promoted_at is not None]
+        was_active = [
+            v for v in versions if v.status == EmbeddingStatus.RETIRED and v.promoted_at is not None
+        ]
         if to_version_id is not None:
             target = next((v for v in versions if v.id == uuid.UUID(str(to_version_id))), None)
             if target is None:
                 raise NFError("NF-INPUT-010", f"no embedding version {to_version_id} here")
             if target not in was_active:
-                raise NFError("NF-RAG-003", f"{target.name} is {target.status} and was never "
-                                            f"active: promote it instead")
+                raise NFError(
+                    "NF-RAG-003",
+                    f"{target.name} is {target.status} and was never active: promote it instead",
+                )
         else:
             if not was_active:
                 raise NFError("NF-RAG-003", "no previously active version to roll back to")
             target = max(was_active, key=lambda v: v.retired_at or v.created_at)
         if active is not None:
             _retire(conn, active, by, f"rolled back to {target.name}: {reason}", "rollback")
-        row = _activate(conn, target, by, reason, "restore",
-                        replaced=str(active.id) if active else None)
+        row = _activate(
+            conn, target, by, reason, "restore", replaced=str(active.id) if active else None
+        )
     return _info(row)
 
 

@@ -67,29 +67,48 @@ def index_version(
         if len(texts) < 2:
             raise NFError("NF-RAG-003", f"{info.name}: not enough chunks to fit the model yet")
         params = backends.fit(info.backend, info.backend_params, texts, store)
-        info = governance.set_fitted_params(info.id, params, int(params["dimensions"]),
-                                            engine=engine)
+        info = governance.set_fitted_params(
+            info.id, params, int(params["dimensions"]), engine=engine
+        )
         fitted = True
     embedder = backends.build_embedder(info.backend, info.backend_params, store=store)
     if embedder.dimensions and embedder.dimensions != info.dimensions:
-        raise NFError("NF-RAG-002", f"{info.name}: backend gives {embedder.dimensions} "
-                                    f"dimensions, the version says {info.dimensions}")
-    missing = rag.chunk_rows(info.tenant_id, info.project_id, novel_id=novel_id,
-                             missing_for_version=info.id)
+        raise NFError(
+            "NF-RAG-002",
+            f"{info.name}: backend gives {embedder.dimensions} "
+            f"dimensions, the version says {info.dimensions}",
+        )
+    missing = rag.chunk_rows(
+        info.tenant_id, info.project_id, novel_id=novel_id, missing_for_version=info.id
+    )
     for s in range(0, len(missing), batch_size):
         part = missing[s : s + batch_size]
         result = embedder.embed([c.text for c in part])
         if usages is not None:
             usages.append(result.usage)
         rag.write_embeddings(
-            tenant_id=info.tenant_id, project_id=info.project_id, trace_id=trace_id,
-            version_id=info.id, dimensions=info.dimensions, chunk_ids=[c.id for c in part],
+            tenant_id=info.tenant_id,
+            project_id=info.project_id,
+            trace_id=trace_id,
+            version_id=info.id,
+            dimensions=info.dimensions,
+            chunk_ids=[c.id for c in part],
             vectors=np.asarray(result.vectors, dtype=np.float32),
         )
     total = rag.coverage(info.tenant_id, info.project_id, info.id, novel_id=novel_id)[1]
     pgv = rag.sync_pgvector(info.tenant_id, info.project_id, info.id, info.dimensions)
-    return IndexReport(str(info.id), info.name, str(info.status), info.backend, info.dimensions,
-                       len(missing), total, fitted, pgv, time.perf_counter() - t0)
+    return IndexReport(
+        str(info.id),
+        info.name,
+        str(info.status),
+        info.backend,
+        info.dimensions,
+        len(missing),
+        total,
+        fitted,
+        pgv,
+        time.perf_counter() - t0,
+    )
 
 
 def versions_to_index(engine: Engine, tenant_id: str, project_id: str) -> list[VersionInfo]:
@@ -98,8 +117,13 @@ def versions_to_index(engine: Engine, tenant_id: str, project_id: str) -> list[V
     versions = governance.list_versions(tenant_id, project_id, engine=engine)
     if not versions:
         governance.create_version(
-            tenant_id, project_id, name=DEFAULT_VERSION_NAME, backend="char-ngram",
-            created_by="system:bootstrap", reason="first index of the project", engine=engine,
+            tenant_id,
+            project_id,
+            name=DEFAULT_VERSION_NAME,
+            backend="char-ngram",
+            created_by="system:bootstrap",
+            reason="first index of the project",
+            engine=engine,
         )
         governance.bootstrap_active(tenant_id, project_id, DEFAULT_VERSION_NAME, engine=engine)
         versions = governance.list_versions(tenant_id, project_id, engine=engine)

@@ -97,7 +97,11 @@ class WordPiece:
         chars: list[str] = []
         for ch in text:
             cp = ord(ch)
-            if cp == 0 or cp == 0xFFFD or (unicodedata.category(ch).startswith("C") and ch not in "\t\n\r"):
+            if (
+                cp == 0
+                or cp == 0xFFFD
+                or (unicodedata.category(ch).startswith("C") and ch not in "\t\n\r")
+            ):
                 continue
             if ch in " \t\n\r" or unicodedata.category(ch) == "Zs":
                 chars.append(" ")
@@ -169,8 +173,10 @@ class MiniLMEncoder:
         self.layers = int(cfg["num_hidden_layers"])
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
         self.dimensions = int(cfg["hidden_size"])
-        self.w = {k: np.ascontiguousarray(v, dtype=np.float32) if v.dtype != np.int64 else v
-                  for k, v in load_safetensors(path / "model.safetensors").items()}
+        self.w = {
+            k: np.ascontiguousarray(v, dtype=np.float32) if v.dtype != np.int64 else v
+            for k, v in load_safetensors(path / "model.safetensors").items()
+        }
         self.tokenizer = WordPiece(path / "vocab.txt")
 
     def _p(self, name: str) -> np.ndarray:
@@ -187,8 +193,12 @@ class MiniLMEncoder:
             + self._p("embeddings.position_embeddings.weight")[:n][None]
             + self._p("embeddings.token_type_embeddings.weight")[0][None, None]
         )
-        x = _layer_norm(x, self._p("embeddings.LayerNorm.weight"),
-                        self._p("embeddings.LayerNorm.bias"), self.eps)
+        x = _layer_norm(
+            x,
+            self._p("embeddings.LayerNorm.weight"),
+            self._p("embeddings.LayerNorm.bias"),
+            self.eps,
+        )
         h = self.heads
         d = x.shape[-1] // h
         bias = ((1.0 - mask[:, None, None, :].astype(np.float32)) * -1e9).astype(np.float32)
@@ -205,14 +215,20 @@ class MiniLMEncoder:
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
             ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(b, n, h * d)
-            x = _layer_norm(x + self._dense(ctx, p + "attention.output.dense"),
-                            self._p(p + "attention.output.LayerNorm.weight"),
-                            self._p(p + "attention.output.LayerNorm.bias"), self.eps)
+            x = _layer_norm(
+                x + self._dense(ctx, p + "attention.output.dense"),
+                self._p(p + "attention.output.LayerNorm.weight"),
+                self._p(p + "attention.output.LayerNorm.bias"),
+                self.eps,
+            )
             inter = self._dense(x, p + "intermediate.dense")
             inter = 0.5 * inter * (1.0 + erf(inter / np.float32(np.sqrt(2.0))))  # exact GELU
-            x = _layer_norm(x + self._dense(inter.astype(np.float32), p + "output.dense"),
-                            self._p(p + "output.LayerNorm.weight"),
-                            self._p(p + "output.LayerNorm.bias"), self.eps)
+            x = _layer_norm(
+                x + self._dense(inter.astype(np.float32), p + "output.dense"),
+                self._p(p + "output.LayerNorm.weight"),
+                self._p(p + "output.LayerNorm.bias"),
+                self.eps,
+            )
         return x
 
     def encode(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
@@ -229,7 +245,9 @@ class MiniLMEncoder:
                 ids[row, : len(encoded[i])] = encoded[i]
                 mask[row, : len(encoded[i])] = 1.0
             states = self.forward(ids, mask)
-            pooled = (states * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+            pooled = (states * mask[..., None]).sum(1) / np.maximum(
+                mask.sum(1, keepdims=True), 1e-9
+            )
             norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
             out[idx] = pooled / norms
         return out

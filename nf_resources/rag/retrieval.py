@@ -67,8 +67,9 @@ def retrieve(
 
         engine = get_engine()
     if version_id is not None:
-        info = governance.get_version(version_id, tenant_id=tenant_id, project_id=project_id,
-                                      engine=engine)
+        info = governance.get_version(
+            version_id, tenant_id=tenant_id, project_id=project_id, engine=engine
+        )
     else:
         info = governance.require_active(tenant_id, project_id, engine=engine)
     embedder = backends.build_embedder(info.backend, info.backend_params, store=store)
@@ -81,9 +82,16 @@ def retrieve(
     [hits] = rag.search(tenant_id, project_id, info.id, qv, k, method=used, novel_id=nid)
     rows = {r.id: r for r in rag.chunk_rows(tenant_id, project_id, ids=[h.chunk_id for h in hits])}
     chunks = [
-        RetrievedChunk(h.chunk_id, h.score, h.rank, str(rows[h.chunk_id].novel_id),
-                       rows[h.chunk_id].chapter_index, rows[h.chunk_id].start,
-                       rows[h.chunk_id].end, rows[h.chunk_id].text)
+        RetrievedChunk(
+            h.chunk_id,
+            h.score,
+            h.rank,
+            str(rows[h.chunk_id].novel_id),
+            rows[h.chunk_id].chapter_index,
+            rows[h.chunk_id].start,
+            rows[h.chunk_id].end,
+            rows[h.chunk_id].text,
+        )
         for h in hits
         if h.chunk_id in rows  # a chunk deleted since the index was read is dropped
     ]

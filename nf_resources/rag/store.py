@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
+import os
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from psycopg2.extras import execute_values
 from sqlalchemy import Engine, bindparam, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
@@ -41,6 +45,9 @@ Method = Literal["auto", "exact", "sql", "ivf", "pgvector"]
 METHODS: tuple[str, ...] = ("auto", "exact", "sql", "ivf", "pgvector")
 # Below this many vectors a full scan is both exact and fast enough.
 IVF_MIN_ROWS = 20_000
+# pgvector 0.6 indexes at most 2000 dimensions (HNSW); wider versions use exact/ivf.
+PGVECTOR_MAX_DIMS = 2000
+MATRIX_TTL_SECONDS = float(os.environ.get("NF_RAG_MATRIX_TTL", "5"))
 _BATCH = 1000
 
 
@@ -81,6 +88,7 @@ class _Matrix:
     vectors: np.ndarray
     ivf: IVFIndex | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    checked_at: float = field(default_factory=time.monotonic)
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -96,6 +104,22 @@ def _decode_array(raw: bytes) -> np.ndarray:
     if ndim != 1 or has_nulls or len(raw) != 20 + 8 * n:
         raise NFError("NF-RAG-002", "a stored vector is not a flat float4 array")
     return np.frombuffer(raw, dtype=">f4", offset=20)[1::2].astype(np.float32)
+
+
+# Vectors travel as float4[] text literals parsed by the server's array_in: psycopg2 renders a
+# Python list as ARRAY[c1, c2, ...], an expression of one node per element to parse and plan.
+_UPSERT_EMBEDDINGS = (
+    "INSERT INTO rag_embeddings (tenant_id, project_id, trace_id, chunk_id, "
+    "embedding_version_id, vector) VALUES %s ON CONFLICT (chunk_id, embedding_version_id) "
+    "DO UPDATE SET vector = EXCLUDED.vector, trace_id = EXCLUDED.trace_id, updated_at = now()"
+)
+_UPSERT_TEMPLATE = "(%s, %s, %s, %s, %s, %s::real[])"
+
+
+def _array_literals(block: np.ndarray) -> list[str]:
+    buf = io.StringIO()
+    np.savetxt(buf, block, fmt="%.9g", delimiter=",")  # 9 digits: float32 round-trips
+    return ["{" + line + "}" for line in buf.getvalue().splitlines()]
 
 
 def _side_table(version_id: uuid.UUID) -> str:
@@ -156,11 +180,11 @@ class RagStore:
             new = [r for k, r in rows.items() if k not in existing]
             gone = sorted(existing - rows.keys())
             for s in range(0, len(new), _BATCH):
-                conn.execute(
-                    pg_insert(table).values(new[s : s + _BATCH]).on_conflict_do_nothing()
-                )
+                conn.execute(pg_insert(table).values(new[s : s + _BATCH]).on_conflict_do_nothing())
             for s in range(0, len(gone), _BATCH):
                 conn.execute(delete(table).where(table.c.id.in_(gone[s : s + _BATCH])))
+        if gone:  # their vectors went with them (cascade)
+            self._invalidate(tenant_id, project_id, None)
         return ChunkWrite(len(new), len(existing & rows.keys()), len(gone))
 
     def chunk_rows(
@@ -192,16 +216,32 @@ class RagStore:
         with self.engine.connect() as conn:
             return [ChunkRow(*r) for r in conn.execute(q).all()]
 
+    def _invalidate(self, tenant_id: str, project_id: str, version_id: uuid.UUID | None) -> None:
+        url = str(self.engine.url)
+        with _MATRIX_LOCK:
+            for key in [
+                k
+                for k in _MATRICES
+                if k[:3] == (url, tenant_id, project_id)
+                and (version_id is None or k[3] == version_id)
+            ]:
+                del _MATRICES[key]
+
     def coverage(
-        self, tenant_id: str, project_id: str, version_id: uuid.UUID, *,
+        self,
+        tenant_id: str,
+        project_id: str,
+        version_id: uuid.UUID,
+        *,
         novel_id: uuid.UUID | None = None,
     ) -> tuple[int, int]:
         """(chunks, chunks with a vector for the version), for a novel or the project."""
         c, e = T["rag_chunks"], T["rag_embeddings"]
         q = (
             select(func.count(c.c.id), func.count(e.c.id))
-            .select_from(c.outerjoin(e, (e.c.chunk_id == c.c.id)
-                                     & (e.c.embedding_version_id == version_id)))
+            .select_from(
+                c.outerjoin(e, (e.c.chunk_id == c.c.id) & (e.c.embedding_version_id == version_id))
+            )
             .where(c.c.tenant_id == tenant_id, c.c.project_id == project_id)
         )
         if novel_id is not None:
@@ -235,28 +275,19 @@ class RagStore:
         if not np.isfinite(arr).all():
             raise NFError("NF-RAG-002", "embedding vectors contain NaN or infinity")
         arr = _unit_rows(arr)
-        table = T["rag_embeddings"]
         with self.engine.begin() as conn:
+            cur = conn.connection.driver_connection.cursor()
             for s in range(0, len(chunk_ids), _BATCH):
                 rows = [
-                    {
-                        "tenant_id": tenant_id,
-                        "project_id": project_id,
-                        "trace_id": trace_id,
-                        "chunk_id": cid,
-                        "embedding_version_id": version_id,
-                        "vector": vec.tolist(),
-                    }
-                    for cid, vec in zip(chunk_ids[s : s + _BATCH], arr[s : s + _BATCH], strict=True)
-                ]
-                stmt = pg_insert(table).values(rows)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["chunk_id", "embedding_version_id"],
-                        set_={"vector": stmt.excluded.vector, "trace_id": stmt.excluded.trace_id,
-                              "updated_at": func.now()},
+                    (tenant_id, project_id, trace_id, cid, version_id, lit)
+                    for cid, lit in zip(
+                        chunk_ids[s : s + _BATCH], _array_literals(arr[s : s + _BATCH]), strict=True
                     )
+                ]
+                execute_values(
+                    cur, _UPSERT_EMBEDDINGS, rows, template=_UPSERT_TEMPLATE, page_size=_BATCH
                 )
+        self._invalidate(tenant_id, project_id, version_id)
         return len(chunk_ids)
 
     def _fingerprint(self, conn, tenant_id: str, project_id: str, version_id: uuid.UUID) -> tuple:
@@ -271,19 +302,26 @@ class RagStore:
         return (int(row[0]), row[1])
 
     def matrix(self, tenant_id: str, project_id: str, version_id: uuid.UUID) -> _Matrix:
-        """The version's (chunk ids, unit vectors), cached until its rows change."""
+        """The version's (chunk ids, unit vectors), cached until its rows change.
+
+        Writes through this module drop the cache at once; another process's writes are seen
+        once the entry is older than MATRIX_TTL_SECONDS (then a count/max(updated_at) probe
+        decides whether to reload), so a hot query path does not probe on every call.
+        """
         key = (str(self.engine.url), tenant_id, project_id, version_id)
+        cached = _MATRICES.get(key)
+        if cached is not None and time.monotonic() - cached.checked_at < MATRIX_TTL_SECONDS:
+            return cached
         with self.engine.connect() as conn:
             fp = self._fingerprint(conn, tenant_id, project_id, version_id)
-            cached = _MATRICES.get(key)
             if cached is not None and cached.fingerprint == fp:
+                cached.checked_at = time.monotonic()
                 return cached
             e = T["rag_embeddings"]
             # PostgreSQL's binary array form, decoded by NumPy: psycopg2 would build one Python
             # float per element (minutes for 100k x 512).
             rows = conn.execute(
-                select(e.c.chunk_id, func.array_send(e.c.vector))
-                .where(
+                select(e.c.chunk_id, func.array_send(e.c.vector)).where(
                     e.c.tenant_id == tenant_id,
                     e.c.project_id == project_id,
                     e.c.embedding_version_id == version_id,
@@ -291,8 +329,11 @@ class RagStore:
             ).all()
         rows.sort(key=lambda r: r[0])  # Python order (not the server's collation): bisectable
         ids = [r[0] for r in rows]
-        vectors = np.stack([_decode_array(bytes(r[1])) for r in rows]) if rows else np.zeros(
-            (0, 0), dtype=np.float32)
+        vectors = (
+            np.stack([_decode_array(bytes(r[1])) for r in rows])
+            if rows
+            else np.zeros((0, 0), dtype=np.float32)
+        )
         m = _Matrix(fp, ids, vectors)
         with _MATRIX_LOCK:
             _MATRICES[key] = m
@@ -325,8 +366,10 @@ class RagStore:
         if method == "auto":
             method = self.auto_method(tenant_id, project_id, version_id)
         if method == "pgvector":
-            return [self._search_pgvector(tenant_id, project_id, version_id, row, k, ef_search)
-                    for row in q]
+            return [
+                self._search_pgvector(tenant_id, project_id, version_id, row, k, ef_search)
+                for row in q
+            ]
         if method == "sql":
             return [self._search_sql(tenant_id, project_id, version_id, row, k) for row in q]
         m = self.matrix(tenant_id, project_id, version_id)
@@ -344,8 +387,9 @@ class RagStore:
     def _search_novel(self, tenant_id, project_id, version_id, q, k, novel_id, method):
         prefix = novel_id.hex + "-"
         if method == "sql":
-            return [self._search_sql(tenant_id, project_id, version_id, row, k, prefix)
-                    for row in q]
+            return [
+                self._search_sql(tenant_id, project_id, version_id, row, k, prefix) for row in q
+            ]
         m = self.matrix(tenant_id, project_id, version_id)
         lo = bisect.bisect_left(m.ids, prefix)
         hi = bisect.bisect_left(m.ids, novel_id.hex + ".")  # "." sorts right after "-"
@@ -363,13 +407,21 @@ class RagStore:
         self, tenant_id, project_id, version_id, q: np.ndarray, k: int, prefix: str = ""
     ) -> list[Hit]:
         stmt = text(
-            "SELECT e.chunk_id, (SELECT sum(a::float8 * b::float8) FROM unnest(e.vector, :q) AS t(a, b)) AS s "
+            # float8 products: a float4 product of two small components raises "underflow"
+            "SELECT e.chunk_id, (SELECT sum(a::float8 * b::float8) "
+            "FROM unnest(e.vector, :q) AS t(a, b)) AS s "
             "FROM rag_embeddings e WHERE e.tenant_id = :t AND e.project_id = :p "
             "AND e.embedding_version_id = :v AND e.chunk_id LIKE :prefix "
             "ORDER BY s DESC, e.chunk_id LIMIT :k"
         ).bindparams(bindparam("q", type_=T["rag_embeddings"].c.vector.type))
-        params = {"q": q.tolist(), "t": tenant_id, "p": project_id, "v": version_id, "k": k,
-                  "prefix": prefix + "%"}
+        params = {
+            "q": q.tolist(),
+            "t": tenant_id,
+            "p": project_id,
+            "v": version_id,
+            "k": k,
+            "prefix": prefix + "%",
+        }
         with self.engine.connect() as conn:
             rows = conn.execute(stmt, params).all()
         return [Hit(r[0], float(r[1]), i + 1) for i, r in enumerate(rows)]
@@ -392,44 +444,59 @@ class RagStore:
         if not self.pgvector_available():
             return False
         with self.engine.connect() as conn:
-            return bool(conn.execute(
-                text("SELECT to_regclass(:t) IS NOT NULL"), {"t": _side_table(version_id)}
-            ).scalar())
+            return bool(
+                conn.execute(
+                    text("SELECT to_regclass(:t) IS NOT NULL"), {"t": _side_table(version_id)}
+                ).scalar()
+            )
 
     def sync_pgvector(
         self, tenant_id: str, project_id: str, version_id: uuid.UUID, dimensions: int
     ) -> int | None:
         """Copy the version's vectors into its HNSW-indexed side table; None without pgvector.
         Returns the number of rows in the side table."""
-        if not self.pgvector_available():
+        if not self.pgvector_available() or dimensions > PGVECTOR_MAX_DIMS:
             return None
         table = _side_table(version_id)
         params = {"t": tenant_id, "p": project_id, "v": version_id}
         with self.engine.begin() as conn:
             conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-            conn.execute(text(
-                f"CREATE TABLE IF NOT EXISTS {table} (chunk_id text PRIMARY KEY, "
-                f"tenant_id text NOT NULL, project_id text NOT NULL, "
-                f"embedding vector({int(dimensions)}) NOT NULL)"
-            ))
-            conn.execute(text(
-                f"DELETE FROM {table} s WHERE NOT EXISTS (SELECT 1 FROM rag_embeddings e "
-                f"WHERE e.chunk_id = s.chunk_id AND e.embedding_version_id = :v "
-                f"AND e.tenant_id = :t AND e.project_id = :p)"
-            ), params)
-            conn.execute(text(
-                f"INSERT INTO {table} (chunk_id, tenant_id, project_id, embedding) "
-                f"SELECT e.chunk_id, e.tenant_id, e.project_id, e.vector::vector FROM "
-                f"rag_embeddings e WHERE e.embedding_version_id = :v AND e.tenant_id = :t "
-                f"AND e.project_id = :p ON CONFLICT (chunk_id) DO UPDATE SET "
-                f"embedding = EXCLUDED.embedding WHERE {table}.embedding <> EXCLUDED.embedding"
-            ), params)
+            conn.execute(
+                text(
+                    f"CREATE TABLE IF NOT EXISTS {table} (chunk_id text PRIMARY KEY, "
+                    f"tenant_id text NOT NULL, project_id text NOT NULL, "
+                    f"embedding vector({int(dimensions)}) NOT NULL)"
+                )
+            )
+            # In-line, uncompressed vectors: a 512-d vector (2 KB) would be TOASTed and
+            # de-toasted on every row a scan touches.
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN embedding SET STORAGE PLAIN"))
+            conn.execute(
+                text(
+                    f"DELETE FROM {table} s WHERE NOT EXISTS (SELECT 1 FROM rag_embeddings e "
+                    f"WHERE e.chunk_id = s.chunk_id AND e.embedding_version_id = :v "
+                    f"AND e.tenant_id = :t AND e.project_id = :p)"
+                ),
+                params,
+            )
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} (chunk_id, tenant_id, project_id, embedding) "
+                    f"SELECT e.chunk_id, e.tenant_id, e.project_id, e.vector::vector FROM "
+                    f"rag_embeddings e WHERE e.embedding_version_id = :v AND e.tenant_id = :t "
+                    f"AND e.project_id = :p ON CONFLICT (chunk_id) DO UPDATE SET "
+                    f"embedding = EXCLUDED.embedding WHERE {table}.embedding <> EXCLUDED.embedding"
+                ),
+                params,
+            )
             # Built after the first bulk load (faster than growing it row by row); later
             # inserts maintain it.
-            conn.execute(text(
-                f"CREATE INDEX IF NOT EXISTS v_{version_id.hex}_hnsw ON {table} "
-                f"USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
-            ))
+            conn.execute(
+                text(
+                    f"CREATE INDEX IF NOT EXISTS v_{version_id.hex}_hnsw ON {table} "
+                    f"USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+                )
+            )
             return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar())
 
     def drop_pgvector(self, version_id: uuid.UUID) -> None:
@@ -452,4 +519,3 @@ class RagStore:
                 {"q": _vec_literal(q), "t": tenant_id, "p": project_id, "k": k},
             ).all()
         return [Hit(r[0], float(r[1]), i + 1) for i, r in enumerate(rows)]
-

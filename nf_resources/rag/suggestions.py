@@ -14,7 +14,8 @@ After an evaluation round, per project:
 Each suggestion row carries its evidence (metrics, reference, thresholds, eval sets) and is
 announced by a `rag.suggestion` event in the same transaction. An open suggestion is updated,
 not duplicated, on the next round; one the latest round no longer supports (the regression
-healed, the candidate fell behind or changed state) is dismissed by "system". Accepting one runs the rollback, or the promotion through the gate.
+healed, the candidate fell behind or changed state) is dismissed by "system". Accepting one
+runs the rollback, or the promotion through the gate.
 """
 
 from __future__ import annotations
@@ -77,14 +78,19 @@ def _usable(rows: dict, th: Thresholds) -> dict:
     return {s: r for s, r in rows.items() if r["n_queries"] >= th.min_queries}
 
 
-def compare(engine: Engine, a: uuid.UUID, b: uuid.UUID, th: Thresholds = Thresholds()) -> dict | None:
+def compare(
+    engine: Engine, a: uuid.UUID, b: uuid.UUID, th: Thresholds = Thresholds()
+) -> dict | None:
     """Latest metrics of versions a and b over the eval sets both have results on."""
     ra, rb = _usable(_per_set(engine, a), th), _usable(_per_set(engine, b), th)
     common = set(ra) & set(rb)
     if not common:
         return None
-    return {"a": _aggregate(ra, common), "b": _aggregate(rb, common),
-            "eval_sets": sorted(str(s) for s in common)}
+    return {
+        "a": _aggregate(ra, common),
+        "b": _aggregate(rb, common),
+        "eval_sets": sorted(str(s) for s in common),
+    }
 
 
 def _previous_active(versions: list[VersionInfo]) -> VersionInfo | None:
@@ -98,8 +104,9 @@ def _previous_active(versions: list[VersionInfo]) -> VersionInfo | None:
     return last if history[-1].get("action") == "replaced" else None
 
 
-def _regression(engine: Engine, active: VersionInfo, prev: VersionInfo | None,
-                th: Thresholds) -> dict | None:
+def _regression(
+    engine: Engine, active: VersionInfo, prev: VersionInfo | None, th: Thresholds
+) -> dict | None:
     latest = _usable(_per_set(engine, active.id), th)
     if not latest:
         return None
@@ -130,13 +137,16 @@ def _regression(engine: Engine, active: VersionInfo, prev: VersionInfo | None,
     }
 
 
-def _upsert(conn, tenant_id: str, project_id: str, kind: str, from_id, to_id,
-            evidence: dict) -> Suggestion:
+def _upsert(
+    conn, tenant_id: str, project_id: str, kind: str, from_id, to_id, evidence: dict
+) -> Suggestion:
     table = T["rag_rollback_suggestions"]
     open_row = conn.execute(
         select(table.c.id).where(
-            table.c.tenant_id == tenant_id, table.c.project_id == project_id,
-            table.c.kind == kind, table.c.status == "open",
+            table.c.tenant_id == tenant_id,
+            table.c.project_id == project_id,
+            table.c.kind == kind,
+            table.c.status == "open",
             table.c.from_version_id.is_not_distinct_from(from_id),
             table.c.to_version_id.is_not_distinct_from(to_id),
         )
@@ -145,18 +155,35 @@ def _upsert(conn, tenant_id: str, project_id: str, kind: str, from_id, to_id,
         conn.execute(update(table).where(table.c.id == open_row).values(evidence=evidence))
         return Suggestion(open_row, kind, from_id, to_id, evidence, False)
     sid = conn.execute(
-        insert(table).values(
-            id=uuid.uuid4(), tenant_id=tenant_id, project_id=project_id,
-            trace_id=current_trace_id(), kind=kind, from_version_id=from_id,
-            to_version_id=to_id, evidence=evidence, status="open",
-        ).returning(table.c.id)
+        insert(table)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            project_id=project_id,
+            trace_id=current_trace_id(),
+            kind=kind,
+            from_version_id=from_id,
+            to_version_id=to_id,
+            evidence=evidence,
+            status="open",
+        )
+        .returning(table.c.id)
     ).scalar_one()
-    emit(conn, EventTopic.RAG_SUGGESTION, tenant_id=tenant_id, project_id=project_id,
-         trace_id=current_trace_id(), stage=Stage.INDEX,
-         payload={"suggestion_id": str(sid), "kind": kind,
-                  "from_version_id": str(from_id) if from_id else None,
-                  "to_version_id": str(to_id) if to_id else None,
-                  "summary": evidence.get("reason")})
+    emit(
+        conn,
+        EventTopic.RAG_SUGGESTION,
+        tenant_id=tenant_id,
+        project_id=project_id,
+        trace_id=current_trace_id(),
+        stage=Stage.INDEX,
+        payload={
+            "suggestion_id": str(sid),
+            "kind": kind,
+            "from_version_id": str(from_id) if from_id else None,
+            "to_version_id": str(to_id) if to_id else None,
+            "summary": evidence.get("reason"),
+        },
+    )
     return Suggestion(sid, kind, from_id, to_id, evidence, True)
 
 
@@ -165,15 +192,25 @@ def _dismiss_others(conn, tenant_id: str, project_id: str, keep: set[uuid.UUID])
     table = T["rag_rollback_suggestions"]
     rows = conn.execute(
         select(table.c.id, table.c.evidence).where(
-            table.c.tenant_id == tenant_id, table.c.project_id == project_id,
-            table.c.status == "open")
+            table.c.tenant_id == tenant_id,
+            table.c.project_id == project_id,
+            table.c.status == "open",
+        )
     ).all()
     for sid, evidence in rows:
         if sid not in keep:
-            conn.execute(update(table).where(table.c.id == sid).values(
-                status="dismissed",
-                evidence={**evidence, "decided_by": "system",
-                          "decision_reason": "no longer supported by the latest evaluation"}))
+            conn.execute(
+                update(table)
+                .where(table.c.id == sid)
+                .values(
+                    status="dismissed",
+                    evidence={
+                        **evidence,
+                        "decided_by": "system",
+                        "decision_reason": "no longer supported by the latest evaluation",
+                    },
+                )
+            )
 
 
 def suggest(
@@ -183,17 +220,28 @@ def suggest(
     versions = governance.list_versions(tenant_id, project_id, engine=engine)
     active = next((v for v in versions if v.status == EmbeddingStatus.ACTIVE), None)
     out: list[Suggestion] = []
-    thresholds = {"max_drop": th.max_drop, "min_gain": th.min_gain,
-                  "min_queries": th.min_queries}
+    thresholds = {"max_drop": th.max_drop, "min_gain": th.min_gain, "min_queries": th.min_queries}
     with engine.begin() as conn:
         if active is not None:
             prev = _previous_active(versions)
             reg = _regression(engine, active, prev, th)
             if reg is not None:
-                reg |= {"thresholds": thresholds, "from_name": active.name,
-                        "to_name": prev.name if prev else None}
-                out.append(_upsert(conn, tenant_id, project_id, "rollback", active.id,
-                                   prev.id if prev else None, reg))
+                reg |= {
+                    "thresholds": thresholds,
+                    "from_name": active.name,
+                    "to_name": prev.name if prev else None,
+                }
+                out.append(
+                    _upsert(
+                        conn,
+                        tenant_id,
+                        project_id,
+                        "rollback",
+                        active.id,
+                        prev.id if prev else None,
+                        reg,
+                    )
+                )
         best: tuple[float, float, VersionInfo, dict] | None = None
         for cand in (v for v in versions if v.status == EmbeddingStatus.CANDIDATE):
             if active is None:
@@ -201,8 +249,11 @@ def suggest(
                 if not mine:
                     continue
                 agg = _aggregate(mine, set(mine))
-                ev = {"reason": "no active version; best evaluated candidate", "candidate": agg,
-                      "eval_sets": sorted(str(s) for s in mine)}
+                ev = {
+                    "reason": "no active version; best evaluated candidate",
+                    "candidate": agg,
+                    "eval_sets": sorted(str(s) for s in mine),
+                }
                 key = (agg["recall_at_k"], agg["mrr"])
             else:
                 cmp = compare(engine, active.id, cand.id, th)
@@ -210,20 +261,38 @@ def suggest(
                     continue
                 gain = {m: cmp["b"][m] - cmp["a"][m] for m in ("recall_at_k", "mrr")}
                 beats = gain["recall_at_k"] >= th.min_gain or (
-                    abs(gain["recall_at_k"]) < 1e-9 and gain["mrr"] >= th.min_gain)
+                    abs(gain["recall_at_k"]) < 1e-9 and gain["mrr"] >= th.min_gain
+                )
                 if not beats:
                     continue
-                ev = {"reason": "candidate beats the active version", "active": cmp["a"],
-                      "candidate": cmp["b"], "gain": gain, "eval_sets": cmp["eval_sets"]}
+                ev = {
+                    "reason": "candidate beats the active version",
+                    "active": cmp["a"],
+                    "candidate": cmp["b"],
+                    "gain": gain,
+                    "eval_sets": cmp["eval_sets"],
+                }
                 key = (cmp["b"]["recall_at_k"], cmp["b"]["mrr"])
             if best is None or key > best[:2]:
                 best = (*key, cand, ev)
         if best is not None:
             cand, ev = best[2], best[3]
-            ev |= {"thresholds": thresholds, "to_name": cand.name,
-                   "from_name": active.name if active else None}
-            out.append(_upsert(conn, tenant_id, project_id, "promote",
-                               active.id if active else None, cand.id, ev))
+            ev |= {
+                "thresholds": thresholds,
+                "to_name": cand.name,
+                "from_name": active.name if active else None,
+            }
+            out.append(
+                _upsert(
+                    conn,
+                    tenant_id,
+                    project_id,
+                    "promote",
+                    active.id if active else None,
+                    cand.id,
+                    ev,
+                )
+            )
         _dismiss_others(conn, tenant_id, project_id, {s.id for s in out})
     return out
 
@@ -250,18 +319,23 @@ def _get_open(engine: Engine, suggestion_id: uuid.UUID | str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def accept(
-    engine: Engine, suggestion_id: uuid.UUID | str, by: str, gate=None
-) -> VersionInfo:
+def accept(engine: Engine, suggestion_id: uuid.UUID | str, by: str, gate=None) -> VersionInfo:
     """Carry a suggestion out: a rollback directly, a promotion through the gate."""
     s = _get_open(engine, suggestion_id)
     reason = f"suggestion {s['id']}: {s['evidence'].get('reason')}"
     if s["kind"] == "rollback":
-        info = governance.rollback(s["tenant_id"], s["project_id"], by, reason,
-                                   to_version_id=s["to_version_id"], engine=engine)
+        info = governance.rollback(
+            s["tenant_id"],
+            s["project_id"],
+            by,
+            reason,
+            to_version_id=s["to_version_id"],
+            engine=engine,
+        )
     else:
-        info = governance.promote(s["to_version_id"], by, reason, gate, engine=engine,
-                                  evidence=s["evidence"])
+        info = governance.promote(
+            s["to_version_id"], by, reason, gate, engine=engine, evidence=s["evidence"]
+        )
     _set_status(engine, s, "accepted", by)
     return info
 
@@ -274,6 +348,16 @@ def dismiss(engine: Engine, suggestion_id: uuid.UUID | str, by: str, reason: str
 def _set_status(engine: Engine, s: dict, status: str, by: str, reason: str | None = None) -> None:
     table = T["rag_rollback_suggestions"]
     with engine.begin() as conn:
-        conn.execute(update(table).where(table.c.id == s["id"]).values(
-            status=status, evidence={**s["evidence"], "decided_by": by, "decision": status,
-                                     "decision_reason": reason}))
+        conn.execute(
+            update(table)
+            .where(table.c.id == s["id"])
+            .values(
+                status=status,
+                evidence={
+                    **s["evidence"],
+                    "decided_by": by,
+                    "decision": status,
+                    "decision_reason": reason,
+                },
+            )
+        )

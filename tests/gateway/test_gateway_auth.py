@@ -12,6 +12,8 @@ from nf_gateway import auth as credentials
 from nf_gateway.testing import ALL_WRITE_TABLES, PASSWORD, counts
 from shared.models import Base
 
+pytestmark = pytest.mark.pg
+
 T = Base.metadata.tables
 
 

@@ -10,6 +10,8 @@ from PIL import Image
 
 from nf_gateway.testing import ALL_WRITE_TABLES, TWO_CHAPTERS, counts, upload
 
+pytestmark = pytest.mark.pg
+
 UPLOAD_LIMIT = 256 * 1024  # tests/gateway/conftest.py
 
 

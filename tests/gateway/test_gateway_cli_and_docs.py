@@ -12,6 +12,8 @@ from nf_cli.main import main
 from nf_gateway import docs
 from nf_gateway.testing import TWO_CHAPTERS, counts
 
+pytestmark = pytest.mark.pg
+
 
 @pytest.fixture
 def nf(capsys, monkeypatch, tmp_path, migrated_db_url):

@@ -8,11 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from nf_assets import intake
 from nf_gateway.testing import upload
 from shared.models import Base
+
+pytestmark = pytest.mark.pg
 
 T = Base.metadata.tables
 N = 50

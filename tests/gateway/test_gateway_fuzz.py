@@ -16,6 +16,8 @@ from schemathesis import checks
 
 from shared.errors import REGISTRY
 
+pytestmark = [pytest.mark.pg, pytest.mark.slow]
+
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
@@ -57,13 +59,11 @@ def fuzz_all(api_schema, headers) -> int:
     return len(operations)
 
 
-@pytest.mark.slow
 def test_fuzz_as_editor(api_schema, auth):
     """An editor: most writes are allowed, in one tenant."""
     fuzz_all(api_schema, auth["editor"])
 
 
-@pytest.mark.slow
 def test_fuzz_as_operator(api_schema, auth):
     """An operator: everything is allowed, across tenants."""
     fuzz_all(api_schema, auth["operator"])

@@ -15,6 +15,8 @@ from shared import requests as writes
 from shared.models import TENANT_TABLES, Base
 from shared.storage import LocalArtifactStore
 
+pytestmark = pytest.mark.pg
+
 T = Base.metadata.tables
 
 
@@ -76,6 +78,7 @@ def cross_tenant_calls(cast, theirs):
         ("GET", f"/v1/projects/{b}/{p}/novels", None, "NF-TENANCY-001"),
         ("POST", f"/v1/projects/{b}/{p}/novels", b"Chapter 1\n\nx\n", "NF-TENANCY-001"),
         ("GET", f"/v1/projects/{b}/{p}/requests", None, "NF-TENANCY-001"),
+        ("GET", f"/v1/projects/{b}/{p}/novels/secret/chapters", None, "NF-TENANCY-001"),
         ("POST", f"/v1/projects/{b}/{p}/requests", {"novel": "secret"}, "NF-TENANCY-001"),
         ("GET", f"/v1/requests/{theirs['request']['id']}", None, "NF-INPUT-010"),
         ("GET", f"/v1/traces/{theirs['request']['trace_id']}", None, "NF-INPUT-010"),

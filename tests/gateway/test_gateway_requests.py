@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from nf_gateway.testing import TWO_CHAPTERS, counts, upload
 from shared.models import Base
+
+pytestmark = pytest.mark.pg
 
 T = Base.metadata.tables
 

@@ -167,7 +167,7 @@ def test_truly_better_candidate_is_detected_and_opens_a_proposal(world: World) -
     exp = _create(w)
     # control passes 7 chapters in 10, the candidate 24 in 25
     passes = {"control": lambda k: k % 10 < 7, "candidate": lambda k: k % 25 != 0}
-    _materialize(w, exp, 300, per_arm(lambda v, k: (passes[v](k), 1000)))
+    assigned = _materialize(w, exp, 300, per_arm(lambda v, k: (passes[v](k), 1000)))
     done = experiments.decide_experiment(w.engine, exp["id"], actor=SYSTEM)
     decision = done["result"]["decision"]
     assert done["decision"] == "promote_candidate" and done["status"] == "decided"
@@ -191,6 +191,10 @@ def test_truly_better_candidate_is_detected_and_opens_a_proposal(world: World) -
     with pytest.raises(NFError) as e:  # decided experiments are final
         experiments.decide_experiment(w.engine, exp["id"])
     assert e.value.code == "NF-GOV-001"
+    # After the decision a unit keeps its arm; a new unit runs the control until promotion.
+    cand = next(u for u, v in assigned.items() if v == "candidate")
+    assert experiments.ref_for_unit(w.engine, exp["id"], cand) == "1.1.0"
+    assert experiments.ref_for_unit(w.engine, exp["id"], "other.unit:1") == "1.0.0"
 
 
 def test_candidate_that_is_not_better_is_not_promoted(world: World) -> None:

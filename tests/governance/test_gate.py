@@ -238,6 +238,20 @@ def test_rag_regression_refuses_embedding_promotion(world: World) -> None:
         "emb-c": "active",
     }
 
+    proposals.rollback(w.engine, p2["id"], actor=w.email("owner"))
+    with w.engine.connect() as conn:
+        rows = conn.execute(
+            select(ev.c.name, ev.c.status, ev.c.params).where(ev.c.tenant_id == w.tenant)
+        ).all()
+    assert {r.name: str(r.status) for r in rows} == {
+        "emb-a": "active",
+        "emb-b": "candidate",
+        "emb-c": "retired",
+    }
+    # RAG governance's lifecycle history saw both switches.
+    history = next(r.params["lifecycle"] for r in rows if r.name == "emb-c")
+    assert [h["action"] for h in history] == ["promote", "rollback"]
+
 
 def test_rag_gate_plugs_into_rag_governance(world: World) -> None:
     from nf_resources.rag import governance as rag
@@ -309,3 +323,50 @@ def test_check_outcomes_are_recorded_per_run_and_chapter(world: World) -> None:
     with pytest.raises(NFError) as e:
         record_check_outcomes(w.engine, dagster_run_id=dagster_run, gate="SKILL_99", outcomes=outs)
     assert e.value.code == "NF-INPUT-001"
+
+
+def test_prompt_template_chapters_come_from_the_experiment(world: World) -> None:
+    w = world
+    with w.engine.begin() as conn:
+        for version, status in (("v1", "active"), ("v2", "candidate")):
+            conn.execute(
+                insert(T["prompt_templates"]).values(
+                    id=uuid.uuid4(),
+                    tenant_id=w.tenant,
+                    project_id=w.project,
+                    trace_id=trace(),
+                    skill_id="SKILL_20",
+                    name="image",
+                    version=version,
+                    template="{caption}",
+                    status=status,
+                )
+            )
+    exp = experiments.create_experiment(
+        w.engine,
+        tenant_id=w.tenant,
+        project_id=w.project,
+        name="tpl",
+        kind="prompt_template",
+        target="SKILL_20/image",
+        control_ref="v1",
+        candidate_ref="v2",
+        min_samples=5,
+    )
+    nid, key = w.novel()
+    rid = w.run(nid)
+    assigned = experiments.assign_units(
+        w.engine, exp["id"], [experiments.unit_id(key, i) for i in range(60)]
+    )
+    arm = {int(u.rsplit(":", 1)[1]): v for u, v in assigned.items()}
+    candidate = sorted(i for i, v in arm.items() if v == "candidate")
+    failing = set(candidate[:3])  # 3 candidate chapters fail the content gate
+    w.gate(rid, nid, "SKILL_16", [(i, i not in failing) for i in arm])  # control ones all pass
+    w.gate(rid, nid, "SKILL_18", [(i, True) for i in arm])
+    p = _approved(w, kind="prompt_template", target="SKILL_20/image", to_ref="v2")
+    assert p["from_ref"] == "v1"
+    checks = _refused(w, p, GatePolicy())
+    c = checks["content_gate"]
+    assert c["n"] == len(candidate) and c["data"]["chapters_passed"] == len(candidate) - 3
+    assert checks["media_gate"]["passed"] is True
+    assert checks["experiment"]["data"]["experiment"] == "tpl"

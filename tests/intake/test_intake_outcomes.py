@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 
 import dagster as dg
+import pytest
 from sqlalchemy import insert, select
 
 from nf_assets import intake
 from nf_assets.runtime import TAG_REQUEST
 from nf_resources.database import DatabaseResource
 from shared.models import Base
+
+pytestmark = pytest.mark.pg
 
 T = Base.metadata.tables
 

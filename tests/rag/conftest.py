@@ -40,12 +40,24 @@ def load_novel(engine, store, tenant: str, project: str, name: str, n: int) -> I
     ensure_tenant_project(engine, tenant, project)
     chapters = chapters_of(name, n)
     body = "\n".join(f"{c.title}\n{c.text}" for c in chapters).encode()
-    novel = register_novel(engine, store, tenant_id=tenant, project_id=project,
-                           slug=Path(name).stem.replace("_", "-"), data=body, title=name,
-                           trace_id=uuid.uuid4().hex)
+    novel = register_novel(
+        engine,
+        store,
+        tenant_id=tenant,
+        project_id=project,
+        slug=Path(name).stem.replace("_", "-"),
+        data=body,
+        title=name,
+        trace_id=uuid.uuid4().hex,
+    )
     chunks = [c for ch in chapters for c in s03_chunk.chunk_chapter(ch)]
-    RagStore(engine).write_chunks(tenant_id=tenant, project_id=project,
-                                  trace_id=uuid.uuid4().hex, novel_id=novel.id, chunks=chunks)
+    RagStore(engine).write_chunks(
+        tenant_id=tenant,
+        project_id=project,
+        trace_id=uuid.uuid4().hex,
+        novel_id=novel.id,
+        chunks=chunks,
+    )
     return Indexed(engine, store, tenant, project, novel.id, chapters, chunks)
 
 
@@ -61,5 +73,6 @@ def xiyouji(migrated_db_url, artifact_store) -> Indexed:
     from shared.db import get_engine
 
     engine = get_engine(migrated_db_url)
-    return load_novel(engine, artifact_store, f"t{uuid.uuid4().hex[:8]}", "books",
-                      "zh_xiyouji.txt", N_CHAPTERS)
+    return load_novel(
+        engine, artifact_store, f"t{uuid.uuid4().hex[:8]}", "books", "zh_xiyouji.txt", N_CHAPTERS
+    )

@@ -35,43 +35,65 @@ def setup(migrated_db_url, tmp_path_factory):
     tenant, project = f"t{uuid.uuid4().hex[:8]}", "classics"
     ensure_tenant_project(engine, tenant, project)
     data = first_chapters((CORPUS / "zh_a_q_zhengzhuan.txt").read_bytes(), 3)
-    novel = register_novel(engine, LocalArtifactStore(root), tenant_id=tenant,
-                           project_id=project, slug="aq", data=data, title="aq",
-                           trace_id=uuid.uuid4().hex)
+    novel = register_novel(
+        engine,
+        LocalArtifactStore(root),
+        tenant_id=tenant,
+        project_id=project,
+        slug="aq",
+        data=data,
+        title="aq",
+        trace_id=uuid.uuid4().hex,
+    )
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
-    resources = {"db": DatabaseResource(url=migrated_db_url),
-                 "store": ArtifactStoreResource(root=str(root))}
+    resources = {
+        "db": DatabaseResource(url=migrated_db_url),
+        "store": ArtifactStoreResource(root=str(root)),
+    }
     return engine, instance, resources, novel, tenant, project
 
 
 def _sensor_tick(setup, cursor=None) -> dg.SensorResult:
     engine, instance, resources, *_ = setup
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                  resources={"db": resources["db"]})
+    ctx = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"db": resources["db"]}
+    )
     return rag.rag_candidate_sensor(ctx)
 
 
 def test_pipeline_sensor_and_schedule(setup):
     engine, instance, resources, novel, tenant, project = setup
     # ingest -> chapters -> chunks -> embeddings, with the check, as in novel_pipeline
-    assets = [ingest.novel_source, ingest.chapters, rag.rag_chunks, rag.rag_embeddings,
-              rag.rag_evaluation]
+    assets = [
+        ingest.novel_source,
+        ingest.chapters,
+        rag.rag_chunks,
+        rag.rag_embeddings,
+        rag.rag_evaluation,
+    ]
     local = dg.Definitions(
-        assets=assets, resources=resources,
+        assets=assets,
+        resources=resources,
         jobs=[dg.define_asset_job("index_novel", selection=dg.AssetSelection.assets(*assets))],
     )
     result = local.resolve_job_def("index_novel").execute_in_process(
-        partition_key=novel.partition_key, instance=instance)
+        partition_key=novel.partition_key, instance=instance
+    )
     assert result.success
     [check] = result.get_asset_check_evaluations()
     assert check.passed and check.check_name == rag.CHECK_NAME
     assert "default-char-ngram" in check.metadata["results"].value
     jobs = T["jobs"]
     with engine.connect() as conn:
-        skill_jobs = conn.execute(select(jobs.c.skill_version, func.count()).where(
-            jobs.c.tenant_id == tenant, jobs.c.skill_id == "SKILL_03",
-        ).group_by(jobs.c.skill_version)).all()
+        skill_jobs = conn.execute(
+            select(jobs.c.skill_version, func.count())
+            .where(
+                jobs.c.tenant_id == tenant,
+                jobs.c.skill_id == "SKILL_03",
+            )
+            .group_by(jobs.c.skill_version)
+        ).all()
     assert dict(skill_jobs) == {"1.0.0": 3, rag.EMBED_SKILL_VERSION: 1}
     active = governance.require_active(tenant, project, engine=engine)
 
@@ -79,8 +101,15 @@ def test_pipeline_sensor_and_schedule(setup):
     quiet = _sensor_tick(setup)
     assert quiet.run_requests == [] and quiet.skip_reason
 
-    cand = governance.create_version(tenant, project, name="lsa", backend="lsa",
-                                     params={"k": 64}, created_by="alice", engine=engine)
+    cand = governance.create_version(
+        tenant,
+        project,
+        name="lsa",
+        backend="lsa",
+        params={"k": 64},
+        created_by="alice",
+        engine=engine,
+    )
     first = _sensor_tick(setup, quiet.cursor)
     [req] = first.run_requests
     assert (req.job_name, req.partition_key) == (rag.INDEX_JOB, novel.partition_key)
@@ -88,8 +117,8 @@ def test_pipeline_sensor_and_schedule(setup):
     assert req.tags["nf/tenant"] == tenant and req.tags["nf/rag_trigger"] == "candidate_sensor"
 
     run = defs.resolve_job_def(rag.INDEX_JOB).execute_in_process(
-        partition_key=novel.partition_key, instance=instance, resources=resources,
-        tags=req.tags)
+        partition_key=novel.partition_key, instance=instance, resources=resources, tags=req.tags
+    )
     assert run.success
     assert governance.get_version(cand.id, engine=engine).params.get("model_path")
 
@@ -97,8 +126,8 @@ def test_pipeline_sensor_and_schedule(setup):
     [req] = second.run_requests
     assert req.job_name == rag.EVAL_JOB and req.run_key.startswith(f"rag-eval:{cand.id}:")
     run = defs.resolve_job_def(rag.EVAL_JOB).execute_in_process(
-        partition_key=novel.partition_key, instance=instance, resources=resources,
-        tags=req.tags)
+        partition_key=novel.partition_key, instance=instance, resources=resources, tags=req.tags
+    )
     assert run.success
     [check] = run.get_asset_check_evaluations()
     assert "lsa" in check.metadata["results"].value
@@ -108,12 +137,16 @@ def test_pipeline_sensor_and_schedule(setup):
     assert third.run_requests == []  # evaluated after its index: nothing more to do
     assert '"eval": 1' in third.cursor and '"index": 1' in third.cursor
 
-    ctx = dg.build_schedule_context(instance=instance, resources={"db": resources["db"]},
-                                    scheduled_execution_time=datetime(2030, 1, 2, 3, tzinfo=UTC))
+    ctx = dg.build_schedule_context(
+        instance=instance,
+        resources={"db": resources["db"]},
+        scheduled_execution_time=datetime(2030, 1, 2, 3, tzinfo=UTC),
+    )
     scheduled = rag.rag_eval_schedule(ctx)
     mine = [r for r in scheduled if r.partition_key == novel.partition_key]
     assert [(r.job_name, r.run_key, r.tags["nf/rag_trigger"]) for r in mine] == [
-        (rag.EVAL_JOB, f"rag-eval-schedule:{novel.partition_key}:20300102T0300", "schedule")]
+        (rag.EVAL_JOB, f"rag-eval-schedule:{novel.partition_key}:20300102T0300", "schedule")
+    ]
 
     # A corrupted active index: the next evaluation warns and suggests a rollback.
     import numpy as np
@@ -123,17 +156,29 @@ def test_pipeline_sensor_and_schedule(setup):
     store = RagStore(engine)
     rows = store.chunk_rows(tenant, project)
     store.write_embeddings(
-        tenant_id=tenant, project_id=project, trace_id=uuid.uuid4().hex, version_id=active.id,
-        dimensions=active.dimensions, chunk_ids=[r.id for r in rows],
-        vectors=np.random.default_rng(1).standard_normal((len(rows), active.dimensions)))
+        tenant_id=tenant,
+        project_id=project,
+        trace_id=uuid.uuid4().hex,
+        version_id=active.id,
+        dimensions=active.dimensions,
+        chunk_ids=[r.id for r in rows],
+        vectors=np.random.default_rng(1).standard_normal((len(rows), active.dimensions)),
+    )
     run = defs.resolve_job_def(rag.EVAL_JOB).execute_in_process(
-        partition_key=novel.partition_key, instance=instance, resources=resources,
-        tags=mine[0].tags)
+        partition_key=novel.partition_key, instance=instance, resources=resources, tags=mine[0].tags
+    )
     [check] = run.get_asset_check_evaluations()
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["open_rollback_suggestions"].value == 1
     events = T["events"]
     with engine.connect() as conn:
-        kinds = conn.execute(select(events.c.payload["kind"].astext).where(
-            events.c.tenant_id == tenant, events.c.topic == "rag.suggestion")).scalars().all()
+        kinds = (
+            conn.execute(
+                select(events.c.payload["kind"].astext).where(
+                    events.c.tenant_id == tenant, events.c.topic == "rag.suggestion"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert "rollback" in kinds

@@ -55,8 +55,9 @@ def test_search_is_role_checked_and_tenant_scoped(world):
     side = login(client, cast.email("sideeditor"))  # tenant a, but another project only
     assert client.get(url, params={"q": probe}, headers=side).status_code == 404
     assert client.get(url, params={"q": probe}).status_code == 401
-    r = client.get(f"/v1/projects/{cast.b}/{cast.project}/rag/search", params={"q": probe},
-                   headers=outsider)
+    r = client.get(
+        f"/v1/projects/{cast.b}/{cast.project}/rag/search", params={"q": probe}, headers=outsider
+    )
     assert r.status_code == 404 and r.json()["error_code"] == "NF-RAG-001"  # nothing indexed
 
 
@@ -67,7 +68,8 @@ def test_versions_and_suggestions(world):
     r = client.get(f"{base}/versions", headers=viewer)
     assert r.status_code == 200
     assert [(v["name"], v["status"]) for v in r.json()] == [
-        (indexing.DEFAULT_VERSION_NAME, "active")]
+        (indexing.DEFAULT_VERSION_NAME, "active")
+    ]
     r = client.get(f"{base}/suggestions", headers=viewer)
     assert r.status_code == 200 and r.json() == []
     r = client.get(f"{base}/suggestions", params={"status": "bogus"}, headers=viewer)

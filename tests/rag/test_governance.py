@@ -31,8 +31,16 @@ def project(xiyouji):
 
 
 def _version(p, name: str, backend: str = "char-ngram", params: dict | None = None):
-    v = governance.create_version(p.tenant, p.project, name=name, backend=backend, params=params,
-                                  created_by="alice", reason="test", engine=p.engine)
+    v = governance.create_version(
+        p.tenant,
+        p.project,
+        name=name,
+        backend=backend,
+        params=params,
+        created_by="alice",
+        reason="test",
+        engine=p.engine,
+    )
     indexing.index_version(p.engine, v, store=p.store, trace_id=uuid.uuid4().hex)
     return governance.get_version(v.id, engine=p.engine)
 
@@ -48,8 +56,9 @@ def test_lifecycle_gate_and_rollback(project):
     assert (a.status, b.status) == (S.CANDIDATE, S.CANDIDATE)
     assert a.params["lifecycle"][0]["action"] == "create"
     with pytest.raises(NFError) as err:
-        governance.create_version(p.tenant, p.project, name="a", backend="char-ngram",
-                                  created_by="x", engine=p.engine)
+        governance.create_version(
+            p.tenant, p.project, name="a", backend="char-ngram", created_by="x", engine=p.engine
+        )
     assert err.value.code == "NF-DB-002"
 
     seen = []
@@ -89,12 +98,20 @@ def test_lifecycle_gate_and_rollback(project):
     assert b.status == S.RETIRED
     assert [e["action"] for e in b.params["lifecycle"]] == ["create", "promote", "rollback"]
     assert [e["action"] for e in restored.params["lifecycle"]] == [
-        "create", "promote", "replaced", "restore"]
-    actives = [v for v in governance.list_versions(p.tenant, p.project, engine=p.engine)
-               if v.status == S.ACTIVE]
+        "create",
+        "promote",
+        "replaced",
+        "restore",
+    ]
+    actives = [
+        v
+        for v in governance.list_versions(p.tenant, p.project, engine=p.engine)
+        if v.status == S.ACTIVE
+    ]
     assert len(actives) == 1
-    c = governance.create_version(p.tenant, p.project, name="c", backend="char-ngram",
-                                  created_by="x", engine=p.engine)
+    c = governance.create_version(
+        p.tenant, p.project, name="c", backend="char-ngram", created_by="x", engine=p.engine
+    )
     with pytest.raises(NFError) as err:  # a never-active candidate is not a rollback target
         governance.rollback(p.tenant, p.project, "x", "y", to_version_id=c.id, engine=p.engine)
     assert err.value.code == "NF-RAG-003"
@@ -111,12 +128,23 @@ def test_stored_eval_row_matches_hand_made_set(project):
         {"query": probe, "relevant_chunk_ids": [other.id]},  # deliberately wrong answer
         {"query": "unresolvable", "answer_text": "this text is in no chunk"},
     ]
-    es = rag_eval.create_manual_eval_set(p.engine, p.tenant, p.project, "hand", items,
-                                         novel_id=p.novel_id)
+    es = rag_eval.create_manual_eval_set(
+        p.engine, p.tenant, p.project, "hand", items, novel_id=p.novel_id
+    )
     out = _evaluate(p, v, es)
-    ranked = [h.chunk_id for h in RagStore(p.engine).search(
-        p.tenant, p.project, v.id, np.asarray(indexing.backends.build_embedder(
-            v.backend, v.backend_params).embed([probe]).vectors), 10, novel_id=p.novel_id)[0]]
+    ranked = [
+        h.chunk_id
+        for h in RagStore(p.engine).search(
+            p.tenant,
+            p.project,
+            v.id,
+            np.asarray(
+                indexing.backends.build_embedder(v.backend, v.backend_params).embed([probe]).vectors
+            ),
+            10,
+            novel_id=p.novel_id,
+        )[0]
+    ]
     assert ranked[0] == target.id
     rank_other = ranked.index(other.id) + 1 if other.id in ranked else None
     want_recall = (1 + (rank_other is not None)) / 2
@@ -126,7 +154,11 @@ def test_stored_eval_row_matches_hand_made_set(project):
     assert out.metrics.mrr == pytest.approx(want_mrr)
     [stored] = rag_eval.results(p.engine, v.id, eval_set_id=es.id)
     assert (stored["recall_at_k"], stored["mrr"], stored["n_queries"], stored["k"]) == (
-        pytest.approx(want_recall), pytest.approx(want_mrr), 2, 10)
+        pytest.approx(want_recall),
+        pytest.approx(want_mrr),
+        2,
+        10,
+    )
     assert stored["details"]["ranks"] == [1, rank_other]
 
 
@@ -135,17 +167,31 @@ def _break(p, version) -> None:
     store = RagStore(p.engine)
     rows = store.chunk_rows(p.tenant, p.project)
     noise = np.random.default_rng(0).standard_normal((len(rows), version.dimensions))
-    store.write_embeddings(tenant_id=p.tenant, project_id=p.project, trace_id=uuid.uuid4().hex,
-                           version_id=version.id, dimensions=version.dimensions,
-                           chunk_ids=[r.id for r in rows], vectors=noise)
+    store.write_embeddings(
+        tenant_id=p.tenant,
+        project_id=p.project,
+        trace_id=uuid.uuid4().hex,
+        version_id=version.id,
+        dimensions=version.dimensions,
+        chunk_ids=[r.id for r in rows],
+        vectors=noise,
+    )
 
 
 def _suggestion_events(p) -> list:
     ev = T["events"]
     with p.engine.connect() as conn:
-        return conn.execute(select(ev.c.payload).where(
-            ev.c.tenant_id == p.tenant, ev.c.project_id == p.project,
-            ev.c.topic == "rag.suggestion")).scalars().all()
+        return (
+            conn.execute(
+                select(ev.c.payload).where(
+                    ev.c.tenant_id == p.tenant,
+                    ev.c.project_id == p.project,
+                    ev.c.topic == "rag.suggestion",
+                )
+            )
+            .scalars()
+            .all()
+        )
 
 
 def test_broken_version_triggers_rollback_suggestion(project):
@@ -166,8 +212,7 @@ def test_broken_version_triggers_rollback_suggestion(project):
     governance.promote(broken.id, "bob", "looked fine in review", engine=p.engine)
     _evaluate(p, broken, es)  # the scheduled evaluation of the new active version
     [made] = suggestions.suggest(p.engine, p.tenant, p.project)
-    assert (made.kind, made.from_version_id, made.to_version_id) == ("rollback", broken.id,
-                                                                     good.id)
+    assert (made.kind, made.from_version_id, made.to_version_id) == ("rollback", broken.id, good.id)
     assert made.created
     ev = made.evidence
     assert ev["reference_sources"] == {str(es.id): "previous_active"}
@@ -201,11 +246,20 @@ def test_same_version_regressing_against_its_baseline(project):
     assert made.evidence["reference_sources"] == {str(es.id): "baseline"}
     # repaired (re-embedded): the next round no longer supports the suggestion
     rows = RagStore(p.engine).chunk_rows(p.tenant, p.project)
-    vectors = indexing.backends.build_embedder(v.backend, v.backend_params).embed(
-        [r.text for r in rows]).vectors
+    vectors = (
+        indexing.backends.build_embedder(v.backend, v.backend_params)
+        .embed([r.text for r in rows])
+        .vectors
+    )
     RagStore(p.engine).write_embeddings(
-        tenant_id=p.tenant, project_id=p.project, trace_id=uuid.uuid4().hex, version_id=v.id,
-        dimensions=v.dimensions, chunk_ids=[r.id for r in rows], vectors=vectors)
+        tenant_id=p.tenant,
+        project_id=p.project,
+        trace_id=uuid.uuid4().hex,
+        version_id=v.id,
+        dimensions=v.dimensions,
+        chunk_ids=[r.id for r in rows],
+        vectors=vectors,
+    )
     _evaluate(p, v, es)
     assert suggestions.suggest(p.engine, p.tenant, p.project) == []
     [row] = suggestions.list_suggestions(p.engine, p.tenant, p.project, status="dismissed")
@@ -221,8 +275,7 @@ def test_better_candidate_gets_a_promote_suggestion(project):
     w, s = _evaluate(p, weak, es), _evaluate(p, strong, es)
     assert s.metrics.recall_at_k > w.metrics.recall_at_k + 0.02
     [made] = suggestions.suggest(p.engine, p.tenant, p.project)
-    assert (made.kind, made.from_version_id, made.to_version_id) == ("promote", weak.id,
-                                                                     strong.id)
+    assert (made.kind, made.from_version_id, made.to_version_id) == ("promote", weak.id, strong.id)
     refused = []
     with pytest.raises(NFError):
         suggestions.accept(p.engine, made.id, "bob", gate=lambda req: refused.append(req) or False)

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.pg
 @pytest.fixture(scope="module")
 def indexed(xiyouji):
     versions = indexing.versions_to_index(xiyouji.engine, xiyouji.tenant, xiyouji.project)
-    reports = [indexing.index_version(xiyouji.engine, v, store=xiyouji.store,
-                                      trace_id=uuid.uuid4().hex) for v in versions]
+    reports = [
+        indexing.index_version(xiyouji.engine, v, store=xiyouji.store, trace_id=uuid.uuid4().hex)
+        for v in versions
+    ]
     return xiyouji, versions, reports
 
 
@@ -33,7 +35,8 @@ def _probe(chunk, length: int = 24) -> str:
 def test_first_index_bootstraps_an_active_default_and_embeds_every_chunk(indexed):
     x, versions, reports = indexed
     assert [(v.name, v.status) for v in versions] == [
-        (indexing.DEFAULT_VERSION_NAME, governance.EmbeddingStatus.ACTIVE)]
+        (indexing.DEFAULT_VERSION_NAME, governance.EmbeddingStatus.ACTIVE)
+    ]
     assert len({c.chapter_index for c in x.chunks}) == N_CHAPTERS
     assert reports[0].embedded == reports[0].total == len(x.chunks)
     again = indexing.index_version(x.engine, versions[0], store=x.store, trace_id=uuid.uuid4().hex)
@@ -80,23 +83,33 @@ def test_rechunking_keeps_unchanged_vectors_and_drops_vanished_ones(indexed):
     x, versions, _ = indexed
     store = RagStore(x.engine)
     kept = x.chunks[:-2]  # the last two chunks vanish
-    w = store.write_chunks(tenant_id=x.tenant, project_id=x.project, trace_id=uuid.uuid4().hex,
-                           novel_id=x.novel_id, chunks=kept)
+    w = store.write_chunks(
+        tenant_id=x.tenant,
+        project_id=x.project,
+        trace_id=uuid.uuid4().hex,
+        novel_id=x.novel_id,
+        chunks=kept,
+    )
     assert (w.inserted, w.kept, w.deleted) == (0, len(kept), 2)
     assert store.coverage(x.tenant, x.project, versions[0].id) == (len(kept), len(kept))
-    w = store.write_chunks(tenant_id=x.tenant, project_id=x.project, trace_id=uuid.uuid4().hex,
-                           novel_id=x.novel_id, chunks=x.chunks)
+    w = store.write_chunks(
+        tenant_id=x.tenant,
+        project_id=x.project,
+        trace_id=uuid.uuid4().hex,
+        novel_id=x.novel_id,
+        chunks=x.chunks,
+    )
     assert (w.inserted, w.deleted) == (2, 0)
-    report = indexing.index_version(x.engine, versions[0], store=x.store,
-                                    trace_id=uuid.uuid4().hex)
+    report = indexing.index_version(x.engine, versions[0], store=x.store, trace_id=uuid.uuid4().hex)
     assert report.embedded == 2
 
 
 def test_tenant_and_project_filters_hold(indexed, artifact_store):
     a, versions, _ = indexed
     # Another tenant holds the very same chapters: identical texts, different rows.
-    b = load_novel(a.engine, artifact_store, f"t{uuid.uuid4().hex[:8]}", a.project,
-                   "zh_xiyouji.txt", 3)
+    b = load_novel(
+        a.engine, artifact_store, f"t{uuid.uuid4().hex[:8]}", a.project, "zh_xiyouji.txt", 3
+    )
     for v in indexing.versions_to_index(b.engine, b.tenant, b.project):
         indexing.index_version(b.engine, v, store=artifact_store, trace_id=uuid.uuid4().hex)
     a_ids = {r.id for r in RagStore(a.engine).chunk_rows(a.tenant, a.project)}
@@ -114,8 +127,9 @@ def test_tenant_and_project_filters_hold(indexed, artifact_store):
     emb = indexing.backends.build_embedder("char-ngram", {})
     q = np.asarray(emb.embed([probe]).vectors, dtype=np.float32)
     for method in ("exact", "sql", "ivf"):
-        assert RagStore(a.engine).search(b.tenant, b.project, versions[0].id, q, 5,
-                                         method=method) == [[]]
+        assert RagStore(a.engine).search(
+            b.tenant, b.project, versions[0].id, q, 5, method=method
+        ) == [[]]
     with pytest.raises(NFError) as err:
         retrieve(a.tenant, "other-project", probe, 5, engine=a.engine)
     assert err.value.code in ("NF-RAG-001", "NF-TENANCY-001")

@@ -39,8 +39,11 @@ def test_auto_items_resolve_to_the_chunks_that_contain_the_answer():
     import uuid
 
     nid = uuid.uuid4()
-    text = ("孙悟空在花果山上称王，群猴拜舞，日日欢宴。" * 3 + "\n" +
-            "一日美猴王忽然忧恼，堕下泪来，众猴慌忙罗拜。" * 3)
+    text = (
+        "孙悟空在花果山上称王，群猴拜舞，日日欢宴。" * 3
+        + "\n"
+        + "一日美猴王忽然忧恼，堕下泪来，众猴慌忙罗拜。" * 3
+    )
     # Two overlapping chunks over the same chapter text, like SKILL_03 makes.
     cut = len(text) // 2
     rows = [
@@ -69,28 +72,39 @@ def test_ivf_recall_against_exact_and_full_probe_is_exact():
     x = centers[rng.integers(0, 40, 4000)] + 0.3 * rng.standard_normal((4000, 32))
     x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     q = x[rng.choice(4000, 50, replace=False)] + 0.05 * rng.standard_normal((50, 32)).astype(
-        np.float32)
+        np.float32
+    )
     q = q / np.linalg.norm(q, axis=1, keepdims=True)
     exact = exact_search(x, q, 10)
     ivf = IVFIndex.build(x, nlist=64, seed=0)
     full = ivf.search(q, 10, nprobe=ivf.nlist)
     assert [[i for i, _ in r] for r in full] == [[i for i, _ in r] for r in exact]
     approx = ivf.search(q, 10, nprobe=8)
-    recall = np.mean([len({i for i, _ in a} & {i for i, _ in e}) / 10
-                      for a, e in zip(approx, exact, strict=True)])
+    recall = np.mean(
+        [
+            len({i for i, _ in a} & {i for i, _ in e}) / 10
+            for a, e in zip(approx, exact, strict=True)
+        ]
+    )
     assert recall > 0.8
     low = ivf.search(q, 10, nprobe=1)
-    low_recall = np.mean([len({i for i, _ in a} & {i for i, _ in e}) / 10
-                          for a, e in zip(low, exact, strict=True)])
+    low_recall = np.mean(
+        [len({i for i, _ in a} & {i for i, _ in e}) / 10 for a, e in zip(low, exact, strict=True)]
+    )
     assert low_recall <= recall  # fewer cells scanned, no better recall
 
 
 def test_lsa_is_deterministic_and_relates_shared_context():
     from nf_resources.rag import lsa
 
-    texts = ["the cat sat on the mat with another cat", "a cat and a kitten on a mat",
-             "stock markets fell as bond yields rose", "investors sold bonds and stocks",
-             "the kitten chased the cat around the mat", "yields on government bonds rose"]
+    texts = [
+        "the cat sat on the mat with another cat",
+        "a cat and a kitten on a mat",
+        "stock markets fell as bond yields rose",
+        "investors sold bonds and stocks",
+        "the kitten chased the cat around the mat",
+        "yields on government bonds rose",
+    ]
     a = lsa.fit(texts, k=3, features=1 << 10)
     b = lsa.fit(texts, k=3, features=1 << 10)
     assert np.allclose(a.components, b.components)
