@@ -7,18 +7,16 @@
 - `experiments.kind`: what the two refs of an experiment are (skill versions, prompt template
   versions or provider names); existing rows are skill-version experiments.
 - `ix_jobs_failed_finished`: partial index on failed jobs by finish time, for the observer's daily
-  failure rollup (found by the index audit: the rollup otherwise scans every job). Built
+  failure rollup (without it the rollup reads every failed job ever recorded). Built
   concurrently: jobs is the biggest table.
 
 Revision ID: 0007_gov_gates
-Revises: 0006_rag
+Revises: 0005_rls
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -27,12 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from migrations import ddl
 
 revision: str = "0007_gov_gates"
-# TEMPORARY until 0006 lands: chain onto the newest earlier revision file, so there is always
-# exactly one head. Replaced by the literal id before hand-off.
-_prev = sorted(p for p in Path(__file__).parent.glob("000[1-6]_*.py"))[-1]
-down_revision: str | Sequence[str] | None = re.search(
-    r'^revision: str = "([^"]+)"', _prev.read_text(), re.M
-).group(1)
+down_revision: str | Sequence[str] | None = "0005_rls"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
