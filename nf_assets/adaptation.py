@@ -4,7 +4,7 @@ personas) -> storyboards (13), gated by the content gate SKILL_16 (a blocking as
 import dagster as dg
 
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import open_recorder, pure
+from nf_assets.runtime import open_recorder, pure, settle_gate
 from nf_assets.skills import (
     s10_script_adapt,
     s11_voice_cast,
@@ -231,16 +231,28 @@ def storyboards(scripts, understanding, personas):
     },
 )
 def content_gate(
+    context: dg.AssetCheckExecutionContext,
     storyboards: list[Storyboard],
     chapters: ChapterSplit,
     understanding: list[ChapterUnderstanding],
     scripts: list[Script],
     personas: list[Persona],
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
 ) -> dg.AssetCheckResult:
     results = [
         s16_content_gate.content_gate(c, u, s, b, personas)
         for c, u, s, b in zip(chapters.chapters, understanding, scripts, storyboards, strict=True)
     ]
+    settle_gate(
+        context,
+        db,
+        store,
+        s16_content_gate.SKILL_ID,
+        s16_content_gate.VERSION,
+        [(c.index, r) for c, r in zip(chapters.chapters, results, strict=True)],
+        "NF-GATE-001",
+    )
     failed = [(c.index, r) for c, r in zip(chapters.chapters, results, strict=True) if not r.passed]
     rules: dict[str, list[float]] = {}
     for r in results:

@@ -24,6 +24,7 @@ from nf_assets.runtime import (
     open_recorder,
     project_config,
     pure,
+    settle_gate,
 )
 from nf_assets.skills import s18_media_gate, s21_subtitle
 from nf_assets.skills.contracts import CompiledPrompt, Subtitles
@@ -208,16 +209,22 @@ def media_gate(
     context: dg.AssetCheckExecutionContext,
     chapter_videos: list[ChapterVideo],
     panels_and_narration: list[ChapterMedia],
+    db: DatabaseResource,
     store: ArtifactStoreResource,
 ) -> dg.AssetCheckResult:
     st = store.store()
-    failures, degradations = [], []
+    failures, degradations, verdicts = [], [], []
     for video, media in zip(chapter_videos, panels_and_narration, strict=True):
         result = s18_media_gate.video_gate(st.resolve(video.mp4_path), media.narration_seconds)
-        bad = [f for f in [*media.gate.findings, *result.findings] if not f.passed]
+        findings = [*media.gate.findings, *result.findings]
+        verdicts.append((video.chapter_index, s18_media_gate.gate_result(findings)))
+        bad = [f for f in findings if not f.passed]
         if bad:
             failures.append((video.chapter_index, bad))
         degradations += [{"chapter": media.chapter_index, **d} for d in media.degradations]
+    settle_gate(
+        context, db, store, s18_media_gate.SKILL_ID, s18_media_gate.VERSION, verdicts, "NF-GATE-002"
+    )
     return dg.AssetCheckResult(
         passed=not failures,
         severity=dg.AssetCheckSeverity.ERROR,

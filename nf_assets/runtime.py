@@ -10,8 +10,11 @@ from concurrent.futures import ProcessPoolExecutor
 import dagster as dg
 from sqlalchemy import select
 
+from nf_assets.skills.contracts import GateResult
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_resources.governance.gates import ChapterGateOutcome, record_check_outcomes
 from nf_resources.recorder import Outcome, Recorder
+from shared.errors import NFError
 from shared.models import Base
 from shared.slugs import PartitionKey
 
@@ -21,13 +24,15 @@ TAG_TRACE = "nf/trace_id"
 TAG_REQUEST = "nf/request_id"
 
 
-def trace_id_of(context: dg.OpExecutionContext) -> str:
+def trace_id_of(context: dg.OpExecutionContext | dg.AssetCheckExecutionContext) -> str:
     # A run started without a trace tag (UI backfill) gets one derived from its run id.
-    return context.run.tags.get(TAG_TRACE) or context.run_id.replace("-", "")
+    return context.run.tags.get(TAG_TRACE) or context.run.run_id.replace("-", "")
 
 
 def open_recorder(
-    context: dg.OpExecutionContext, db: DatabaseResource, store: ArtifactStoreResource
+    context: dg.OpExecutionContext | dg.AssetCheckExecutionContext,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
 ) -> Recorder:
     key = PartitionKey.parse(context.partition_key)
     request_id = context.run.tags.get(TAG_REQUEST)
@@ -37,7 +42,7 @@ def open_recorder(
         tenant_id=key.tenant_id,
         project_id=key.project_id,
         partition_key=str(key),
-        dagster_run_id=context.run_id,
+        dagster_run_id=context.run.run_id,
         trace_id=trace_id_of(context),
         request_id=uuid.UUID(request_id) if request_id else None,
     )
@@ -70,6 +75,33 @@ def active_skill_config(db: DatabaseResource, partition_key: str, skill_id: str)
             )
         ).scalar()
     return cfg or {}
+
+
+def settle_gate(
+    context: dg.AssetCheckExecutionContext,
+    db: DatabaseResource,
+    store: ArtifactStoreResource,
+    gate: str,
+    version: str,
+    verdicts: list[tuple[int, GateResult]],
+    error_code: str,
+) -> None:
+    """Record a gate's per-chapter verdicts (the promotion gate's evidence); a failed blocking
+    gate also ends the run in nf's tables with its error code, as Dagster ends it in its own."""
+    record_check_outcomes(
+        db.engine(),
+        dagster_run_id=context.run.run_id,
+        gate=gate,
+        gate_version=version,
+        outcomes=[
+            ChapterGateOutcome(i, r.passed, {f.rule: f.value for f in r.findings})
+            for i, r in verdicts
+        ],
+    )
+    failed = [i for i, r in verdicts if not r.passed]
+    if failed:
+        detail = f"{gate} failed on chapter(s) {', '.join(map(str, failed[:20]))}"
+        open_recorder(context, db, store).finish(failed=NFError(error_code, detail))
 
 
 def media_pool() -> ProcessPoolExecutor:

@@ -172,3 +172,19 @@ def test_undecodable_upload_fails_with_its_code_and_keeps_stored_rows(
             ).scalar()
             == 1
         )
+
+
+def test_gate_verdicts_are_recorded_per_chapter(small_run, engine):
+    rows = [
+        r
+        for r in _rows(engine, "gate_results", _tenant(small_run))
+        if r["trace_id"] == small_run.trace_id
+    ]  # this run's, not a later rerun's
+    verdicts = sorted((r["gate"], r["chapter_index"], r["passed"]) for r in rows)
+    assert verdicts == [
+        ("SKILL_16", 1, True),
+        ("SKILL_16", 2, True),
+        ("SKILL_18", 1, True),
+        ("SKILL_18", 2, True),
+    ]
+    assert all(r["metrics"] for r in rows)
