@@ -105,7 +105,56 @@ def retry_policy() -> str:
     )
 
 
+def skills_guide() -> str:
+    """SKILL_01..22: module, version, what it does, and where it runs in the asset graph."""
+    import ast
+    import importlib
+    import re
+
+    import dagster as dg
+
+    from nf_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    homes: dict[str, set[str]] = {}
+
+    def note(text: str, where: str) -> None:
+        for n in re.findall(r"(?:SKILL_|skill_)(\d\d)", text):
+            homes.setdefault(n, set()).add(where)
+
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        ad = node.assets_def
+        ops = (
+            [n.name for n in ad.node_def.node_defs]
+            if isinstance(ad.node_def, dg.GraphDefinition)
+            else [ad.node_def.name]
+        )
+        note(" ".join([node.description or "", *ops]), f"asset `{key.to_user_string()}`")
+    for ck in graph.asset_check_keys:
+        spec = graph.get_check_spec(ck)
+        note(spec.description or "", f"check `{ck.asset_key.to_user_string()}:{ck.name}`")
+    rows = []
+    for path in sorted((REPO_ROOT / "nf_assets" / "skills").glob("s[0-9][0-9]_*.py")):
+        mod = importlib.import_module(f"nf_assets.skills.{path.stem}")
+        doc = (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").splitlines()
+        summary = doc[0].split(":", 1)[-1].strip() if doc else ""
+        where = ", ".join(sorted(homes.get(path.stem[1:3], set()))) or "governance/CLI"
+        rows.append(f"| {mod.SKILL_ID} | `{path.stem}` | {mod.VERSION} | {summary} | {where} |")
+    return (
+        HEADER.format(src="nf_assets/skills and the asset graph")
+        + "# Skills 01-22 integration guide\n\n"
+        "Every skill is a pure function (pydantic in, pydantic out) in `nf_assets/skills/`, "
+        "unit-tested without Dagster, and runs as an op inside the assets below (or as an asset "
+        "check). Its version is recorded on every job row and on its output.\n\n"
+        "| skill | module | version | what it does | runs in |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+
+
 GENERATED: dict[str, Callable[[], str]] = {
+    "skills-01-22-integration-guide.md": skills_guide,
     "stage-enum-authority.md": stage_enum_authority,
     "error-codes.md": error_codes,
     "shared-field-mapping-matrix.md": field_matrix,

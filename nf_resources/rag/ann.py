@@ -45,7 +45,9 @@ class IVFIndex:
     centroids: np.ndarray  # (nlist, d)
     order: np.ndarray  # row ids grouped by cell
     offsets: np.ndarray  # cell c holds order[offsets[c]:offsets[c+1]]
-    vectors: np.ndarray  # (n, d), the indexed unit vectors (a view, not a copy)
+    # The vectors in `order`: a cell is a contiguous slice, scored by one matrix-vector product
+    # with no gather copy (a copy of the data: memory x2 for the index's lifetime).
+    cells: np.ndarray  # (n, d)
     nprobe: int
 
     @classmethod
@@ -72,7 +74,9 @@ class IVFIndex:
         order = np.argsort(assign, kind="stable")
         offsets = np.searchsorted(assign[order], np.arange(nlist + 1))
         default_probe = max(1, math.ceil(nlist / 8))
-        return cls(centroids, order, offsets, vectors, nprobe or default_probe)
+        return cls(
+            centroids, order, offsets, np.ascontiguousarray(vectors[order]), nprobe or default_probe
+        )
 
     @property
     def nlist(self) -> int:
@@ -90,17 +94,17 @@ class IVFIndex:
             cells = np.tile(np.arange(self.nlist), (len(queries), 1))
         out: list[list[tuple[int, float]]] = []
         for q, qcells in zip(queries, cells, strict=True):
-            rows = np.concatenate(
-                [self.order[self.offsets[c] : self.offsets[c + 1]] for c in qcells]
-            )
-            if len(rows) == 0:
+            spans = [(self.offsets[c], self.offsets[c + 1]) for c in qcells]
+            spans = [(a, b) for a, b in spans if b > a]
+            if not spans:
                 out.append([])
                 continue
-            scores = self.vectors[rows] @ q
-            top = min(k, len(rows))
+            scores = np.concatenate([self.cells[a:b] @ q for a, b in spans])
+            pos = np.concatenate([np.arange(a, b) for a, b in spans])
+            top = min(k, len(scores))
             part = np.argpartition(-scores, top - 1)[:top]
             part = part[np.argsort(-scores[part], kind="stable")]
-            out.append([(int(rows[i]), float(scores[i])) for i in part])
+            out.append([(int(self.order[pos[i]]), float(scores[i])) for i in part])
         return out
 
 

@@ -8,6 +8,7 @@ is refused, and the search itself filters by tenant and project.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -96,3 +97,30 @@ def retrieve(
         if h.chunk_id in rows  # a chunk deleted since the index was read is dropped
     ]
     return Retrieval(str(info.id), info.name, used if nid is None else "exact", chunks)
+
+
+def retriever(
+    tenant_id: str,
+    project_id: str,
+    *,
+    novel_id: uuid.UUID | str | None = None,
+    engine: Engine | None = None,
+    store: LocalArtifactStore | None = None,
+) -> Callable[[str, int], list[RetrievedChunk]]:
+    """A `(query, k) -> chunks` callable to hand to a skill (skills stay free of the database).
+
+    A project without an active version yields no context rather than an error: retrieval is
+    an aid to the skills that use it, not a precondition.
+    """
+
+    def fetch(query: str, k: int = 5) -> list[RetrievedChunk]:
+        try:
+            return retrieve(
+                tenant_id, project_id, query, k, novel_id=novel_id, engine=engine, store=store
+            ).chunks
+        except NFError as exc:
+            if exc.code == "NF-RAG-001":
+                return []
+            raise
+
+    return fetch

@@ -43,8 +43,11 @@ T = Base.metadata.tables
 VECTOR_SCHEMA = "rag_vectors"
 Method = Literal["auto", "exact", "sql", "ivf", "pgvector"]
 METHODS: tuple[str, ...] = ("auto", "exact", "sql", "ivf", "pgvector")
-# Below this many vectors a full scan is both exact and fast enough.
-IVF_MIN_ROWS = 20_000
+# `auto` search: up to this many vectors the NumPy scan (exact) is used: ~15 ms at 100k x 512
+# on 2 cores, while pgvector's HNSW on hashed n-gram vectors needs ef_search ~400 for ~0.87
+# recall@10 at that size (bench/bench_rag.py). Beyond it: pgvector where ready, else IVF.
+EXACT_MAX_ROWS = 50_000
+DEFAULT_EF_SEARCH = 400
 # pgvector 0.6 indexes at most 2000 dimensions (HNSW); wider versions use exact/ivf.
 PGVECTOR_MAX_DIMS = 2000
 MATRIX_TTL_SECONDS = float(os.environ.get("NF_RAG_MATRIX_TTL", "5"))
@@ -350,7 +353,7 @@ class RagStore:
         *,
         method: Method = "auto",
         nprobe: int | None = None,
-        ef_search: int = 100,
+        ef_search: int = DEFAULT_EF_SEARCH,
         novel_id: uuid.UUID | None = None,
     ) -> list[list[Hit]]:
         """Top-k chunks per query vector (rows of `queries`), best first.
@@ -397,11 +400,15 @@ class RagStore:
         return [[Hit(m.ids[lo + i], s, r + 1) for r, (i, s) in enumerate(row)] for row in found]
 
     def auto_method(self, tenant_id: str, project_id: str, version_id: uuid.UUID) -> str:
-        if self.pgvector_ready(version_id):
-            return "pgvector"
-        with self.engine.connect() as conn:
-            n = self._fingerprint(conn, tenant_id, project_id, version_id)[0]
-        return "ivf" if n >= IVF_MIN_ROWS else "exact"
+        cached = _MATRICES.get((str(self.engine.url), tenant_id, project_id, version_id))
+        if cached is not None:
+            n = len(cached.ids)
+        else:
+            with self.engine.connect() as conn:
+                n = self._fingerprint(conn, tenant_id, project_id, version_id)[0]
+        if n <= EXACT_MAX_ROWS:
+            return "exact"
+        return "pgvector" if self.pgvector_ready(version_id) else "ivf"
 
     def _search_sql(
         self, tenant_id, project_id, version_id, q: np.ndarray, k: int, prefix: str = ""
@@ -497,6 +504,9 @@ class RagStore:
                     f"USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
                 )
             )
+            # Fresh statistics: right after a bulk load the planner would otherwise prefer a
+            # sequential scan + sort over the index (seen at 100k rows before autovacuum ran).
+            conn.execute(text(f"ANALYZE {table}"))
             return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar())
 
     def drop_pgvector(self, version_id: uuid.UUID) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nf_resources.rag import governance, indexing
-from nf_resources.rag.retrieval import retrieve
+from nf_resources.rag.retrieval import retrieve, retriever
 from nf_resources.rag.store import RagStore
 from shared.errors import NFError
 from tests.rag.conftest import N_CHAPTERS, load_novel
@@ -56,7 +56,9 @@ def test_retrieval_finds_the_known_chunk_with_exact_offsets(indexed):
         assert got.chunks[0].score >= got.chunks[1].score >= got.chunks[2].score
 
 
-def test_search_paths_agree(indexed):
+def test_search_paths_agree(indexed, monkeypatch):
+    from nf_resources.rag import store as store_mod
+
     x, versions, _ = indexed
     store = RagStore(x.engine)
     active = versions[0]
@@ -71,12 +73,15 @@ def test_search_paths_agree(indexed):
     ivf = store.search(x.tenant, x.project, active.id, q, 5, method="ivf", nprobe=10**6)
     assert m.ivf is not None
     assert [[h.chunk_id for h in r] for r in ivf] == [[h.chunk_id for h in r] for r in exact]
+    assert store.auto_method(x.tenant, x.project, active.id) == "exact"  # small: full scan
+    monkeypatch.setattr(store_mod, "EXACT_MAX_ROWS", 10)
+    big = store.auto_method(x.tenant, x.project, active.id)
     if not store.pgvector_available():
+        assert big == "ivf"
         pytest.skip("this PostgreSQL has no pgvector; exact, sql and ivf paths checked")
-    assert store.pgvector_ready(active.id)
+    assert big == "pgvector" and store.pgvector_ready(active.id)
     pgv = store.search(x.tenant, x.project, active.id, q, 5, method="pgvector", ef_search=200)
     assert [r[0].chunk_id for r in pgv] == [r[0].chunk_id for r in exact]
-    assert store.auto_method(x.tenant, x.project, active.id) == "pgvector"
 
 
 def test_rechunking_keeps_unchanged_vectors_and_drops_vanished_ones(indexed):
@@ -132,4 +137,8 @@ def test_tenant_and_project_filters_hold(indexed, artifact_store):
         ) == [[]]
     with pytest.raises(NFError) as err:
         retrieve(a.tenant, "other-project", probe, 5, engine=a.engine)
-    assert err.value.code in ("NF-RAG-001", "NF-TENANCY-001")
+    assert err.value.code == "NF-RAG-001"
+    # what a skill gets: chunks of its own project, or no context at all
+    assert retriever(a.tenant, "other-project", engine=a.engine)(probe, 5) == []
+    fetched = retriever(b.tenant, b.project, novel_id=b.novel_id, engine=b.engine)(probe, 2)
+    assert [c.chunk_id for c in fetched] == [c.chunk_id for c in got_b.chunks[:2]]
