@@ -175,10 +175,11 @@ def rag_embeddings(
     url = engine.url.render_as_string(hide_password=False)
     units = []
     for v in versions:
-        total, done = rag.coverage(key.tenant_id, key.project_id, v.id, novel_id=novel_id)
-        # The cache key is the index state: a version whose vectors are complete for the same
-        # chunk set is a cached no-op; anything missing makes a new job that fills the gap.
-        state = (str(v.id), v.backend, v.backend_params, total, done)
+        # The cache key is what the vectors depend on: the version and the chunk set. A rerun
+        # over unchanged chunks is served from the cache; new or changed chunks make a new job
+        # (indexing is incremental, it embeds only what lacks a vector).
+        fingerprint = rag.chunk_fingerprint(key.tenant_id, key.project_id, novel_id)
+        state = (str(v.id), v.backend, v.backend_params, fingerprint)
         units.append(
             Unit(
                 None,

@@ -15,7 +15,15 @@ from sqlalchemy import text
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nf_gateway import errors, routes_admin, routes_auth, routes_projects, routes_read, schemas
+from nf_gateway import (
+    errors,
+    routes_admin,
+    routes_auth,
+    routes_projects,
+    routes_rag,
+    routes_read,
+    schemas,
+)
 from nf_gateway.deps import EngineDep, GatewayConfig
 from nf_gateway.meta import route
 from shared import telemetry
@@ -102,7 +110,7 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
     app.state.store = LocalArtifactStore(config.artifact_root)
     errors.install(app)
     app.add_middleware(TraceMiddleware)
-    for module in (routes_auth, routes_admin, routes_projects, routes_read):
+    for module in (routes_auth, routes_admin, routes_projects, routes_read, routes_rag):
         app.include_router(module.router)
 
     @app.get(

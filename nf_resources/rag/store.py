@@ -31,7 +31,8 @@ from typing import Literal
 
 import numpy as np
 from psycopg2.extras import execute_values
-from sqlalchemy import Engine, bindparam, delete, func, select, text
+from sqlalchemy import Engine, bindparam, delete, func, literal, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 
@@ -43,10 +44,11 @@ T = Base.metadata.tables
 VECTOR_SCHEMA = "rag_vectors"
 Method = Literal["auto", "exact", "sql", "ivf", "pgvector"]
 METHODS: tuple[str, ...] = ("auto", "exact", "sql", "ivf", "pgvector")
-# `auto` search: up to this many vectors the NumPy scan (exact) is used: ~15 ms at 100k x 512
-# on 2 cores, while pgvector's HNSW on hashed n-gram vectors needs ef_search ~400 for ~0.87
-# recall@10 at that size (bench/bench_rag.py). Beyond it: pgvector where ready, else IVF.
-EXACT_MAX_ROWS = 50_000
+# `auto` search: up to this many vectors the NumPy scan (exact) is used: 8-12 ms p50 at
+# 100k x 512 on 2 cores with recall 1, where pgvector's HNSW (m=16, ef_construction=64) reached
+# 0.84 recall@10 at ef_search=400 on hashed n-gram vectors (bench/bench_rag.py). Beyond it the
+# matrix would cost too much memory per process: pgvector where ready, else IVF.
+EXACT_MAX_ROWS = 100_000
 DEFAULT_EF_SEARCH = 400
 # pgvector 0.6 indexes at most 2000 dimensions (HNSW); wider versions use exact/ivf.
 PGVECTOR_MAX_DIMS = 2000
@@ -252,6 +254,16 @@ class RagStore:
         with self.engine.connect() as conn:
             total, done = conn.execute(q).one()
         return int(total), int(done)
+
+    def chunk_fingerprint(self, tenant_id: str, project_id: str, novel_id: uuid.UUID) -> str:
+        """md5 over a novel's chunk ids (which hash their text and offsets): the chunk set."""
+        c = T["rag_chunks"]
+        ids = func.string_agg(c.c.id, aggregate_order_by(literal(","), c.c.id))
+        q = select(func.md5(ids)).where(
+            c.c.tenant_id == tenant_id, c.c.project_id == project_id, c.c.novel_id == novel_id
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar() or ""
 
     # embeddings --------------------------------------------------------------------------
     def write_embeddings(

@@ -142,3 +142,29 @@ def test_tenant_and_project_filters_hold(indexed, artifact_store):
     assert retriever(a.tenant, "other-project", engine=a.engine)(probe, 5) == []
     fetched = retriever(b.tenant, b.project, novel_id=b.novel_id, engine=b.engine)(probe, 2)
     assert [c.chunk_id for c in fetched] == [c.chunk_id for c in got_b.chunks[:2]]
+
+
+def test_without_pgvector_everything_falls_back(indexed, monkeypatch):
+    """What CI's PostgreSQL 15 (no pgvector) sees: no side table, exact/ivf paths only."""
+    from nf_resources.rag import store as store_mod
+
+    x, versions, _ = indexed
+    monkeypatch.setitem(store_mod._PGV_CACHE, str(x.engine.url), False)
+    v = governance.create_version(
+        x.tenant,
+        x.project,
+        name=f"nopgv-{uuid.uuid4().hex[:6]}",
+        backend="char-ngram",
+        params={"dimensions": 128},
+        created_by="ci",
+        engine=x.engine,
+    )
+    report = indexing.index_version(x.engine, v, store=x.store, trace_id=uuid.uuid4().hex)
+    assert report.pgvector_rows is None and report.total == len(x.chunks)
+    store = RagStore(x.engine)
+    assert not store.pgvector_ready(v.id)
+    monkeypatch.setattr(store_mod, "EXACT_MAX_ROWS", 10)
+    assert store.auto_method(x.tenant, x.project, v.id) == "ivf"
+    probe = _probe(x.chunks[11])
+    got = retrieve(x.tenant, x.project, probe, 3, version_id=v.id, engine=x.engine)
+    assert got.method == "ivf" and probe in got.chunks[0].text
