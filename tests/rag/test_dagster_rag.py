@@ -24,13 +24,25 @@ T = Base.metadata.tables
 
 
 @pytest.fixture(scope="module")
-def setup(migrated_db_url, tmp_path_factory):
+def own_db_url():
+    """The candidate sensor looks across all tenants, so this module gets a database alone."""
+    from migrations import runner
+    from tests.conftest import create_database, drop_database
+
+    url = create_database("nf_rag")
+    runner.upgrade(url, "head")
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def setup(own_db_url, tmp_path_factory):
     from nf_cli.demo import first_chapters
     from shared.db import get_engine
     from shared.novels import ensure_tenant_project, register_novel
     from shared.storage import LocalArtifactStore
 
-    engine = get_engine(migrated_db_url)
+    engine = get_engine(own_db_url)
     root = tmp_path_factory.mktemp("rag-dagster")
     tenant, project = f"t{uuid.uuid4().hex[:8]}", "classics"
     ensure_tenant_project(engine, tenant, project)
@@ -48,7 +60,7 @@ def setup(migrated_db_url, tmp_path_factory):
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
     resources = {
-        "db": DatabaseResource(url=migrated_db_url),
+        "db": DatabaseResource(url=own_db_url),
         "store": ArtifactStoreResource(root=str(root)),
     }
     return engine, instance, resources, novel, tenant, project
