@@ -139,9 +139,7 @@ class RenderRun(StandardFields, IdempotentMixin, FailureMixin, Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    request_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("execution_requests.id")
-    )
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("execution_requests.id"))
     novel_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     partition_key: Mapped[str | None] = mapped_column(Text)
     dagster_run_id: Mapped[str | None] = mapped_column(Text)

@@ -136,9 +136,7 @@ class ProposalReview(StandardFields, Base):
 
 class Promotion(StandardFields, Base):
     __tablename__ = "promotions"
-    __table_args__ = std_table_args(
-        "promotions", Index("ix_promotions_proposal_id", "proposal_id")
-    )
+    __table_args__ = std_table_args("promotions", Index("ix_promotions_proposal_id", "proposal_id"))
 
     id: Mapped[uuid.UUID] = uuid_pk()
     proposal_id: Mapped[uuid.UUID] = mapped_column(
