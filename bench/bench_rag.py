@@ -43,7 +43,7 @@ from nf_resources.rag import backends, governance, indexing, minilm  # noqa: E40
 from nf_resources.rag.eval import _masked, _sentences, _units  # noqa: E402
 from nf_resources.rag.store import RagStore  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 NOVELS = (
     "zh_xiyouji.txt",
     "zh_a_q_zhengzhuan.txt",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from shared.config import REPO_ROOT, get_settings
 
-CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+CORPUS = REPO_ROOT / "corpus"  # public-domain novels, copied from ../shared/corpus
 DEFAULT_NOVEL = CORPUS / "zh_a_q_zhengzhuan.txt"
 # step-by-step DEBUG lines belong in the Dagster UI, not on the operator's terminal
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = REPO / "corpus"
 
 os.environ.setdefault("NF_MEDIA_WORKERS", "2")
 if not os.environ.get("NF_TEST_PG_ADMIN_URL"):

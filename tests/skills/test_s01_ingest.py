@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
 from nf_assets.skills import s01_ingest
 from nf_assets.skills.s01_ingest import detect_language, ingest, is_boilerplate
 from shared.errors import NFError
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+from tests.conftest import CORPUS
 
 SIMPLIFIED = (
     "第一回　灵根育孕源流出　心性修持大道生\n"
@@ -261,7 +259,6 @@ def test_language_detection() -> None:
 # --- corpus --------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="corpus not available")
 @pytest.mark.parametrize(
     ("name", "language"),
     [
@@ -281,7 +278,6 @@ def test_corpus_ingests_without_losing_content(name: str, language: str) -> None
     assert "".join(r.text.split()) == "".join(original.split())
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="corpus not available")
 def test_corpus_round_trips_through_legacy_encodings() -> None:
     text = ingest((CORPUS / "zh_a_q_zhengzhuan.txt").read_bytes()).text
     assert ingest(text.encode("gb18030")).text == text

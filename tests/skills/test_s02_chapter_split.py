@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,7 @@ from nf_assets.skills.contracts import ChapterSplit
 from nf_assets.skills.s01_ingest import ingest
 from nf_assets.skills.s02_chapter_split import split_chapters
 from shared.errors import NFError
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="corpus not available")
+from tests.conftest import CORPUS
 
 ZH_PARA = "他走在山路上，看见一只猫蹲在石头上，便停下来看了很久。" * 6
 EN_PARA = (
@@ -54,7 +51,6 @@ def test_module_identity() -> None:
 # --- corpus --------------------------------------------------------------------------------
 
 
-@needs_corpus
 def test_xiyouji_100_chapters_with_run_in_last_heading() -> None:
     text, split = _corpus_split("zh_xiyouji.txt")
     titles = _titles(split)
@@ -75,7 +71,6 @@ def test_xiyouji_100_chapters_with_run_in_last_heading() -> None:
     assert kept == len("".join(text.split()))
 
 
-@needs_corpus
 def test_a_q_9_chapters_crlf_and_glued_title() -> None:
     text, split = _corpus_split("zh_a_q_zhengzhuan.txt")
     titles = _titles(split)
@@ -94,7 +89,6 @@ def test_a_q_9_chapters_crlf_and_glued_title() -> None:
     _assert_well_formed(text, split, re.compile(r"^第[一二三四五六七八九十]+章"))
 
 
-@needs_corpus
 def test_alice_12_chapters_and_contents_list_dropped() -> None:
     text, split = _corpus_split("en_alice_in_wonderland.txt")
     titles = _titles(split)
@@ -109,7 +103,6 @@ def test_alice_12_chapters_and_contents_list_dropped() -> None:
     _assert_well_formed(text, split, re.compile(r"^CHAPTER [IVXL]+\."))
 
 
-@needs_corpus
 def test_pride_and_prejudice_61_chapters() -> None:
     text, split = _corpus_split("en_pride_and_prejudice.txt")
     titles = _titles(split)

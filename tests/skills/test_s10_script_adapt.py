@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from nf_assets.skills import s10_script_adapt
@@ -19,6 +17,7 @@ from nf_assets.skills.s10_script_adapt import (
 from nf_assets.skills.s13_storyboard import make_storyboard
 from nf_assets.skills.s16_content_gate import content_gate
 from shared.errors import NFError
+from tests.conftest import CORPUS
 from tests.skills.planning_fixtures import en_case, long_zh_case, persona, understanding, zh_case
 
 
@@ -372,7 +371,7 @@ def test_normalise_line_joins_wrapped_chinese_but_keeps_spaces_within_a_line() -
 
 # -- the whole corpus, with the real understanding skills ----------------------------------------
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
 BOOKS = [
     "en_alice_in_wonderland.txt",
     "en_pride_and_prejudice.txt",
@@ -387,10 +386,7 @@ def test_summary_anchored_scripts_pass_the_content_gate_on_every_corpus_chapter(
     from nf_assets.skills import s01_ingest, s02_chapter_split, s05_characters, s14_persona
     from nf_assets.skills.understand import understand_chapter
 
-    path = CORPUS / book
-    if not path.exists():
-        pytest.skip(f"corpus file {book} not available")
-    src = s01_ingest.ingest(path.read_bytes())
+    src = s01_ingest.ingest((CORPUS / book).read_bytes())
     lang = src.language
     chapters = s02_chapter_split.split_chapters(src.text, lang).chapters
     characters = s05_characters.extract_characters(chapters, lang, top_n=50)
