@@ -26,7 +26,8 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
 def plain_loop(data: bytes, store_root: Path) -> int:
-    """SKILL_01..21 and the executors called directly, chapters fanned out to the same pool."""
+    """The skills of the graph called directly, in order, with the same gates and degradation
+    and chapters fanned out to the same pool; no Dagster, no database, no cache."""
     from nf_assets.executors import (
         ComposeJob,
         MediaJob,
@@ -37,39 +38,49 @@ def plain_loop(data: bytes, store_root: Path) -> int:
     from nf_assets.planning import BUDGET_SECONDS, MIN_SECONDS
     from nf_assets.runtime import media_pool
     from nf_assets.skills import (
+        gated_script,
         s01_ingest,
         s02_chapter_split,
+        s03_chunk,
         s05_characters,
         s06_relations,
         s09_render_plan,
-        s10_script_adapt,
         s11_voice_cast,
         s13_storyboard,
         s14_persona,
         s15_style_bible,
+        s16_content_gate,
+        s18_media_gate,
         s19_continuity,
         s20_prompt_compile,
         understand,
     )
+    from nf_resources.providers.offline_embedding import HashingNgramEmbedding
+    from shared.storage import LocalArtifactStore
 
     src = s01_ingest.ingest(data)
     lang = src.language
     chapters = s02_chapter_split.split_chapters(src.text, lang).chapters
+    chunks = [c for ch in chapters for c in s03_chunk.chunk_chapter(ch)]
+    HashingNgramEmbedding().embed([c.text for c in chunks])
     chars = s05_characters.extract_characters(chapters, lang, top_n=50)
     s06_relations.relation_graph(chapters, chars)
     und = [understand.understand_chapter(c, chars, lang) for c in chapters]
     personas = s14_persona.build_personas(chars, und, chapters, lang)
     voices = s11_voice_cast.cast_voices(personas, lang)
     scripts = [
-        s10_script_adapt.adapt_script(c, u, personas, lang)
+        gated_script.adapt_gated(c, u, personas, lang)[0]
         for c, u in zip(chapters, und, strict=True)
     ]
     boards = [
         s13_storyboard.make_storyboard(s, u, personas=personas)
         for s, u in zip(scripts, und, strict=True)
     ]
+    for c, u, s, b in zip(chapters, und, scripts, boards, strict=True):
+        s16_content_gate.content_gate(c, u, s, b, personas)
     style = s15_style_bible.style_bible(None, lang)
     cont = s19_continuity.continuity(personas, style)
+    rate = s09_render_plan.speech_rate_for(lang)
     plans = [
         s09_render_plan.render_plan(
             b,
@@ -78,7 +89,7 @@ def plain_loop(data: bytes, store_root: Path) -> int:
             cont,
             budget_seconds=BUDGET_SECONDS,
             min_seconds=MIN_SECONDS,
-            speech_rate=s09_render_plan.speech_rate_for(lang),
+            speech_rate=rate,
         )
         for b, s in zip(boards, scripts, strict=True)
     ]
@@ -86,25 +97,15 @@ def plain_loop(data: bytes, store_root: Path) -> int:
         s20_prompt_compile.compile_prompts(p, b, style, cont, personas, voices)
         for p, b in zip(plans, boards, strict=True)
     ]
-    off = {"kind": "offline"}
-    with media_pool() as pool:
-        media = [
-            o.output
-            for o in pool.map(
-                render_chapter_media,
-                [
-                    MediaJob(c.index, p, off, off, str(store_root))
-                    for c, p in zip(chapters, prompts, strict=True)
-                ],
-            )
-        ]
-        subs = [chapter_subtitles(m) for m in media]
-        list(
-            pool.map(
-                compose_chapter_video,
-                [ComposeJob(m, s, str(store_root)) for m, s in zip(media, subs, strict=True)],
-            )
-        )
+    off, root = {"kind": "offline"}, str(store_root)
+    pool = media_pool()
+    jobs = [MediaJob(c.index, p, off, off, root) for c, p in zip(chapters, prompts, strict=True)]
+    media = [o.output for o in pool.map(render_chapter_media, jobs)]
+    subs = [chapter_subtitles(m) for m in media]
+    composed = [ComposeJob(m, s, root) for m, s in zip(media, subs, strict=True)]
+    store = LocalArtifactStore(store_root)
+    for m, o in zip(media, pool.map(compose_chapter_video, composed), strict=True):
+        s18_media_gate.video_gate(store.resolve(o.output.mp4_path), m.narration_seconds)
     return len(chapters)
 
 

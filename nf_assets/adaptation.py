@@ -6,6 +6,7 @@ import dagster as dg
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import open_recorder, pure, settle_gate
 from nf_assets.skills import (
+    gated_script,
     s10_script_adapt,
     s11_voice_cast,
     s13_storyboard,
@@ -25,8 +26,6 @@ from nf_resources.database import ArtifactStoreResource, DatabaseResource
 from nf_resources.recorder import Outcome, Unit
 from shared.stages import Stage
 
-FALLBACK_MODE = "summary_anchored"
-
 
 def _personas(args):
     return pure(s14_persona.build_personas(*args))
@@ -37,33 +36,8 @@ def _voices(args):
 
 
 def _script(args):
-    """SKILL_10 with the SKILL_16 degradation loop: a script the content gate rejects is
-    adapted again by the simpler summary-anchored version, and the step is reported."""
-    chapter, understanding, personas, language = args
-    script = s10_script_adapt.adapt_script(chapter, understanding, personas, language)
-    board = s13_storyboard.make_storyboard(script, understanding, personas=personas)
-    gate = s16_content_gate.content_gate(chapter, understanding, script, board, personas)
-    if gate.passed:
-        return pure(script)
-    failed = "; ".join(
-        f"{f.rule}={f.value:.3g} < {f.threshold:.3g}" for f in gate.findings if not f.passed
-    )
-    fallback = s10_script_adapt.adapt_script(
-        chapter, understanding, personas, language, mode=FALLBACK_MODE
-    )
-    return Outcome(
-        output=fallback,
-        degradations=[
-            {
-                "item": f"script {chapter.index}",
-                "attempt": 1,
-                "from": script.mode,
-                "fallback": FALLBACK_MODE,
-                "reason": f"content gate: {failed}",
-                "error_code": "NF-GATE-001",
-            }
-        ],
-    )
+    script, degradations = gated_script.adapt_gated(*args)
+    return Outcome(output=script, degradations=degradations)
 
 
 def _storyboard(args):

@@ -76,16 +76,15 @@ def render_media(
         )
         for i, prompts in enumerate(compiled_prompts, start=1)
     ]
-    with media_pool() as pool:
-        media = rec.run_skill(
-            EXECUTOR_SKILL,
-            EXECUTOR_VERSION,
-            Stage.RENDER,
-            units,
-            render_chapter_media,
-            ChapterMedia,
-            executor=pool,
-        )
+    media = rec.run_skill(
+        EXECUTOR_SKILL,
+        EXECUTOR_VERSION,
+        Stage.RENDER,
+        units,
+        render_chapter_media,
+        ChapterMedia,
+        executor=media_pool(),
+    )
     stats = rec.stats[EXECUTOR_SKILL]
     degraded = [m for m in media if m.degradations]
     context.add_output_metadata(
@@ -160,16 +159,15 @@ def compose_videos(
         Unit(m.chapter_index, (m, s), ComposeJob(m, s, root))
         for m, s in zip(panels_and_narration, subtitles, strict=True)
     ]
-    with media_pool() as pool:
-        videos = rec.run_skill(
-            "EXEC_COMPOSE",
-            COMPOSER_VERSION,
-            Stage.COMPOSE,
-            units,
-            compose_chapter_video,
-            ChapterVideo,
-            executor=pool,
-        )
+    videos = rec.run_skill(
+        "EXEC_COMPOSE",
+        COMPOSER_VERSION,
+        Stage.COMPOSE,
+        units,
+        compose_chapter_video,
+        ChapterVideo,
+        executor=media_pool(),
+    )
     secs = [v.seconds for v in videos]
     context.add_output_metadata(
         {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 
 import dagster as dg
 from sqlalchemy import select
@@ -104,11 +106,17 @@ def settle_gate(
         open_recorder(context, db, store).finish(failed=NFError(error_code, detail))
 
 
+@lru_cache(maxsize=1)
 def media_pool() -> ProcessPoolExecutor:
-    """Both cores for media work. forkserver: forking a process that runs Dagster's threads
-    is unsafe, and a fresh interpreter per worker is paid once per op, not per chapter."""
+    """The process's pool for media work (both cores), created once and shared by every op and
+    run. forkserver: forking a process that runs Dagster's threads is unsafe; the server
+    preloads the executors so each worker starts warm instead of re-importing them."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["nf_assets.executors"])
     workers = int(os.environ.get("NF_MEDIA_WORKERS", os.cpu_count() or 2))
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx)
+    atexit.register(pool.shutdown, wait=False, cancel_futures=True)
+    return pool
 
 
 def run_tags(key: PartitionKey, trace_id: str, request_id: str | None = None) -> dict[str, str]:

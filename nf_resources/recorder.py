@@ -14,14 +14,14 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_resources.providers.base import Usage
@@ -105,6 +105,10 @@ class RunScope:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _blob_key(f: FileArtifact) -> str:
+    return f"blob:{f.sha256}:{f.kind}"
 
 
 def _error_of(exc: BaseException) -> tuple[str, str]:
@@ -400,135 +404,146 @@ class Recorder:
         return results
 
     def _complete(self, skill_id, version, stage, units, done, adapter) -> None:
+        """Outputs to the store, then one transaction of set-based writes for the whole batch:
+        artifacts, job rows, usage ledger, events."""
         if not done:
             return
         jobs, ledger = T["jobs"], T["usage_ledger"]
         now = _now()
+        artifacts: dict[str, dict] = {}  # idempotency key -> row; same bytes, one row
+        job_rows, ledger_rows, events = [], [], []
+        retries = 0
+        for i, job_id, outcome, secs in done:
+            unit = units[i]
+            blob = self.store.put_bytes(adapter.dump_json(outcome.output), "json")
+            output = FileArtifact(
+                "json",
+                blob.path,
+                blob.sha256,
+                blob.size_bytes,
+                "application/json",
+                unit.chapter_index,
+            )
+            for f in [output, *outcome.files]:
+                row = self._artifact_row(f, job_id, skill_id, version)
+                artifacts.setdefault(row["idempotency_key"], row)
+            job_rows.append(
+                {
+                    "b_id": job_id,
+                    "b_output": _blob_key(output),
+                    "b_provider": outcome.provider,
+                    "b_ms": int(secs * 1000),
+                }
+            )
+            ledger_rows += [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": self.scope.tenant_id,
+                    "project_id": self.scope.project_id,
+                    "trace_id": self.scope.trace_id,
+                    "idempotency_key": f"{job_id}:{n}",
+                    "run_id": self.scope.run_id,
+                    "job_id": job_id,
+                    "skill_id": skill_id,
+                    "provider": u.provider,
+                    "model": u.model,
+                    "units": u.units,
+                    "unit": u.unit,
+                    "cost_usd": u.cost_usd,
+                }
+                for n, u in enumerate(outcome.usages)
+            ]
+            retries += len(outcome.retries)
+            events += [
+                self._event(
+                    EventTopic.RUN_RETRIED,
+                    stage=stage,
+                    job_id=job_id,
+                    error_code=r["error_code"],
+                    payload=r,
+                )
+                for r in outcome.retries
+            ]
+            events += [
+                self._event(
+                    EventTopic.GATE_DEGRADED,
+                    stage=Stage.GATE,
+                    job_id=job_id,
+                    error_code=d.get("error_code"),
+                    payload=d,
+                )
+                for d in outcome.degradations
+            ]
+            events.append(
+                self._event(
+                    EventTopic.JOB_SUCCEEDED,
+                    stage=stage,
+                    job_id=job_id,
+                    payload={
+                        "skill_id": skill_id,
+                        "skill_version": version,
+                        "chapter_index": unit.chapter_index,
+                        "ms": int(secs * 1000),
+                    },
+                )
+            )
         with self.engine.begin() as conn:
-            events: list[EventEnvelope] = []
-            for i, job_id, outcome, secs in done:
-                unit = units[i]
-                blob = self.store.put_bytes(adapter.dump_json(outcome.output), "json")
-                files = [
-                    FileArtifact(
-                        "json",
-                        blob.path,
-                        blob.sha256,
-                        blob.size_bytes,
-                        "application/json",
-                        unit.chapter_index,
-                    )
-                ] + outcome.files
-                art_ids = self._register_files(conn, files, job_id, skill_id, version)
-                conn.execute(
-                    update(jobs)
-                    .where(jobs.c.id == job_id)
-                    .values(
-                        status=JobStatus.SUCCEEDED,
-                        output_artifact_id=art_ids[0],
-                        provider=outcome.provider,
-                        finished_at=now,
-                        duration_ms=int(secs * 1000),
-                        updated_at=now,
-                    )
-                )
-                if outcome.usages:
-                    conn.execute(
-                        pg_insert(ledger)
-                        .values(
-                            [
-                                {
-                                    "id": uuid.uuid4(),
-                                    "tenant_id": self.scope.tenant_id,
-                                    "project_id": self.scope.project_id,
-                                    "trace_id": self.scope.trace_id,
-                                    "idempotency_key": f"{job_id}:{n}",
-                                    "run_id": self.scope.run_id,
-                                    "job_id": job_id,
-                                    "skill_id": skill_id,
-                                    "provider": u.provider,
-                                    "model": u.model,
-                                    "units": u.units,
-                                    "unit": u.unit,
-                                    "cost_usd": u.cost_usd,
-                                }
-                                for n, u in enumerate(outcome.usages)
-                            ]
-                        )
-                        .on_conflict_do_nothing()
-                    )
-                for r in outcome.retries:
-                    events.append(
-                        self._event(
-                            EventTopic.RUN_RETRIED,
-                            stage=stage,
-                            job_id=job_id,
-                            error_code=r["error_code"],
-                            payload=r,
-                        )
-                    )
-                for d in outcome.degradations:
-                    events.append(
-                        self._event(
-                            EventTopic.GATE_DEGRADED,
-                            stage=Stage.GATE,
-                            job_id=job_id,
-                            error_code=d.get("error_code"),
-                            payload=d,
-                        )
-                    )
-                events.append(
-                    self._event(
-                        EventTopic.JOB_SUCCEEDED,
-                        stage=stage,
-                        job_id=job_id,
-                        payload={
-                            "skill_id": skill_id,
-                            "skill_version": version,
-                            "chapter_index": unit.chapter_index,
-                            "ms": int(secs * 1000),
-                        },
-                    )
-                )
-            if any(o.retries for _, _, o, _ in done):
+            ids = self._upsert_artifacts(conn, list(artifacts.values()))
+            for row in job_rows:
+                row["b_output"] = ids[row["b_output"]]
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == bindparam("b_id"))
+                .values(
+                    status=JobStatus.SUCCEEDED,
+                    output_artifact_id=bindparam("b_output"),
+                    provider=bindparam("b_provider"),
+                    duration_ms=bindparam("b_ms"),
+                    finished_at=now,
+                    updated_at=now,
+                ),
+                job_rows,
+            )
+            if ledger_rows:
+                conn.execute(pg_insert(ledger).on_conflict_do_nothing(), ledger_rows)
+            if retries:
                 runs = T["render_runs"]
-                n = sum(len(o.retries) for _, _, o, _ in done)
                 conn.execute(
                     update(runs)
                     .where(runs.c.id == self.scope.run_id)
-                    .values(retries=runs.c.retries + n)
+                    .values(retries=runs.c.retries + retries)
                 )
             emit_many(conn, events)
 
-    def _register_files(self, conn, files: Iterable[FileArtifact], job_id, skill_id, version):
-        """Artifact rows keyed by content: the same bytes are one row per tenant, ever."""
+    def _artifact_row(self, f: FileArtifact, job_id, skill_id: str, version: str) -> dict:
+        return {
+            "id": uuid.uuid4(),
+            "tenant_id": self.scope.tenant_id,
+            "project_id": self.scope.project_id,
+            "trace_id": self.scope.trace_id,
+            "idempotency_key": _blob_key(f),
+            "novel_id": self.scope.novel_id,
+            "chapter_index": f.chapter_index,
+            "job_id": job_id,
+            "kind": f.kind,
+            "path": f.path,
+            "sha256": f.sha256,
+            "size_bytes": f.size_bytes,
+            "mime": f.mime,
+            "skill_id": skill_id,
+            "skill_version": version,
+            "meta": {},
+        }
+
+    @staticmethod
+    def _upsert_artifacts(conn, rows: list[dict]) -> dict[str, uuid.UUID]:
+        """Artifact rows keyed by content (one row per tenant and blob, ever); key -> id."""
         arts = T["artifacts"]
-        ids = []
-        for f in files:
-            stmt = pg_insert(arts).values(
-                id=uuid.uuid4(),
-                tenant_id=self.scope.tenant_id,
-                project_id=self.scope.project_id,
-                trace_id=self.scope.trace_id,
-                idempotency_key=f"blob:{f.sha256}:{f.kind}",
-                novel_id=self.scope.novel_id,
-                chapter_index=f.chapter_index,
-                job_id=job_id,
-                kind=f.kind,
-                path=f.path,
-                sha256=f.sha256,
-                size_bytes=f.size_bytes,
-                mime=f.mime,
-                skill_id=skill_id,
-                skill_version=version,
-                meta={},
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "idempotency_key"],
-                set_={"updated_at": _now()},
-            ).returning(arts.c.id)
-            ids.append(conn.execute(stmt).scalar_one())
-        return ids
+        stmt = pg_insert(arts).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "idempotency_key"], set_={"updated_at": _now()}
+        ).returning(arts.c.idempotency_key, arts.c.id)
+        return dict(conn.execute(stmt).all())
 
     def _fail(self, skill_id, version, stage, units, failed) -> None:
         jobs = T["jobs"]
