@@ -112,6 +112,7 @@ def plain_loop(data: bytes, store_root: Path) -> int:
 def graph_run(data: bytes, store_root: Path, slug: str) -> int:
     import dagster as dg
 
+    from nf_cli.demo import QUIET
     from nf_cli.runs import run_novel
     from shared.db import get_engine
 
@@ -123,6 +124,7 @@ def graph_run(data: bytes, store_root: Path, slug: str) -> int:
         slug=slug,
         data=data,
         instance=dg.DagsterInstance.ephemeral(),
+        run_config=QUIET,
     )
     if not run.result.success:
         raise SystemExit(f"graph run failed: {run.result.all_events[-1]}")

@@ -1,30 +1,20 @@
 """Putting a novel into a project: store the raw bytes, create the novels row, return its key.
 
-Used by the CLI, the gateway and the main job alike, so all three apply the same rules.
+The CLI and the main job call `register_novel`; the gateway calls `register_upload` inside its
+tenant-scoped transaction: one set of rules for all three.
 """
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from dataclasses import dataclass
-
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared.models import Base
-from shared.slugs import PartitionKey, validate_slug
+from shared.requests import NovelUpload, register_upload
+from shared.slugs import validate_slug
 from shared.storage import LocalArtifactStore
 
 T = Base.metadata.tables
-
-
-@dataclass(frozen=True)
-class NovelRef:
-    id: uuid.UUID
-    partition_key: str
-    source_path: str
-    created: bool
 
 
 def ensure_tenant_project(engine: Engine, tenant_id: str, project_id: str) -> None:
@@ -51,36 +41,19 @@ def register_novel(
     data: bytes,
     title: str,
     trace_id: str,
-    idempotency_key: str | None = None,
-) -> NovelRef:
-    """Idempotent by partition key: registering the same slug again returns the stored novel."""
-    key = str(PartitionKey(tenant_id, project_id, validate_slug(slug, "novel slug")))
-    PartitionKey.parse(key)
+) -> NovelUpload:
+    """Store the bytes and write the novels row (`register_upload`'s rules: the same bytes again
+    return the stored novel, other bytes under a taken slug are refused with NF-DB-002)."""
+    validate_slug(slug, "novel slug")
     blob = store.put_bytes(data, "txt")
-    novels = T["novels"]
     with engine.begin() as conn:
-        new_id = conn.execute(
-            pg_insert(novels)
-            .values(
-                id=uuid.uuid4(),
-                tenant_id=tenant_id,
-                project_id=project_id,
-                trace_id=trace_id,
-                idempotency_key=idempotency_key or f"novel:{key}",
-                slug=slug,
-                title=title,
-                partition_key=key,
-                source_sha256=hashlib.sha256(data).hexdigest(),
-                source_path=blob.path,
-                char_count=0,
-                chapter_count=0,
-            )
-            .on_conflict_do_nothing()
-            .returning(novels.c.id)
-        ).scalar()
-        if new_id is not None:
-            return NovelRef(new_id, key, blob.path, True)
-        row = conn.execute(
-            select(novels.c.id, novels.c.source_path).where(novels.c.partition_key == key)
-        ).one()
-    return NovelRef(row.id, key, row.source_path, False)
+        return register_upload(
+            conn,
+            tenant_id=tenant_id,
+            project_id=project_id,
+            slug=slug,
+            title=title,
+            source_sha256=blob.sha256,
+            source_path=blob.path,
+            trace_id=trace_id,
+        )
