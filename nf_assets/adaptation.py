@@ -1,10 +1,12 @@
 """Adaptation domain: personas (SKILL_14) and voices (11) -> scripts (10, constrained by the
 personas) -> storyboards (13), gated by the content gate SKILL_16 (a blocking asset check)."""
 
+from collections import Counter
+
 import dagster as dg
 
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import open_recorder, pure, settle_gate
+from nf_assets.runtime import experiment_arms, open_recorder, pure, settle_gate
 from nf_assets.skills import (
     gated_script,
     s10_script_adapt,
@@ -36,7 +38,10 @@ def _voices(args):
 
 
 def _script(args):
-    script, degradations = gated_script.adapt_gated(*args)
+    chapter, understanding, personas, language, options = args
+    script, degradations = gated_script.adapt_gated(
+        chapter, understanding, personas, language, **options
+    )
     return Outcome(output=script, degradations=degradations)
 
 
@@ -128,11 +133,14 @@ def skill_10_script_adapt(
 ) -> list[Script]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.SCRIPT)
-    units = [
-        Unit(c.index, a, a)
-        for c, u in zip(chapters.chapters, understanding, strict=True)
-        for a in [(c, u, personas, novel_source.language)]
-    ]
+    arms = experiment_arms(
+        db, context.partition_key, s10_script_adapt.SKILL_ID, [c.index for c in chapters.chapters]
+    )
+    units = []
+    for c, u in zip(chapters.chapters, understanding, strict=True):
+        version, options = arms.get(c.index, (None, {}))
+        args = (c, u, personas, novel_source.language, options)
+        units.append(Unit(c.index, args, args, version=version))
     scripts = rec.run_skill(
         s10_script_adapt.SKILL_ID, s10_script_adapt.VERSION, Stage.SCRIPT, units, _script, Script
     )
@@ -142,6 +150,10 @@ def skill_10_script_adapt(
             "lines": sum(len(s.lines) for s in scripts),
             "dialogue_lines": sum(1 for s in scripts for ln in s.lines if ln.kind == "dialogue"),
             "degraded_by_content_gate": rec.stats[s10_script_adapt.SKILL_ID].degradations,
+            # chapters per version when a SKILL_17 experiment on SKILL_10 runs
+            "experiment_arms": dg.MetadataValue.json(
+                dict(Counter(version for version, _ in arms.values()))
+            ),
         }
     )
     return scripts

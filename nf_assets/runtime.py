@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from nf_assets.skills.contracts import GateResult
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_resources.governance.experiments import chapter_versions, unit_id
 from nf_resources.governance.gates import ChapterGateOutcome, record_check_outcomes
 from nf_resources.recorder import Outcome, Recorder
 from shared.errors import NFError
@@ -77,6 +78,17 @@ def active_skill_config(db: DatabaseResource, partition_key: str, skill_id: str)
             )
         ).scalar()
     return cfg or {}
+
+
+def experiment_arms(
+    db: DatabaseResource, partition_key: str, skill_id: str, chapter_indices: list[int]
+) -> dict[int, tuple[str, dict]]:
+    """chapter -> (version, config) when a SKILL_17 experiment on the skill runs in the project:
+    both arms are materialized, chapter by chapter, as the deterministic assignment says."""
+    key = PartitionKey.parse(partition_key)
+    units = {unit_id(partition_key, i): i for i in chapter_indices}
+    arms = chapter_versions(db.engine(), key.tenant_id, key.project_id, skill_id, list(units))
+    return {units[u]: arm for u, arm in arms.items()}
 
 
 def settle_gate(

@@ -81,6 +81,7 @@ class Unit:
     chapter_index: int | None
     inputs: tuple  # what the output depends on: hashed into the cache key
     payload: Any  # what the compute function receives
+    version: str | None = None  # overrides the skill's version (a SKILL_17 experiment arm)
 
 
 @dataclass
@@ -252,7 +253,7 @@ class Recorder:
         started = time.perf_counter()
         adapter = TypeAdapter(out_type)
         stats = self.stats.setdefault(skill_id, BatchStats())
-        keys = [self._job_key(skill_id, version, u) for u in units]
+        keys = [self._job_key(skill_id, u.version or version, u) for u in units]
         outputs: dict[int, Any] = {}
         for pos, raw in self._cached_outputs(keys).items():
             outputs[pos] = adapter.validate_json(raw)
@@ -335,7 +336,7 @@ class Recorder:
                 "novel_id": self.scope.novel_id,
                 "chapter_index": u.chapter_index,
                 "skill_id": skill_id,
-                "skill_version": version,
+                "skill_version": u.version or version,
                 "input_hash": key.rsplit(":", 1)[1],
                 "status": JobStatus.CLAIMED,
                 "stage": stage,
@@ -370,7 +371,7 @@ class Recorder:
                         job_id=jid,
                         payload={
                             "skill_id": skill_id,
-                            "skill_version": version,
+                            "skill_version": u.version or version,
                             "chapter_index": u.chapter_index,
                         },
                     )
@@ -425,7 +426,7 @@ class Recorder:
                 unit.chapter_index,
             )
             for f in [output, *outcome.files]:
-                row = self._artifact_row(f, job_id, skill_id, version)
+                row = self._artifact_row(f, job_id, skill_id, unit.version or version)
                 artifacts.setdefault(row["idempotency_key"], row)
             job_rows.append(
                 {
@@ -481,7 +482,7 @@ class Recorder:
                     job_id=job_id,
                     payload={
                         "skill_id": skill_id,
-                        "skill_version": version,
+                        "skill_version": unit.version or version,
                         "chapter_index": unit.chapter_index,
                         "ms": int(secs * 1000),
                     },
@@ -572,7 +573,7 @@ class Recorder:
                         error_message=detail[:2000],
                         payload={
                             "skill_id": skill_id,
-                            "skill_version": version,
+                            "skill_version": units[i].version or version,
                             "chapter_index": units[i].chapter_index,
                         },
                     )

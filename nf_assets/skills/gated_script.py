@@ -6,6 +6,8 @@ summary-anchored mode; the step is returned so the caller can record it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nf_assets.skills import s10_script_adapt, s13_storyboard, s16_content_gate
 from nf_assets.skills.contracts import Chapter, ChapterUnderstanding, Persona, Script
 
@@ -17,9 +19,11 @@ def adapt_gated(
     understanding: ChapterUnderstanding,
     personas: list[Persona],
     language: str,
+    **options: Any,
 ) -> tuple[Script, list[dict]]:
-    """(script, degradation steps taken: empty when the condensed script passed)."""
-    script = s10_script_adapt.adapt_script(chapter, understanding, personas, language)
+    """(script, degradation steps taken: empty when the first script passed). `options` are
+    SKILL_10 keyword options of a skill version (e.g. target_seconds, mode)."""
+    script = s10_script_adapt.adapt_script(chapter, understanding, personas, language, **options)
     board = s13_storyboard.make_storyboard(script, understanding, personas=personas)
     gate = s16_content_gate.content_gate(chapter, understanding, script, board, personas)
     if gate.passed:
@@ -28,7 +32,7 @@ def adapt_gated(
         f"{f.rule}={f.value:.3g} < {f.threshold:.3g}" for f in gate.findings if not f.passed
     )
     fallback = s10_script_adapt.adapt_script(
-        chapter, understanding, personas, language, mode=FALLBACK_MODE
+        chapter, understanding, personas, language, **{**options, "mode": FALLBACK_MODE}
     )
     step = {
         "item": f"script {chapter.index}",

@@ -256,6 +256,41 @@ def ref_for_unit(
     return _ref(exp, variant or "control")
 
 
+def chapter_versions(
+    engine: Engine, tenant_id: str, project_id: str, skill_id: str, units: list[str]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """unit -> (version ref, its skill_versions config) under the project's running
+    skill-version experiment on `skill_id`; empty when none runs (the code's version serves)."""
+    e, sv = T["experiments"], T["skill_versions"]
+    with engine.connect() as conn:
+        exp = conn.execute(
+            select(e)
+            .where(
+                e.c.tenant_id == tenant_id,
+                e.c.project_id == project_id,
+                e.c.skill_id == skill_id,
+                e.c.kind == "skill_version",
+                e.c.status == ExperimentStatus.RUNNING,
+            )
+            .order_by(e.c.created_at)
+            .limit(1)
+        ).first()
+        if exp is None or not units:
+            return {}
+        configs = dict(
+            conn.execute(
+                select(sv.c.version, sv.c.config).where(
+                    sv.c.tenant_id == tenant_id,
+                    sv.c.project_id == project_id,
+                    sv.c.skill_id == skill_id,
+                    sv.c.version.in_([exp.control_ref, exp.candidate_ref]),
+                )
+            ).all()
+        )
+    variants = assign_units(engine, exp.id, units)
+    return {u: (ref, configs.get(ref) or {}) for u, v in variants.items() for ref in [_ref(exp, v)]}
+
+
 # -- observations ---------------------------------------------------------------------------
 def observations(conn: Connection, exp: Any) -> pd.DataFrame:
     """One row per observed unit: unit_id, variant, status, latency_ms, cost_usd, gate_pass and
