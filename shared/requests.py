@@ -20,13 +20,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, literal, select, text
+from sqlalchemy import Connection, Engine, bindparam, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared.errors import NFError
-from shared.events import make_event
+from shared.events import EventEnvelope, make_event
 from shared.models import Base
 from shared.models.enums import EventTopic, RequestStatus
 from shared.slugs import SLUG_RE, PartitionKey, validate_slug
@@ -166,6 +167,56 @@ def _existing(conn: Connection, tenant_id: str, key: str, body_hash: str) -> Sub
     return Submitted(_row_dict(row), created=False)
 
 
+_REQUEST_VALUES = (
+    "id",
+    "tenant_id",
+    "project_id",
+    "trace_id",
+    "idempotency_key",
+    "request_hash",
+    "status",
+    "stage",
+    "params",
+    "requested_by",
+)
+
+
+@lru_cache(maxsize=1)
+def _submit_statement():
+    """INSERT the request from the project's novel (ON CONFLICT DO NOTHING) and its event in a
+    CTE over the inserted row. Built once with bind parameters: building it per request cost
+    more than running it."""
+    req, novels, events = T["execution_requests"], T["novels"], T["events"]
+    source = select(
+        *[bindparam(k, type_=req.c[k].type).label(k) for k in _REQUEST_VALUES],
+        novels.c.id.label("novel_id"),
+        novels.c.partition_key,
+    ).where(
+        novels.c.partition_key == bindparam("pkey"),
+        novels.c.tenant_id == bindparam("tenant_id"),
+        novels.c.project_id == bindparam("project_id"),
+    )
+    inserted = (
+        pg_insert(req)
+        .from_select([*_REQUEST_VALUES, "novel_id", "partition_key"], source)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
+        .returning(*[req.c[c] for c in REQUEST_COLUMNS])
+        .cte("inserted")
+    )
+    fields = list(EventEnvelope.model_fields)
+    announce = (
+        insert(events)
+        .from_select(
+            fields,
+            select(
+                *[bindparam(f"e_{k}", type_=events.c[k].type).label(k) for k in fields]
+            ).select_from(inserted),
+        )
+        .cte("announce")
+    )
+    return select(*[inserted.c[c] for c in REQUEST_COLUMNS]).add_cte(announce)
+
+
 def create_execution_request(
     conn: Connection,
     *,
@@ -192,7 +243,6 @@ def create_execution_request(
     params = canonical_params(params)
     body_hash = request_hash(pkey, params)
 
-    req, novels, events = T["execution_requests"], T["novels"], T["events"]
     new_id = uuid.uuid4()
     event = make_event(
         EventTopic.REQUEST_CREATED,
@@ -214,35 +264,10 @@ def create_execution_request(
         "stage": Stage.SUBMITTED,
         "params": params,
         "requested_by": requested_by,
+        "pkey": pkey,
     }
-    source = select(
-        *[literal(v, req.c[k].type).label(k) for k, v in values.items()],
-        novels.c.id.label("novel_id"),
-        novels.c.partition_key,
-    ).where(
-        novels.c.partition_key == pkey,
-        novels.c.tenant_id == tenant_id,
-        novels.c.project_id == project_id,
-    )
-    inserted = (
-        pg_insert(req)
-        .from_select([*values, "novel_id", "partition_key"], source)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-        .returning(*[req.c[c] for c in REQUEST_COLUMNS])
-        .cte("inserted")
-    )
-    ev = event.model_dump(mode="python")
-    announce = (
-        insert(events)
-        .from_select(
-            list(ev),
-            select(*[literal(v, events.c[k].type).label(k) for k, v in ev.items()]).select_from(
-                inserted
-            ),
-        )
-        .cte("announce")
-    )
-    row = conn.execute(select(*[inserted.c[c] for c in REQUEST_COLUMNS]).add_cte(announce)).first()
+    values |= {f"e_{k}": v for k, v in event.model_dump(mode="python").items()}
+    row = conn.execute(_submit_statement(), values).first()
     if row is not None:
         return Submitted(_row_dict(row), created=True)
     # Nothing inserted: the key exists (a replay, a concurrent duplicate that committed first,
