@@ -6,7 +6,7 @@ from collections import Counter
 import dagster as dg
 
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import experiment_arms, open_recorder, pure, settle_gate
+from nf_assets.runtime import experiment_arms, failures_md, open_recorder, pure, settle_gate
 from nf_assets.skills import (
     gated_script,
     s10_script_adapt,
@@ -226,8 +226,8 @@ def content_gate(
     db: DatabaseResource,
     store: ArtifactStoreResource,
 ) -> dg.AssetCheckResult:
-    results = [
-        s16_content_gate.content_gate(c, u, s, b, personas)
+    verdicts = [
+        (c.index, s16_content_gate.content_gate(c, u, s, b, personas))
         for c, u, s, b in zip(chapters.chapters, understanding, scripts, storyboards, strict=True)
     ]
     settle_gate(
@@ -236,32 +236,21 @@ def content_gate(
         store,
         s16_content_gate.SKILL_ID,
         s16_content_gate.VERSION,
-        [(c.index, r) for c, r in zip(chapters.chapters, results, strict=True)],
+        verdicts,
         "NF-GATE-001",
     )
-    failed = [(c.index, r) for c, r in zip(chapters.chapters, results, strict=True) if not r.passed]
+    failed = [i for i, r in verdicts if not r.passed]
     rules: dict[str, list[float]] = {}
-    for r in results:
+    for _, r in verdicts:
         for f in r.findings:
             rules.setdefault(f.rule, []).append(f.value)
     return dg.AssetCheckResult(
         passed=not failed,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "chapters_checked": len(results),
+            "chapters_checked": len(verdicts),
             "chapters_failed": len(failed),
-            "failed_chapters": dg.MetadataValue.md(
-                "\n".join(
-                    f"- chapter {i}: "
-                    + "; ".join(
-                        f"{f.rule}={f.value:.3f} (< {f.threshold})"
-                        for f in r.findings
-                        if not f.passed
-                    )
-                    for i, r in failed[:20]
-                )
-                or "none"
-            ),
+            "failed_chapters": failures_md(verdicts),
             **{f"min_{rule}": round(min(v), 4) for rule, v in rules.items()},
             # the degradation loop's work: scripts SKILL_16 rejected once and SKILL_10 redid
             "degraded_chapters": ", ".join(

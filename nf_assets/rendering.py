@@ -20,6 +20,7 @@ from nf_assets.executors import (
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import (
     active_skill_config,
+    failures_md,
     media_pool,
     open_recorder,
     project_config,
@@ -211,32 +212,23 @@ def media_gate(
     store: ArtifactStoreResource,
 ) -> dg.AssetCheckResult:
     st = store.store()
-    failures, degradations, verdicts = [], [], []
+    degradations, verdicts = [], []
     for video, media in zip(chapter_videos, panels_and_narration, strict=True):
         result = s18_media_gate.video_gate(st.resolve(video.mp4_path), media.narration_seconds)
         findings = [*media.gate.findings, *result.findings]
         verdicts.append((video.chapter_index, s18_media_gate.gate_result(findings)))
-        bad = [f for f in findings if not f.passed]
-        if bad:
-            failures.append((video.chapter_index, bad))
         degradations += [{"chapter": media.chapter_index, **d} for d in media.degradations]
     settle_gate(
         context, db, store, s18_media_gate.SKILL_ID, s18_media_gate.VERSION, verdicts, "NF-GATE-002"
     )
+    failed = [i for i, r in verdicts if not r.passed]
     return dg.AssetCheckResult(
-        passed=not failures,
+        passed=not failed,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "chapters_checked": len(chapter_videos),
-            "chapters_failed": len(failures),
-            "failures": dg.MetadataValue.md(
-                "\n".join(
-                    f"- chapter {i}: "
-                    + "; ".join(f"{f.rule}={f.value:.3g} (need {f.threshold:.3g})" for f in bad)
-                    for i, bad in failures[:20]
-                )
-                or "none"
-            ),
+            "chapters_failed": len(failed),
+            "failures": failures_md(verdicts),
             "degradations": len(degradations),
             "degradation_log": dg.MetadataValue.json(degradations[:50]),
             "skill_version": s18_media_gate.VERSION,

@@ -91,6 +91,19 @@ def experiment_arms(
     return {units[u]: arm for u, arm in arms.items()}
 
 
+def failures_md(verdicts: list[tuple[int, GateResult]], limit: int = 20) -> dg.MetadataValue:
+    """The failed chapters of a gate and the rules they failed, for the check's metadata."""
+    lines = [
+        f"- chapter {i}: "
+        + "; ".join(
+            f"{f.rule}={f.value:.3g} (need {f.threshold:.3g})" for f in r.findings if not f.passed
+        )
+        for i, r in verdicts
+        if not r.passed
+    ]
+    return dg.MetadataValue.md("\n".join(lines[:limit]) or "none")
+
+
 def settle_gate(
     context: dg.AssetCheckExecutionContext,
     db: DatabaseResource,

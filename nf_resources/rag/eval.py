@@ -214,7 +214,6 @@ def ensure_auto_eval_set(
 ) -> EvalSet | None:
     """The novel's auto set, built from its chunks on first call (None without chunks)."""
     name = f"auto:v{AUTO_VERSION}:n{n_queries}:s{seed}"
-    table = T["rag_eval_sets"]
     found = [
         s for s in eval_sets(engine, tenant_id, project_id, novel_id=novel_id) if s.name == name
     ]
@@ -224,22 +223,7 @@ def ensure_auto_eval_set(
     items = build_auto_items(rows, n_queries=n_queries, seed=seed)
     if not items:
         return None
-    with engine.begin() as conn:
-        row = conn.execute(
-            insert(table)
-            .values(
-                id=uuid.uuid4(),
-                tenant_id=tenant_id,
-                project_id=project_id,
-                trace_id=current_trace_id(),
-                novel_id=novel_id,
-                name=name,
-                kind="auto",
-                items=items,
-            )
-            .returning(*table.c)
-        ).one()
-    return _eval_set(row)
+    return _store_eval_set(engine, tenant_id, project_id, novel_id, name, "auto", items)
 
 
 def create_manual_eval_set(
@@ -258,6 +242,10 @@ def create_manual_eval_set(
             raise NFError("NF-INPUT-001", f"item {i} needs a non-empty query")
         if not it.get("answer_text") and not it.get("relevant_chunk_ids"):
             raise NFError("NF-INPUT-001", f"item {i} needs answer_text or relevant_chunk_ids")
+    return _store_eval_set(engine, tenant_id, project_id, novel_id, name, "manual", items)
+
+
+def _store_eval_set(engine, tenant_id, project_id, novel_id, name, kind, items) -> EvalSet:
     table = T["rag_eval_sets"]
     with engine.begin() as conn:
         row = conn.execute(
@@ -269,7 +257,7 @@ def create_manual_eval_set(
                 trace_id=current_trace_id(),
                 novel_id=novel_id,
                 name=name,
-                kind="manual",
+                kind=kind,
                 items=items,
             )
             .returning(*table.c)
