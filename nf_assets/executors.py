@@ -9,6 +9,7 @@ every step is reported back so the recorder writes `gate.degraded` events.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -147,6 +148,55 @@ def _render_with_fallback(capability, config, call, check, item_label, outcome, 
                 }
             )
     raise NFError("NF-GATE-003", f"{item_label}: no fallback left ({last_error})")
+
+
+REFINE_SYSTEM = (
+    "Rewrite this storyboard shot description as one concise prompt for an image model. "
+    "Keep every character name, the framing and the caption's meaning. Answer with the prompt "
+    "only."
+)
+
+
+def refine_image_prompts(
+    prompts: list[CompiledPrompt], chat_config: dict, retry_scale: float = 1.0
+) -> Outcome:
+    """SKILL_20's text step on a chat provider: each image prompt rewritten by the model. A
+    prompt the provider cannot refine (after retries) keeps its compiled text: a degradation,
+    recorded, never a failed chapter."""
+    outcome = Outcome(output=None)
+    refined = []
+    for p in prompts:
+        if p.kind != "image":
+            refined.append(p)
+            continue
+        try:
+            provider, reply = _attempt(
+                "chat",
+                chat_config,
+                lambda prov, _simple, p=p: prov.chat(REFINE_SYSTEM, p.prompt, max_tokens=200),
+                outcome,
+                retry_scale,
+            )
+        except NFError as exc:
+            outcome.degradations.append(
+                {
+                    "item": f"prompt {p.chapter_index}/{p.shot_index}",
+                    "attempt": 1,
+                    "from": "chat",
+                    "fallback": "compiled prompt",
+                    "reason": exc.detail[:300],
+                    "error_code": exc.code,
+                }
+            )
+            refined.append(p)
+            continue
+        outcome.usages.append(reply.usage)
+        outcome.provider = provider.name
+        text = reply.text.strip() or p.prompt
+        digest = hashlib.sha256(f"{p.prompt_hash}\n{provider.name}\n{text}".encode()).hexdigest()
+        refined.append(p.model_copy(update={"prompt": text, "prompt_hash": digest}))
+    outcome.output = refined
+    return outcome
 
 
 def render_chapter_media(job: MediaJob) -> Outcome:

@@ -4,8 +4,15 @@ only thing executors ever receive."""
 
 import dagster as dg
 
+from nf_assets.executors import refine_image_prompts
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import open_recorder, project_config, pure
+from nf_assets.runtime import (
+    ProviderCallConfig,
+    active_skill_config,
+    open_recorder,
+    project_config,
+    pure,
+)
 from nf_assets.skills import s09_render_plan, s15_style_bible, s19_continuity, s20_prompt_compile
 from nf_assets.skills.contracts import (
     CompiledPrompt,
@@ -18,6 +25,7 @@ from nf_assets.skills.contracts import (
     VoiceAssignment,
 )
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_resources.providers.registry import resolve_config, settings_config
 from nf_resources.recorder import Unit
 from shared.stages import Stage
 
@@ -49,7 +57,11 @@ def _plan(args):
 
 
 def _compile(args):
-    return pure(s20_prompt_compile.compile_prompts(*args))
+    *compile_args, chat_config, retry_scale = args
+    prompts = s20_prompt_compile.compile_prompts(*compile_args)
+    if chat_config.get("kind", "offline") == "offline":
+        return pure(prompts)  # the offline panel renderer draws from params, not prose
+    return refine_image_prompts(prompts, chat_config, retry_scale)
 
 
 @dg.op
@@ -158,6 +170,7 @@ def render_plans(storyboards, scripts, style_bible, continuity, novel_source):
 @dg.op
 def skill_20_prompt_compile(
     context,
+    config: ProviderCallConfig,
     render_plans: list[RenderPlan],
     storyboards: list[Storyboard],
     style_bible: StyleBible,
@@ -169,8 +182,15 @@ def skill_20_prompt_compile(
 ) -> list[list[CompiledPrompt]]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.COMPILE)
+    # a configured chat provider (skill version > project > environment) refines image prompts
+    chat = resolve_config(
+        "chat",
+        project_config(db, context.partition_key),
+        active_skill_config(db, context.partition_key, s20_prompt_compile.SKILL_ID),
+        defaults=settings_config(),
+    )
     units = [
-        Unit(p.chapter_index, a, a)
+        Unit(p.chapter_index, (*a, chat), (*a, chat, config.retry_scale))
         for p, b in zip(render_plans, storyboards, strict=True)
         for a in [(p, b, style_bible, continuity, personas, voice_cast)]
     ]
@@ -188,6 +208,9 @@ def skill_20_prompt_compile(
             "image_prompts": sum(1 for p in flat if p.kind == "image"),
             "speech_prompts": sum(1 for p in flat if p.kind == "speech"),
             "template_versions": ", ".join(sorted({p.template_version for p in flat})),
+            "chat_provider": chat.get("kind", "offline"),
+            "chat_retries": rec.stats[s20_prompt_compile.SKILL_ID].retries,
+            "chat_fallbacks": rec.stats[s20_prompt_compile.SKILL_ID].degradations,
         }
     )
     return prompts

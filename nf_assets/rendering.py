@@ -19,6 +19,7 @@ from nf_assets.executors import (
 )
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import (
+    ProviderCallConfig,
     active_skill_config,
     failures_md,
     media_pool,
@@ -40,15 +41,10 @@ EXECUTOR_VERSION = "1.0.0"
 COMPOSER_VERSION = "1.0.0"
 
 
-class RenderConfig(dg.Config):
-    # Shrinks retry backoff (tests and benchmarks); 1.0 in production.
-    retry_scale: float = 1.0
-
-
 @dg.op
 def render_media(
     context,
-    config: RenderConfig,
+    config: ProviderCallConfig,
     compiled_prompts: list[list[CompiledPrompt]],
     db: DatabaseResource,
     store: ArtifactStoreResource,

@@ -27,6 +27,11 @@ TAG_TRACE = "nf/trace_id"
 TAG_REQUEST = "nf/request_id"
 
 
+class ProviderCallConfig(dg.Config):
+    # Shrinks provider retry backoff (tests and benchmarks); 1.0 in production.
+    retry_scale: float = 1.0
+
+
 def trace_id_of(context: dg.OpExecutionContext | dg.AssetCheckExecutionContext) -> str:
     # A run started without a trace tag (UI backfill) gets one derived from its run id.
     return context.run.tags.get(TAG_TRACE) or context.run.run_id.replace("-", "")
