@@ -12,7 +12,18 @@ from nf_assets import (
     rendering,
     understanding,
 )
+from nf_assets.partitions import novels_partitions
+from nf_assets.runtime import TAG_PROJECT, TAG_TENANT
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from shared.slugs import PartitionKey
+
+
+def partition_tags(partition_key: str) -> dict[str, str]:
+    """nf/tenant and nf/project from the key, so runs launched from the UI or a backfill are
+    held to the per-tenant concurrency limits too (their trace id derives from the run id)."""
+    key = PartitionKey.parse(partition_key)
+    return {TAG_TENANT: key.tenant_id, TAG_PROJECT: key.project_id}
+
 
 # A run carries a whole novel; ops fan chapters out to a process pool themselves, so the
 # in-process executor saves a Python start-up per step without losing parallelism.
@@ -20,6 +31,11 @@ novel_job = dg.define_asset_job(
     "novel_pipeline",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups(governance.GROUP),
     executor_def=dg.in_process_executor,
+    config=dg.PartitionedConfig(
+        partitions_def=novels_partitions,
+        run_config_for_partition_key_fn=lambda _key: {},
+        tags_for_partition_key_fn=partition_tags,
+    ),
     description="A novel end to end: ingest -> ... -> chapter videos -> export record.",
 )
 

@@ -101,3 +101,9 @@ def test_dagster_validates_the_workspace(tmp_path):
     drop_database(url)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Validation successful for code location novel_factory" in proc.stderr + proc.stdout
+
+
+def test_ui_launched_partition_runs_carry_tenant_tags():
+    job = defs.resolve_job_def("novel_pipeline")
+    tags = job.partitioned_config.get_tags_for_partition_key("acme.fantasy.xiyouji")
+    assert tags["nf/tenant"] == "acme" and tags["nf/project"] == "fantasy"
