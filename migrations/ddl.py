@@ -28,17 +28,6 @@ def table_exists(table: str) -> bool:
     return bool(_scalar("SELECT to_regclass(:t) IS NOT NULL", t=f"public.{table}"))
 
 
-def column_exists(table: str, column: str) -> bool:
-    return bool(
-        _scalar(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND table_name = :t AND column_name = :c",
-            t=table,
-            c=column,
-        )
-    )
-
-
 def column_is_nullable(table: str, column: str) -> bool:
     return (
         _scalar(

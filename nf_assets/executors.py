@@ -120,11 +120,9 @@ def _attempt(capability: str, section: dict, call, outcome: Outcome, scale: floa
 
 def _render_with_fallback(capability, config, call, check, item_label, outcome, scale):
     """Run `call` down the fallback chain until `check(result)` passes; record degradations."""
-    chain = _chain(capability, config)
+    chain = _chain(capability, config)[: MAX_DEGRADATIONS + 1]
     last_error: NFError | None = None
     for step, (label, section) in enumerate(chain):
-        if step > MAX_DEGRADATIONS:
-            break
         try:
             provider, result = _attempt(capability, section, call, outcome, scale)
         except NFError as exc:
@@ -136,7 +134,7 @@ def _render_with_fallback(capability, config, call, check, item_label, outcome, 
                 return provider, result
             last_error = NFError("NF-GATE-002", failure)
             reason, code = f"media gate: {failure}", "NF-GATE-002"
-        if step + 1 < len(chain) and step < MAX_DEGRADATIONS:
+        if step + 1 < len(chain):
             outcome.degradations.append(
                 {
                     "item": item_label,
@@ -378,12 +376,11 @@ def _shot_timeline(media: ChapterMedia) -> list[tuple[str, float]]:
     its speech start to the next clip's."""
     by_shot = {p.shot_index: p.path for p in media.panels}
     current = media.panels[0].path if media.panels else None
-    starts = [0.0] + [s for s, _ in media.segments[1:]]
-    ends = starts[1:] + [media.narration_seconds]
+    durations = composer.shot_durations(media.segments, media.narration_seconds)
     timeline: list[tuple[str, float]] = []
-    for clip, start, end in zip(media.clips, starts, ends, strict=True):
+    for clip, seconds in zip(media.clips, durations, strict=True):
         current = by_shot.get(clip.shot_index, current)
         if current is None:
             raise NFError("NF-MEDIA-003", f"chapter {media.chapter_index} has no panel")
-        timeline.append((current, max(0.0, end - start)))
+        timeline.append((current, seconds))
     return timeline

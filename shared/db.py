@@ -7,12 +7,9 @@ normalised here before use.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import get_settings
 
@@ -59,21 +56,6 @@ def get_engine(url: str | None = None) -> Engine:
     # No pre-ping: it costs a round trip per checkout on the hot path; stale connections (a
     # restarted server) are dropped by pool_recycle and by the error that discards them.
     return create_engine(url or database_url(), pool_recycle=1800, pool_size=10, max_overflow=20)
-
-
-@contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """A transaction: commits on success, rolls back on any exception."""
-    factory = sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def sync_error_codes(engine: Engine) -> int:

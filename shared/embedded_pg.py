@@ -6,7 +6,6 @@ keeps running between commands (pgserver reuses a live server on the same data d
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 DB_NAME = "nf"
@@ -26,15 +25,3 @@ def embedded_url(data_dir: Path, db_name: str = DB_NAME) -> str:
         server.psql(f"CREATE DATABASE {db_name};")
     base = server.get_uri()  # postgresql://postgres:@/postgres?host=/socket/dir
     return base.replace("/postgres?", f"/{db_name}?", 1)
-
-
-def stop_embedded(data_dir: Path) -> None:
-    import pgserver
-
-    pgdata = data_dir / "pgdata"
-    if pgdata.exists():
-        pgserver.get_server(str(pgdata), cleanup_mode="stop").cleanup()
-
-
-def is_embedded() -> bool:
-    return not os.environ.get("NF_DATABASE_URL")

@@ -143,14 +143,3 @@ def parse_english(s: str) -> int | None:
             return None
         prev = t
     return value + current
-
-
-def parse_number(s: str) -> int | None:
-    """Any of: arabic digits (any width), roman numerals, English words, Chinese numerals."""
-    s = s.strip()
-    if not s:
-        return None
-    digits = s.translate(_FULLWIDTH)
-    if digits.isascii() and digits.isdigit():
-        return int(digits)
-    return parse_roman(s) or parse_english(s) or parse_chinese(s)

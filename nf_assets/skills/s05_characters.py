@@ -444,10 +444,6 @@ def _honorific_gender(form: str) -> str | None:
     return tk.honorific_gender(form) if len(form.split()) > 1 else None
 
 
-def _bare(form: str) -> str:
-    return re.sub(rf"^{_EN_HON}\.?\s+", "", form)
-
-
 class _Cooccurrence:
     """Paragraph and sentence co-occurrence of the surface forms."""
 

@@ -42,11 +42,15 @@ class NarrationTrack:
     sample_rate: int
 
     def shot_seconds(self) -> list[float]:
-        """How long each shot's panel is shown: from its speech start to the next one's (the
-        first shot also covers the lead-in, the last one runs to the end of the track)."""
-        starts = [0.0] + [s for s, _ in self.segments[1:]]
-        ends = starts[1:] + [self.seconds]
-        return [max(0.0, e - s) for s, e in zip(starts, ends, strict=True)]
+        return shot_durations(self.segments, self.seconds)
+
+
+def shot_durations(segments: list[tuple[float, float]], total: float) -> list[float]:
+    """How long each shot's panel is shown: from its speech start to the next one's (the first
+    shot also covers the lead-in, the last one runs to the end of the track)."""
+    starts = [0.0] + [s for s, _ in segments[1:]]
+    ends = starts[1:] + [total]
+    return [max(0.0, e - s) for s, e in zip(starts, ends, strict=True)]
 
 
 def _convert(data: np.ndarray, rate: int, channels: int, to_rate: int, to_ch: int) -> np.ndarray:

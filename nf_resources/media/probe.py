@@ -234,10 +234,6 @@ class WavStats:
     peak: float
     voiced_ratio: float  # share of 50 ms windows louder than -40 dBFS
 
-    @property
-    def rms_dbfs(self) -> float:
-        return 20 * float(np.log10(self.rms)) if self.rms > 0 else float("-inf")
-
 
 def wav_stats(path: Path | str) -> WavStats:
     info, data = read_wav(path)
