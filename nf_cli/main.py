@@ -8,7 +8,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from shared.config import get_settings
 from shared.errors import NFError
+from shared.telemetry import configure_logging
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -193,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(get_settings().log_level)  # nf's own logs: JSON lines with the trace
     try:
         return args.fn(args)
     except NFError as exc:

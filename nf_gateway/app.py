@@ -96,6 +96,7 @@ def default_config() -> GatewayConfig:
 
 def create_app(config: GatewayConfig | None = None) -> FastAPI:
     config = config or default_config()
+    telemetry.configure_logging(get_settings().log_level)  # JSON lines carrying the trace
     app = FastAPI(
         title="Novel Factory gateway",
         version=API_VERSION,

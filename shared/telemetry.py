@@ -109,14 +109,28 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", stream=None) -> None:
-    """Route the `nf` logger tree to JSON lines on stderr (idempotent)."""
+    """Route the `nf` logger tree to JSON lines on `stream` (stderr by default). Idempotent:
+    a second call re-points the one JSON handler instead of adding another."""
     logger = logging.getLogger("nf")
     logger.setLevel(level)
-    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-        handler = logging.StreamHandler(stream or sys.stderr)
+    handler = next((h for h in logger.handlers if isinstance(h.formatter, JsonFormatter)), None)
+    if handler is None:
+        handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
+    handler.setStream(stream or _CurrentStderr())
     logger.propagate = False
+
+
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is written: a handler bound to the stderr object of
+    configuration time would break when a test runner or daemon swaps it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def get_logger(name: str) -> logging.Logger:
