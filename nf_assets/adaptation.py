@@ -207,6 +207,8 @@ def storyboards(scripts, understanding, personas):
 @dg.asset_check(
     asset=storyboards,
     blocking=True,
+    # per novel: an unpartitioned check would load every partition's inputs (all tenants)
+    partitions_def=novels_partitions,
     description="SKILL_16 content gate: source coverage, dialogue fidelity, no empty shots or "
     "scenes, persona consistency. Blocks planning and rendering when it fails.",
     additional_ins={

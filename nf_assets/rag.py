@@ -288,6 +288,7 @@ def _eval_markdown(rows: list[dict[str, Any]], k: int) -> str:
         dg.AssetCheckSpec(
             CHECK_NAME,
             asset="rag_evaluation",
+            partitions_def=novels_partitions,  # one result per novel in the check history
             description="Fails (WARN) while the project's active embedding version has regressed "
             "(an open rollback suggestion); lists open rollback/promote suggestions.",
         )

@@ -196,6 +196,8 @@ def chapter_videos(panels_and_narration, subtitles):
 @dg.asset_check(
     asset=chapter_videos,
     blocking=True,
+    # per novel: an unpartitioned check would load every partition's inputs (all tenants)
+    partitions_def=novels_partitions,
     description="SKILL_18 media gate: panel size and non-blank frames, narration duration and "
     "non-silence, both streams and the right duration; reports the degradation loop's steps.",
     additional_ins={"panels_and_narration": dg.AssetIn("panels_and_narration")},

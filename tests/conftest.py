@@ -82,3 +82,25 @@ def engine(migrated_db_url):
     from shared.db import get_engine
 
     return get_engine(migrated_db_url)
+
+
+@pytest.fixture(scope="module")
+def pg_dagster_instance(tmp_path_factory) -> Iterator:
+    """A Dagster instance as deployed: PostgreSQL storage (a database of its own), the repo's
+    dagster.yaml, a DAGSTER_HOME on disk (so step outputs are pickles under its storage/)."""
+    import dagster as dg
+
+    url = create_database("nf_dagster")
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    old = {k: os.environ.get(k) for k in ("NF_DAGSTER_PG_URL", "DAGSTER_HOME")}
+    os.environ.update(NF_DAGSTER_PG_URL=url, DAGSTER_HOME=str(home))
+    instance = dg.DagsterInstance.from_config(str(home))
+    yield instance
+    instance.dispose()
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    drop_database(url)
