@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
+from shared.admission import Admission, admit, check_size
 from shared.config import REPO_ROOT, get_settings
+from shared.errors import NFError
 
 CORPUS = REPO_ROOT / "corpus"  # public-domain novels, copied from ../shared/corpus
 DEFAULT_NOVEL = CORPUS / "zh_a_q_zhengzhuan.txt"
@@ -39,11 +42,27 @@ def first_chapters(data: bytes, n: int) -> bytes:
     return "\n".join(parts).encode()
 
 
+def admit_file(path: Path) -> tuple[bytes, Admission]:
+    """Read and admit a novel file (shared.admission), printing its warnings on stderr. The
+    size is checked before the file is read; a refusal raises NFError and writes nothing."""
+    if not path.is_file():
+        raise NFError("NF-INPUT-010", f"no such file: {path}")
+    check_size(path.stat().st_size)
+    data = path.read_bytes()
+    admitted = admit(data)
+    for w in admitted.warnings:
+        print(w.line(), file=sys.stderr, flush=True)
+    return data, admitted
+
+
 def run_demo(args: argparse.Namespace) -> int:
+    path = Path(args.novel) if args.novel else DEFAULT_NOVEL
+    data, admitted = admit_file(path)  # before the database, Dagster or the store are touched
+
     import dagster as dg
 
     from migrations import runner
-    from nf_cli.runs import run_novel
+    from nf_cli.runs import run_failure, run_novel
     from shared.db import database_url, get_engine
     from shared.slugs import slugify
     from shared.storage import LocalArtifactStore
@@ -55,12 +74,11 @@ def run_demo(args: argparse.Namespace) -> int:
     settings = get_settings()
     store = LocalArtifactStore(settings.artifacts_dir)
 
-    path = Path(args.novel) if args.novel else DEFAULT_NOVEL
-    data = path.read_bytes()
     slug = args.slug or slugify(path.stem.replace("_", "-"))
     if args.chapters:
         data = first_chapters(data, args.chapters)
         slug = f"{slug}-{args.chapters}ch"
+        admitted = None  # other bytes now: run_novel admits them again
     os.environ.update(dagster_env())
     print(f"running {args.tenant}.{args.project}.{slug} ...", flush=True)
     run = run_novel(
@@ -73,6 +91,7 @@ def run_demo(args: argparse.Namespace) -> int:
         title=path.stem,
         instance=dg.DagsterInstance.get(),
         run_config=QUIET,
+        admission=admitted,
     )
     result = run.result
     elapsed = time.perf_counter() - started
@@ -81,9 +100,11 @@ def run_demo(args: argparse.Namespace) -> int:
         for e in result.get_asset_check_evaluations()
     )
     if not result.success:
+        code, message = run_failure(engine, result)
+        print(f"run {result.run_id} failed: {code}: {message}", file=sys.stderr, flush=True)
         print(
-            f"run {result.run_id} FAILED after {elapsed:.1f}s; see `nf db status` and the "
-            "Dagster UI (scripts/dagster-dev.sh)"
+            f"  after {elapsed:.1f}s; details: `nf trace {run.trace_id}` and the Dagster UI "
+            "(bash scripts/dagster-dev.sh)"
         )
         return 1
     export = result.output_for_node("export_record")

@@ -1,4 +1,7 @@
-"""`nf`: operators' tool. Every failure prints its registered error code and exits non-zero."""
+"""`nf`: operators' tool. Every failure prints its registered error code and message on one
+line of stderr and exits non-zero: `error NF-INPUT-003: ...` for the commands that print text
+(demo, chapters, characters, db, docs, env), the JSON object `{"error_code", "message",
+"retryable"}` for those that print JSON (and with --json), which scripts parse."""
 
 from __future__ import annotations
 
@@ -152,19 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("chapters", help="detected encoding and chapter list of a file")
     s.add_argument("path")
     s.add_argument("--json", action="store_true")
-    s.set_defaults(fn=cmd_chapters)
+    s.set_defaults(fn=cmd_chapters, text_errors=True)
 
     s = sub.add_parser("characters", help="characters with aliases and mention counts")
     s.add_argument("path")
     s.add_argument("--top", type=int, default=20)
     s.add_argument("--json", action="store_true")
-    s.set_defaults(fn=cmd_characters)
+    s.set_defaults(fn=cmd_characters, text_errors=True)
 
     s = sub.add_parser("db", help="migrations, backfill and status of nf's database")
     s.add_argument("action", choices=["upgrade", "downgrade", "current", "backfill", "status"])
     s.add_argument("--rev")
     s.add_argument("--report-dir")
-    s.set_defaults(fn=cmd_db)
+    s.set_defaults(fn=cmd_db, text_errors=True)
 
     s = sub.add_parser("demo", help="run a sample novel end to end (the README's main job)")
     s.add_argument("--novel", default=None, help="text file (default: 阿Q正传 from the corpus)")
@@ -172,14 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--project", default="classics")
     s.add_argument("--slug", default=None)
     s.add_argument("--chapters", type=int, default=None, help="only the first N chapters")
-    s.set_defaults(fn=cmd_demo)
+    s.set_defaults(fn=cmd_demo, text_errors=True)
 
     s = sub.add_parser("docs", help="regenerate docs that restate code (--check: verify)")
     s.add_argument("--check", action="store_true")
-    s.set_defaults(fn=cmd_docs)
+    s.set_defaults(fn=cmd_docs, text_errors=True)
 
     s = sub.add_parser("env", help="shell exports for `dagster dev` on the same storage")
-    s.set_defaults(fn=cmd_env)
+    s.set_defaults(fn=cmd_env, text_errors=True)
 
     from nf_gateway.cli import add_commands  # tenant/project/user/member/token/submit/status/trace
 
@@ -193,13 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_line(exc: NFError, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(exc.to_dict(), ensure_ascii=False)
+    return f"error {exc.code}: {' '.join(exc.detail.split())}"  # one line, whatever the detail
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(get_settings().log_level)  # nf's own logs: JSON lines with the trace
     try:
         return args.fn(args)
     except NFError as exc:
-        print(json.dumps(exc.to_dict(), ensure_ascii=False), file=sys.stderr)
+        as_json = not getattr(args, "text_errors", False) or getattr(args, "json", False)
+        print(error_line(exc, as_json), file=sys.stderr)
         return 2
 
 

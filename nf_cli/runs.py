@@ -3,16 +3,19 @@ the end-to-end tests all go through here."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from nf_assets.definitions import defs
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import run_tags
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from shared.admission import Admission, admit
+from shared.errors import REGISTRY
 from shared.models import Base
 from shared.novels import ensure_tenant_project, register_novel
 from shared.slugs import PartitionKey
@@ -41,9 +44,13 @@ def run_novel(
     trace_id: str | None = None,
     project_config: dict | None = None,
     run_config: dict | None = None,
+    admission: Admission | None = None,
 ) -> NovelRun:
+    """Admit the bytes (shared.admission; a refusal raises before anything is written), then
+    tenant/project, the novels row, the Dagster partition and the in-process run."""
     from shared.storage import LocalArtifactStore
 
+    admission = admission or admit(data)
     ensure_tenant_project(engine, tenant, project)
     if project_config is not None:
         projects = Base.metadata.tables["projects"]
@@ -63,6 +70,7 @@ def run_novel(
         data=data,
         title=title or slug,
         trace_id=trace_id,
+        admission=admission,
     )
     instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
     result = defs.resolve_job_def("novel_pipeline").execute_in_process(
@@ -77,3 +85,40 @@ def run_novel(
         },
     )
     return NovelRun(result, novel.partition_key, trace_id, instance, Path(store_root))
+
+
+# NFError's text is "[NF-XXX-000] detail"; Dagster keeps it in the failure event's error chain.
+_CODED_RE = re.compile(r"\[(NF-[A-Z]+-\d{3})\]\s*([^\n]*)")
+
+
+def run_failure(engine: Engine, result: dg.ExecuteInProcessResult) -> tuple[str, str]:
+    """(error code, message) of a failed run: what nf recorded on its render_runs row, else the
+    first registered code in Dagster's failure events, else NF-ORCH-002 with Dagster's text."""
+    runs = Base.metadata.tables["render_runs"]
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(runs.c.error_code, runs.c.error_message).where(
+                runs.c.dagster_run_id == result.run_id
+            )
+        ).first()
+    if row is not None and row.error_code:
+        return row.error_code, row.error_message or REGISTRY[row.error_code].message
+    events = list(result.get_step_failure_events())
+    errors = [e.step_failure_data.error for e in events if e.step_failure_data]
+    run_failed = result.get_run_failure_event()
+    run_error = getattr(run_failed and run_failed.event_specific_data, "error", None)
+    if run_error is not None:
+        errors.append(run_error)
+    deepest = ""  # the innermost error of the first failure: Dagster's wrappers say little
+    for i, err in enumerate(errors):
+        while err is not None:
+            m = _CODED_RE.search(err.message)
+            if m and m[1] in REGISTRY:
+                return m[1], m[2].strip() or REGISTRY[m[1]].message
+            if i == 0 and err.message.strip():
+                deepest = err.message.strip().splitlines()[0]
+            err = err.cause
+    if not deepest and run_failed is not None:
+        deepest = run_failed.message or ""
+    step = f"step {events[0].step_key}: " if events and events[0].step_key else ""
+    return "NF-ORCH-002", f"{step}{deepest or 'the Dagster run failed'}"

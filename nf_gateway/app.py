@@ -7,6 +7,8 @@ NF_UPLOAD_MAX_BYTES, NF_TOKEN_TTL_SECONDS, NF_GATEWAY_SECRET). The OpenAPI schem
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import time
 from typing import Any
 
@@ -33,6 +35,34 @@ from shared.storage import LocalArtifactStore
 
 API_VERSION = "1.0.0"
 log = telemetry.get_logger("gateway")
+
+
+def _import_anyio_eagerly() -> None:
+    """Import all of anyio now, in the importing (main) thread.
+
+    anyio >= 4.x imports its submodules lazily (anyio._lazyimport: `anyio.open_file` loads
+    anyio._core._fileio on first use; the asyncio backend, streams and socket modules likewise),
+    so they would first be imported inside uvicorn's server thread. CPython 3.11.0-3.11.7 have a
+    race in `ast.parse` between threads (gh-106905, fixed in 3.11.8), and under pytest every
+    anyio module is compiled through the assertion rewriter (anyio is a pytest plugin), i.e.
+    parsed: a request thread and the test thread parsing together once failed
+    tests/gateway/test_gateway_e2e.py with "SystemError: AST constructor recursion depth
+    mismatch". Nothing is left to import in a server thread after this.
+    """
+    import anyio
+
+    for mod in pkgutil.walk_packages(anyio.__path__, "anyio."):
+        if mod.name == "anyio.pytest_plugin":
+            continue  # imports pytest; loaded by pytest itself when it runs
+        try:
+            importlib.import_module(mod.name)
+        except ImportError:  # optional backends (trio) and interpreter features not present
+            pass
+    for name in dir(anyio):  # bind the lazy attributes too
+        getattr(anyio, name)
+
+
+_import_anyio_eagerly()
 
 
 class TraceMiddleware:

@@ -135,6 +135,7 @@ def default_key(data: bytes, tenant: str, project: str, slug: str, params: dict)
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from nf_gateway import service
+    from shared.admission import check_size
     from shared.config import get_settings
     from shared.slugs import slugify
     from shared.storage import LocalArtifactStore
@@ -144,9 +145,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise NFError("NF-INPUT-010", f"no such file: {args.file}")
+    check_size(path.stat().st_size)  # before reading it; service.upload_novel admits the rest
     data = path.read_bytes()
-    if len(data) > get_settings().upload_max_bytes:
-        raise NFError("NF-INPUT-003", f"{path} is {len(data)} bytes")
     params = _json_object(args.params, "--params") or {}
     slug = args.slug or slugify(path.stem.replace("_", "-"), fallback="")
     trace_id = new_trace_id()
@@ -167,6 +167,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         title=args.title,
         filename=path.name,
     )
+    for w in novel["warnings"]:  # admitted with warnings: also in the JSON below
+        print(f"warning {w['code']}: {w['message']}", file=sys.stderr, flush=True)
     key = args.idempotency_key or default_key(
         data, args.tenant, args.project, novel["slug"], params
     )

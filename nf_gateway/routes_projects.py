@@ -20,6 +20,7 @@ from nf_gateway.deps import (
 )
 from nf_gateway.meta import route
 from nf_gateway.principal import Need
+from shared import admission
 from shared.errors import NFError
 from shared.slugs import validate_slug
 
@@ -39,6 +40,8 @@ _UPLOAD_META = route(
         "NF-INPUT-005",
         "NF-INPUT-006",
         "NF-INPUT-009",
+        "NF-INPUT-011",
+        "NF-INPUT-012",
         "NF-DB-002",
     ),
     studio="Project: upload novel",
@@ -69,12 +72,16 @@ _UPLOAD_META["openapi_extra"]["requestBody"] = {
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise NFError("NF-INPUT-003", f"the upload is {declared} bytes; the limit is {limit}")
+        raise admission.too_large(int(declared), limit, "the upload")
     buf = bytearray()
     async for chunk in request.stream():
         buf += chunk
         if len(buf) > limit:  # a lying or absent Content-Length: stop reading at the limit
-            raise NFError("NF-INPUT-003", f"the upload exceeds {limit} bytes")
+            raise NFError(
+                "NF-INPUT-003",
+                f"the upload is larger than the limit of {admission.human_size(limit)} "
+                f"({limit:,} bytes, NF_UPLOAD_MAX_BYTES)",
+            )
     return bytes(buf)
 
 
@@ -137,8 +144,7 @@ async def upload_novel(
         filename = filename_part or filename
     else:
         data = await _read_capped(request, limit)
-    if len(data) > limit:
-        raise NFError("NF-INPUT-003", f"the file is {len(data)} bytes; the limit is {limit}")
+    admission.check_size(len(data), limit)  # the rest of the policy runs in service
     out = await run_in_threadpool(
         service.upload_novel,
         engine,
@@ -151,6 +157,7 @@ async def upload_novel(
         slug=slug,
         title=title,
         filename=filename,
+        max_bytes=limit,
     )
     response.status_code = 201 if out["created"] else 200
     return out

@@ -134,6 +134,11 @@ class MembershipOut(BaseModel):
     created_at: datetime
 
 
+class AdmissionWarningOut(BaseModel):
+    code: str = Field(description="A registered error code (NF-INPUT-012, NF-INPUT-013)")
+    message: str
+
+
 class NovelOut(BaseModel):
     id: uuid.UUID
     tenant_id: str
@@ -147,6 +152,11 @@ class NovelOut(BaseModel):
     language: str
     chapters: int
     created: bool
+    warnings: list[AdmissionWarningOut] = Field(
+        default_factory=list,
+        description="Admitted, but the operator should know: no chapter headings found (the "
+        "text was cut by size), part of the text in no chapter.",
+    )
 
 
 class NovelListItem(BaseModel):

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_gateway import auth
 from nf_gateway.principal import Need, Principal
+from shared import admission
 from shared import requests as writes
 from shared.errors import NFError
 from shared.models import Base
@@ -413,13 +414,14 @@ def upload_novel(
     slug: str | None = None,
     title: str | None = None,
     filename: str | None = None,
+    max_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """Validate (SKILL_01 decode, SKILL_02 split), store the bytes, register the novel.
+    """Admit (shared.admission: size, SKILL_01 decode, SKILL_02 split, chapter checks), store
+    the bytes, register the novel. `max_bytes` defaults to Settings.upload_max_bytes.
 
-    Everything that can refuse the upload runs before the first write.
+    Everything that can refuse the upload runs before the first write; the admission's
+    warnings come back in `warnings` ({code, message}).
     """
-    from nf_assets.skills import s01_ingest, s02_chapter_split
-
     _authorize_project(principal, tenant_id, project_id, Need.WRITE)
     title = clean_text(title, "title", 300)
     stem = None
@@ -434,10 +436,7 @@ def upload_novel(
         raise NFError("NF-INPUT-005", f"novel slug {slug!r} is not a valid partition part")
     with writes.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
-    ingested = s01_ingest.ingest(data)
-    split = s02_chapter_split.split_chapters(ingested.text, ingested.language)
-    if not split.chapters:
-        raise NFError("NF-INPUT-009")
+    admitted = admission.admit(data, max_bytes)
     blob = store.put_bytes(data, "txt")
     with writes.scoped(engine, principal.scope()) as conn:
         novel = writes.register_upload(
@@ -449,10 +448,10 @@ def upload_novel(
             source_sha256=blob.sha256,
             source_path=blob.path,
             trace_id=trace_id,
-            language=ingested.language,
-            encoding=ingested.encoding,
-            char_count=len(ingested.text),
-            chapter_count=len(split.chapters),
+            language=admitted.language,
+            encoding=admitted.encoding,
+            char_count=admitted.chars,
+            chapter_count=admitted.chapters,
         )
     return {
         "id": novel.id,
@@ -463,10 +462,11 @@ def upload_novel(
         "partition_key": novel.partition_key,
         "sha256": novel.source_sha256,
         "size_bytes": len(data),
-        "encoding": ingested.encoding,
-        "language": ingested.language,
-        "chapters": len(split.chapters),
+        "encoding": admitted.encoding,
+        "language": admitted.language,
+        "chapters": admitted.chapters,
         "created": novel.created,
+        "warnings": [w.to_dict() for w in admitted.warnings],
     }
 
 

@@ -21,6 +21,16 @@ fi
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+# 3.11.0-3.11.7 have a thread race in ast.parse (CPython gh-106905, fixed in 3.11.8) that can
+# fail a test with "SystemError: AST constructor recursion depth mismatch"; warn, don't fail.
+pyver=$(.venv/bin/python -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+case "$pyver" in
+  3.11.[0-7])
+    echo "setup: warning: Python $pyver has a thread race in ast.parse (CPython gh-106905);" \
+      "use 3.11.8 or later (PYTHON=/path/to/python3.11 bash scripts/setup.sh, after removing" \
+      ".venv)" >&2
+    ;;
+esac
 stamp=.venv/.nf-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then

@@ -79,6 +79,28 @@ _CODES = [
     ErrorCode(
         "NF-INPUT-010", ErrorDomain.INPUT, False, 404, "The requested object does not exist."
     ),
+    # admission policy (shared/admission.py); 012 and 013 are also given as warnings
+    ErrorCode(
+        "NF-INPUT-011",
+        ErrorDomain.INPUT,
+        False,
+        422,
+        "A chapter is larger than the allowed size (missing headings or line breaks).",
+    ),
+    ErrorCode(
+        "NF-INPUT-012",
+        ErrorDomain.INPUT,
+        False,
+        422,
+        "Part of the text is in no chapter and would be left out.",
+    ),
+    ErrorCode(
+        "NF-INPUT-013",
+        ErrorDomain.INPUT,
+        False,
+        422,
+        "No chapter headings were found; the text was cut into parts by size.",
+    ),
     # auth
     ErrorCode("NF-AUTH-001", ErrorDomain.AUTH, False, 401, "Wrong user name or password."),
     ErrorCode(

@@ -1,14 +1,18 @@
 """Putting a novel into a project: store the raw bytes, create the novels row, return its key.
 
 The CLI and the main job call `register_novel`; the gateway calls `register_upload` inside its
-tenant-scoped transaction: one set of rules for all three.
+tenant-scoped transaction: one set of rules for all three. Both admit the bytes first
+(shared.admission: size, text, chapters), so a refused file leaves no blob and no row.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from shared.admission import Admission, admit
 from shared.models import Base
 from shared.requests import NovelUpload, register_upload
 from shared.slugs import validate_slug
@@ -41,10 +45,16 @@ def register_novel(
     data: bytes,
     title: str,
     trace_id: str,
+    admission: Admission | None = None,
 ) -> NovelUpload:
     """Store the bytes and write the novels row (`register_upload`'s rules: the same bytes again
-    return the stored novel, other bytes under a taken slug are refused with NF-DB-002)."""
+    return the stored novel, other bytes under a taken slug are refused with NF-DB-002).
+
+    The admission policy runs first (unless `admission` is the caller's verdict on these very
+    bytes): a refused file (NF-INPUT-0xx) writes nothing."""
     validate_slug(slug, "novel slug")
+    if admission is None or admission.sha256 != hashlib.sha256(data).hexdigest():
+        admit(data)
     blob = store.put_bytes(data, "txt")
     with engine.begin() as conn:
         return register_upload(

@@ -58,4 +58,6 @@ def test_bad_files_get_their_error_code(tmp_path, capsys, content, code):
 
 def test_missing_file(capsys):
     rc, _, err = run(capsys, "characters", "/nonexistent/book.txt")
+    assert rc == 2 and err == "error NF-INPUT-010: no such file: /nonexistent/book.txt\n"
+    rc, _, err = run(capsys, "characters", "/nonexistent/book.txt", "--json")
     assert rc == 2 and json.loads(err)["error_code"] == "NF-INPUT-010"
