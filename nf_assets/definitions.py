@@ -7,13 +7,14 @@ from nf_assets import (
     governance,
     ingest,
     intake,
+    lifecycle,
     planning,
     rag,
     rendering,
     understanding,
 )
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import TAG_PROJECT, TAG_TENANT
+from nf_assets.runtime import TAG_PROJECT, TAG_TENANT, TRANSIENT_RETRY
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 from shared.slugs import PartitionKey
 
@@ -31,6 +32,7 @@ novel_job = dg.define_asset_job(
     "novel_pipeline",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups(governance.GROUP),
     executor_def=dg.in_process_executor,
+    op_retry_policy=TRANSIENT_RETRY,
     config=dg.PartitionedConfig(
         partitions_def=novels_partitions,
         run_config_for_partition_key_fn=lambda _key: {},
@@ -48,6 +50,7 @@ defs = dg.Definitions.merge(
     planning.defs,
     rendering.defs,
     intake.defs,
+    lifecycle.defs,
     rag.defs,
     governance.defs,
     dg.Definitions(jobs=[novel_job], resources=RESOURCES, executor=dg.in_process_executor),

@@ -13,7 +13,8 @@ runs' outcomes flow back into the requests.
    (at most MAX_RUNS_PER_TICK in all), tags nf/tenant, nf/project, nf/trace_id, nf/request_id, and
    a cursor with running totals.
 
-The run-status sensors write each run's outcome to its request: running when it starts;
+The run-status sensors end nf's run row as Dagster ended the run (nf_assets.lifecycle), then write
+each run's outcome to its request: running when it starts;
 succeeded/done, failed/failed with the error_code of the run's render_runs row (NF-ORCH-002 when
 the pipeline never recorded one), or cancelled (NF-ORCH-003).
 """
@@ -31,6 +32,7 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import Engine, select, update
 
+from nf_assets.lifecycle import settle_ended
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import TAG_REQUEST, run_tags
 from nf_resources.database import DatabaseResource
@@ -334,6 +336,8 @@ def _on_status(outcome: str):
         message = None
         if outcome == "failed" and context.dagster_event is not None:
             message = context.dagster_event.message
+        # nf's run row ends first: the request takes its error code from it
+        settle_ended(db.engine(), context.instance, run)
         changed = write_back(
             db.engine(),
             request_id=run.tags.get(TAG_REQUEST),

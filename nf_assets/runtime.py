@@ -37,6 +37,24 @@ def trace_id_of(context: dg.OpExecutionContext | dg.AssetCheckExecutionContext) 
     return context.run.tags.get(TAG_TRACE) or context.run.run_id.replace("-", "")
 
 
+# Ops retry what may pass on a second try (a database restart that outlasted the recorder's own
+# retries, a provider error that escaped the fallback chain); errors that cannot are raised as
+# Failure(allow_retries=False) by OpRecorder, so a bad input does not wait for three attempts.
+TRANSIENT_RETRY = dg.RetryPolicy(
+    max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+class OpRecorder(Recorder):
+    def run_skill(self, *args, **kwargs):
+        try:
+            return super().run_skill(*args, **kwargs)
+        except NFError as exc:
+            if exc.retryable:
+                raise
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+
 def open_recorder(
     context: dg.OpExecutionContext | dg.AssetCheckExecutionContext,
     db: DatabaseResource,
@@ -44,7 +62,7 @@ def open_recorder(
 ) -> Recorder:
     key = PartitionKey.parse(context.partition_key)
     request_id = context.run.tags.get(TAG_REQUEST)
-    return Recorder.open_run(
+    return OpRecorder.open_run(
         db.engine(),
         store.store(),
         tenant_id=key.tenant_id,

@@ -88,7 +88,8 @@ def retry_policy() -> str:
 
     topics = "\n".join(f"| `{t.value}` |" for t in EventTopic)
     pol = "\n".join(
-        f"| {d.value} | {p.max_attempts} | {p.base_delay} | {p.max_delay} | {p.multiplier} |"
+        f"| {d.value} | {p.max_attempts} | {p.base_delay} | {p.max_delay} | {p.multiplier} "
+        f"| {p.floor} |"
         for d, p in POLICIES.items()
     )
     return (
@@ -97,11 +98,15 @@ def retry_policy() -> str:
         "Events are appended to the `events` table (the outbox) in the transaction of the "
         "change they report.\n\n| topic |\n|---|\n" + topics + "\n\n"
         "## Retry policy per error class\n\nRetryable codes (see error-codes.md) are retried "
-        "with exponential backoff and full jitter: the wait before attempt n+1 is uniform in "
-        "[0, min(max_delay, base_delay * multiplier^(n-1))], never shorter than a provider's "
-        f"Retry-After. Non-retryable codes fail fast ({NO_RETRY.max_attempts} attempt).\n\n"
-        "| domain | max attempts | base delay s | max delay s | multiplier |\n"
-        "|---|---:|---:|---:|---:|\n" + pol + "\n"
+        "with exponential backoff and jitter: the wait before attempt n+1 is uniform in "
+        "[floor * cap, cap], cap = min(max_delay, base_delay * multiplier^(n-1)), never shorter "
+        "than a provider's Retry-After. Database errors (NF-DB-001/003: a dropped connection, a "
+        "restart, a lock timeout) are retried around each transaction of the recorder and the "
+        "run lifecycle (`shared.retry.call_db`); ops retry what is left (Dagster RetryPolicy, "
+        "`nf_assets.runtime.TRANSIENT_RETRY`). Non-retryable codes fail fast "
+        f"({NO_RETRY.max_attempts} attempt).\n\n"
+        "| domain | max attempts | base delay s | max delay s | multiplier | floor |\n"
+        "|---|---:|---:|---:|---:|---:|\n" + pol + "\n"
     )
 
 

@@ -11,6 +11,7 @@ import dagster as dg
 from sqlalchemy import Engine, select, update
 
 from nf_assets.definitions import defs
+from nf_assets.lifecycle import local_process_tags, reap_dead_local_runs, settle_ended
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import run_tags
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
@@ -73,10 +74,15 @@ def run_novel(
         admission=admission,
     )
     instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
+    # runs of this host killed earlier end now, in Dagster and in nf, before this one starts
+    reap_dead_local_runs(instance)
     result = defs.resolve_job_def("novel_pipeline").execute_in_process(
         partition_key=novel.partition_key,
         instance=instance,
-        tags=run_tags(PartitionKey.parse(novel.partition_key), trace_id),
+        tags={
+            **run_tags(PartitionKey.parse(novel.partition_key), trace_id),
+            **local_process_tags(),
+        },
         raise_on_error=False,
         run_config=run_config,
         resources={
@@ -84,6 +90,7 @@ def run_novel(
             "store": ArtifactStoreResource(root=str(store_root)),
         },
     )
+    settle_ended(engine, instance, result.dagster_run)
     return NovelRun(result, novel.partition_key, trace_id, instance, Path(store_root))
 
 

@@ -174,6 +174,20 @@ _CODES = [
     ErrorCode(
         "NF-PROVIDER-006", ErrorDomain.PROVIDER, False, 500, "The provider is not configured."
     ),
+    ErrorCode(
+        "NF-PROVIDER-007",
+        ErrorDomain.PROVIDER,
+        False,
+        503,
+        "The provider's circuit breaker is open after repeated failures; the call was not made.",
+    ),
+    ErrorCode(
+        "NF-PROVIDER-008",
+        ErrorDomain.PROVIDER,
+        False,
+        503,
+        "The run's provider deadline is spent; the call was not made.",
+    ),
     # skills
     ErrorCode(
         "NF-SKILL-001", ErrorDomain.SKILL, False, 500, "A skill received input it cannot process."
@@ -200,6 +214,13 @@ _CODES = [
     ErrorCode("NF-ORCH-001", ErrorDomain.ORCH, True, 503, "The Dagster run failed to launch."),
     ErrorCode("NF-ORCH-002", ErrorDomain.ORCH, False, 500, "The Dagster run failed."),
     ErrorCode("NF-ORCH-003", ErrorDomain.ORCH, False, 409, "The run was cancelled."),
+    ErrorCode(
+        "NF-ORCH-004",
+        ErrorDomain.ORCH,
+        True,
+        500,
+        "The run's process died (killed, crashed or timed out) before the run ended.",
+    ),
     # RAG
     ErrorCode(
         "NF-RAG-001", ErrorDomain.RAG, False, 404, "No active embedding version for the project."
@@ -274,3 +295,27 @@ class NFError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         return {"error_code": self.code, "message": self.detail, "retryable": self.retryable}
+
+
+# PostgreSQL SQLSTATEs of a lock wait or statement that timed out (retryable as NF-DB-003).
+_PG_TIMEOUTS = {"55P03", "57014", "40P01", "40001"}
+
+
+def classify(exc: BaseException) -> NFError:
+    """The registered error for any exception: an NFError is itself; a lost or refused database
+    connection is NF-DB-001 and a lock/statement timeout NF-DB-003 (both retryable); anything
+    else is NF-INTERNAL-000 with the exception's type and message."""
+    if isinstance(exc, NFError):
+        return exc
+    from sqlalchemy import exc as sa_exc
+
+    detail = f"{type(exc).__name__}: {exc}"[:2000]
+    if isinstance(exc, sa_exc.DBAPIError):
+        pgcode = getattr(exc.orig, "pgcode", None)
+        if pgcode in _PG_TIMEOUTS:
+            return NFError("NF-DB-003", detail)
+        if exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        ):
+            return NFError("NF-DB-001", detail)
+    return NFError(UNCLASSIFIED, detail)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from shared.errors import REGISTRY, ErrorDomain, NFError
+from shared.errors import REGISTRY, UNCLASSIFIED, ErrorDomain, NFError, classify
 
 T = TypeVar("T")
 
@@ -21,11 +21,12 @@ class RetryPolicy:
     base_delay: float  # seconds before the 2nd attempt (before jitter)
     max_delay: float
     multiplier: float = 2.0
+    floor: float = 0.0  # share of the backoff always waited (0 = full jitter, 0.5 = equal)
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Full-jitter backoff before attempt `attempt + 1` (attempt counts from 1)."""
+        """Jittered backoff before attempt `attempt + 1` (attempt counts from 1)."""
         cap = min(self.max_delay, self.base_delay * self.multiplier ** (attempt - 1))
-        return (rng or random).uniform(0, cap)
+        return (rng or random).uniform(cap * self.floor, cap)
 
 
 NO_RETRY = RetryPolicy(max_attempts=1, base_delay=0, max_delay=0)
@@ -33,7 +34,8 @@ NO_RETRY = RetryPolicy(max_attempts=1, base_delay=0, max_delay=0)
 # Retryable domains and how hard to try; a non-retryable code always gets NO_RETRY.
 POLICIES: dict[ErrorDomain, RetryPolicy] = {
     ErrorDomain.PROVIDER: RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=8.0),
-    ErrorDomain.DB: RetryPolicy(max_attempts=5, base_delay=0.1, max_delay=2.0),
+    # equal jitter: the retries always span >= 9 s, enough to ride out a database restart
+    ErrorDomain.DB: RetryPolicy(max_attempts=8, base_delay=0.5, max_delay=4.0, floor=0.5),
     ErrorDomain.STORAGE: RetryPolicy(max_attempts=3, base_delay=0.2, max_delay=2.0),
     ErrorDomain.ORCH: RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=10.0),
 }
@@ -73,3 +75,22 @@ def call_with_retry(
                 on_retry(attempt, exc, delay)
             sleep(delay)
             attempt += 1
+
+
+def call_db(fn: Callable[[], T], *, sleep: Callable[[float], None] = time.sleep) -> T:
+    """`fn()` (one transaction) with transient database errors - a dropped connection, a restart,
+    a lock timeout - classified as NF-DB-001/003 and retried under the DB policy; other errors
+    pass through unchanged."""
+
+    def attempt() -> T:
+        try:
+            return fn()
+        except NFError:
+            raise
+        except Exception as exc:
+            err = classify(exc)
+            if err.code == UNCLASSIFIED:
+                raise
+            raise err from exc
+
+    return call_with_retry(attempt, sleep=sleep)

@@ -8,10 +8,11 @@ import dagster as dg
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from nf_cli.runs import run_novel
 from nf_resources.media.probe import probe_media, read_wav
+from shared.errors import NFError
 from shared.models import Base
 from tests.pipeline.conftest import small_novel
 
@@ -139,39 +140,24 @@ def test_rematerializing_reuses_finished_work(small_run, engine):
     assert len(runs) == 2 and all(r["status"] == "succeeded" for r in runs)
 
 
-def test_undecodable_upload_fails_with_its_code_and_keeps_stored_rows(
-    migrated_db_url, engine, tmp_path
-):
+def test_undecodable_upload_is_refused_before_anything_is_written(engine, tmp_path):
     tenant = f"t{uuid.uuid4().hex[:8]}"
-    run = run_novel(
-        engine,
-        tmp_path,
-        tenant=tenant,
-        project="books",
-        slug="junk",
-        data=bytes(range(256)) * 40,
-        instance=dg.DagsterInstance.ephemeral(),
-    )
-    assert not run.result.success
-    [job] = _rows(engine, "jobs", tenant)
-    assert (job["skill_id"], job["status"], job["error_code"]) == (
-        "SKILL_01",
-        "failed",
-        "NF-INPUT-002",
-    )
-    [r] = _rows(engine, "render_runs", tenant)
-    assert (r["status"], r["stage"], r["error_code"]) == ("failed", "failed", "NF-INPUT-002")
-    failed = [e for e in _rows(engine, "events", tenant) if e["topic"] == "job.failed"]
-    assert [e["error_code"] for e in failed] == ["NF-INPUT-002"]
-    with engine.connect() as conn:  # the novel row and its upload are still there
-        assert (
-            conn.execute(
-                select(func.count())
-                .select_from(T["novels"])
-                .where(T["novels"].c.tenant_id == tenant)
-            ).scalar()
-            == 1
+    instance = dg.DagsterInstance.ephemeral()
+    with pytest.raises(NFError) as refused:
+        run_novel(
+            engine,
+            tmp_path,
+            tenant=tenant,
+            project="books",
+            slug="junk",
+            data=bytes(range(256)) * 40,
+            instance=instance,
         )
+    assert refused.value.code == "NF-INPUT-002"
+    for table in ("novels", "jobs", "render_runs", "artifacts"):
+        assert not _rows(engine, table, tenant), table
+    assert not instance.get_dynamic_partitions("novels")
+    assert not list(tmp_path.iterdir())
 
 
 def test_gate_verdicts_are_recorded_per_chapter(small_run, engine):
