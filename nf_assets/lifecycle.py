@@ -202,6 +202,8 @@ def reconcile(engine: Engine, instance: dg.DagsterInstance, limit: int = 500) ->
             .limit(limit)
         ).scalars()
         open_ids = [r for r in open_ids if r]
+    if not open_ids:
+        return 0
     records = instance.get_run_records(filters=dg.RunsFilter(run_ids=open_ids))
     return sum(settle_ended(engine, instance, r.dagster_run) for r in records)
 

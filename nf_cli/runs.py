@@ -11,7 +11,12 @@ import dagster as dg
 from sqlalchemy import Engine, select, update
 
 from nf_assets.definitions import defs
-from nf_assets.lifecycle import local_process_tags, reap_dead_local_runs, settle_ended
+from nf_assets.lifecycle import (
+    local_process_tags,
+    reap_dead_local_runs,
+    reconcile,
+    settle_ended,
+)
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import run_tags
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
@@ -76,6 +81,7 @@ def run_novel(
     instance.add_dynamic_partitions(novels_partitions.name, [novel.partition_key])
     # runs of this host killed earlier end now, in Dagster and in nf, before this one starts
     reap_dead_local_runs(instance)
+    reconcile(engine, instance)
     result = defs.resolve_job_def("novel_pipeline").execute_in_process(
         partition_key=novel.partition_key,
         instance=instance,

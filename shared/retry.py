@@ -4,6 +4,7 @@ fail fast for the rest. docs/architecture/queue-topics-and-retry-policy.md is ge
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from typing import TypeVar
 from shared.errors import REGISTRY, UNCLASSIFIED, ErrorDomain, NFError, classify
 
 T = TypeVar("T")
+_log = logging.getLogger("nf.db")
 
 
 @dataclass(frozen=True)
@@ -93,4 +95,7 @@ def call_db(fn: Callable[[], T], *, sleep: Callable[[float], None] = time.sleep)
                 raise
             raise err from exc
 
-    return call_with_retry(attempt, sleep=sleep)
+    def log(n: int, exc: NFError, delay: float) -> None:
+        _log.warning("%s on attempt %d; retrying in %.1fs: %s", exc.code, n, delay, exc.detail)
+
+    return call_with_retry(attempt, on_retry=log, sleep=sleep)
