@@ -5,6 +5,13 @@ here because it must re-render: when a provider fails for good, or SKILL_18 reje
 the item is rendered again by the next provider of the fallback chain (configured provider ->
 offline provider -> the simple offline variant), at most MAX_DEGRADATIONS times per item, and
 every step is reported back so the recorder writes `gate.degraded` events.
+
+Provider calls run under a `health.HealthPolicy` (circuit breaker thresholds and the run's
+provider deadline) taken from the settings when the work is created in the op, so pool workers
+follow the op's settings; its run key is the Dagster run id. Every call, failed or skipped ones
+too, is reported in `Outcome.usages` for the usage ledger. A fallback taken because the
+configured provider did not deliver makes the outcome `degraded`: the recorder serves it for
+this run but does not cache it, so the next run tries the provider again.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +28,7 @@ from typing import Any
 from nf_assets.skills import s18_media_gate, s21_subtitle
 from nf_assets.skills.contracts import CompiledPrompt, Frozen, GateFinding, GateResult, Subtitles
 from nf_resources.media import composer
+from nf_resources.providers import health
 from nf_resources.providers.registry import build_provider
 from nf_resources.recorder import FileArtifact, Outcome
 from shared.errors import NFError
@@ -69,6 +78,19 @@ class ChapterVideo(Frozen):
     degradations: list[dict[str, Any]]
 
 
+def run_health_policy() -> health.HealthPolicy:
+    """The settings' provider health policy for the current Dagster run (its budget is shared by
+    every call of the run in one process); outside a run, one budget per policy scope."""
+    run_key = None
+    try:
+        import dagster as dg
+
+        run_key = dg.OpExecutionContext.get().run_id
+    except Exception:  # noqa: BLE001 - no op context (benchmarks, direct calls)
+        run_key = None
+    return health.HealthPolicy.from_settings(run_key=run_key)
+
+
 @dataclass(frozen=True)
 class MediaJob:
     chapter_index: int
@@ -77,6 +99,8 @@ class MediaJob:
     speech_config: dict
     store_root: str
     retry_scale: float = 1.0
+    # built in the op (where the settings and the run id are), used in the pool worker
+    health_policy: health.HealthPolicy = field(default_factory=run_health_policy)
 
 
 @lru_cache(maxsize=16)
@@ -102,6 +126,14 @@ def _chain(capability: str, config: dict) -> list[tuple[str, dict]]:
 
 def _attempt(capability: str, section: dict, call, outcome: Outcome, scale: float):
     provider = _provider(capability, _freeze(section))
+    simple = section.get("simple", False)
+
+    def once():
+        try:
+            return call(provider, simple)
+        except NFError as exc:  # every failed (or skipped) call goes to the usage ledger
+            outcome.usages.append(health.failed_usage(provider, capability, exc))
+            raise
 
     def on_retry(attempt: int, exc: NFError, delay: float) -> None:
         outcome.retries.append(
@@ -113,9 +145,10 @@ def _attempt(capability: str, section: dict, call, outcome: Outcome, scale: floa
             }
         )
 
-    return provider, call_with_retry(
-        lambda: call(provider, section.get("simple", False)), on_retry=on_retry, scale=scale
-    )
+    # waits between retries of a remote provider count against the run's provider deadline
+    remote = section.get("kind", "offline") != "offline"
+    sleep = health.active().sleep if remote else time.sleep
+    return provider, call_with_retry(once, on_retry=on_retry, scale=scale, sleep=sleep)
 
 
 def _render_with_fallback(capability, config, call, check, item_label, outcome, scale):
@@ -132,6 +165,7 @@ def _render_with_fallback(capability, config, call, check, item_label, outcome, 
             failure = check(result)
             if failure is None:
                 return provider, result
+            outcome.usages.append(result.usage)  # made (and maybe paid for), then rejected
             last_error = NFError("NF-GATE-002", failure)
             reason, code = f"media gate: {failure}", "NF-GATE-002"
         if step + 1 < len(chain):
@@ -156,11 +190,20 @@ REFINE_SYSTEM = (
 
 
 def refine_image_prompts(
-    prompts: list[CompiledPrompt], chat_config: dict, retry_scale: float = 1.0
+    prompts: list[CompiledPrompt],
+    chat_config: dict,
+    retry_scale: float = 1.0,
+    policy: health.HealthPolicy | None = None,
 ) -> Outcome:
     """SKILL_20's text step on a chat provider: each image prompt rewritten by the model. A
-    prompt the provider cannot refine (after retries) keeps its compiled text: a degradation,
-    recorded, never a failed chapter."""
+    prompt the provider cannot refine (after retries, or at once while its breaker is open or
+    the run's provider deadline is spent) keeps its compiled text: a degradation, recorded,
+    never a failed chapter."""
+    with health.guarded(policy or run_health_policy()):
+        return _refine(prompts, chat_config, retry_scale)
+
+
+def _refine(prompts: list[CompiledPrompt], chat_config: dict, retry_scale: float) -> Outcome:
     outcome = Outcome(output=None)
     refined = []
     for p in prompts:
@@ -199,6 +242,11 @@ def refine_image_prompts(
 
 def render_chapter_media(job: MediaJob) -> Outcome:
     """Panels and narration for one chapter, gated by SKILL_18 with degradation."""
+    with health.guarded(job.health_policy):
+        return _render_chapter_media(job)
+
+
+def _render_chapter_media(job: MediaJob) -> Outcome:
     store = LocalArtifactStore(job.store_root)
     outcome = Outcome(output=None)
     panels: list[PanelRef] = []

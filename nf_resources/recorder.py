@@ -73,6 +73,15 @@ class Outcome:
     degradations: list[dict] = field(default_factory=list)  # {"attempt", "reason", "fallback"}
     provider: str | None = None
 
+    @property
+    def degraded(self) -> bool:
+        """A fallback stood in because the configured provider did not deliver (down, breaker
+        open, deadline spent; not a gate's verdict): the job is recorded as degraded and its
+        output is not served from the cache, so the next run tries the provider again."""
+        from nf_resources.providers.health import is_temporary
+
+        return any(is_temporary(d) for d in self.degradations)
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -308,6 +317,8 @@ class Recorder:
                     jobs.c.tenant_id == self.scope.tenant_id,
                     jobs.c.idempotency_key.in_(keys),
                     jobs.c.status == JobStatus.SUCCEEDED,
+                    # a degraded result was a stand-in: recompute it (same job row, via _claim)
+                    jobs.c.degraded.is_(False),
                 )
             ).all()
         found = dict(rows)
@@ -433,6 +444,7 @@ class Recorder:
                     "b_id": job_id,
                     "b_output": _blob_key(output),
                     "b_provider": outcome.provider,
+                    "b_degraded": outcome.degraded,
                     "b_ms": int(secs * 1000),
                 }
             )
@@ -442,7 +454,8 @@ class Recorder:
                     "tenant_id": self.scope.tenant_id,
                     "project_id": self.scope.project_id,
                     "trace_id": self.scope.trace_id,
-                    "idempotency_key": f"{job_id}:{n}",
+                    # per run: a degraded job recomputed later reuses its job row
+                    "idempotency_key": f"{job_id}:{self.scope.run_id}:{n}",
                     "run_id": self.scope.run_id,
                     "job_id": job_id,
                     "skill_id": skill_id,
@@ -451,6 +464,8 @@ class Recorder:
                     "units": u.units,
                     "unit": u.unit,
                     "cost_usd": u.cost_usd,
+                    "status": u.status,
+                    "error_code": u.error_code,
                 }
                 for n, u in enumerate(outcome.usages)
             ]
@@ -485,6 +500,7 @@ class Recorder:
                         "skill_version": unit.version or version,
                         "chapter_index": unit.chapter_index,
                         "ms": int(secs * 1000),
+                        "degraded": outcome.degraded,
                     },
                 )
             )
@@ -499,6 +515,7 @@ class Recorder:
                     status=JobStatus.SUCCEEDED,
                     output_artifact_id=bindparam("b_output"),
                     provider=bindparam("b_provider"),
+                    degraded=bindparam("b_degraded"),
                     duration_ms=bindparam("b_ms"),
                     finished_at=now,
                     updated_at=now,

@@ -23,6 +23,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     token_ttl_seconds: int = 3600
+    # Provider health (nf_resources/providers/health.py). A circuit breaker per provider opens
+    # after this many consecutive unavailability failures (connection errors, 5xx, timeouts)...
+    provider_breaker_failures: int = Field(default=5, ge=1)
+    # ...for this cool-down, doubled after each failed half-open trial up to the maximum.
+    provider_breaker_cooldown_seconds: float = Field(default=30.0, ge=0)
+    provider_breaker_max_cooldown_seconds: float = Field(default=300.0, ge=0)
+    # Per run (and process): seconds that failed provider calls and retry waits may cost before
+    # the remaining items go straight to their offline fallback. 0 turns the bound off.
+    provider_run_deadline_seconds: float = Field(default=600.0, ge=0)
 
     @property
     def artifacts_dir(self) -> Path:

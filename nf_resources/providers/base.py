@@ -1,7 +1,8 @@
 """Provider interfaces. Skills and executors depend on these, never on a concrete provider.
 
 Every call returns a `Usage` so the usage ledger can record units and estimated cost (offline
-providers cost 0 but still report units). Failures raise `shared.errors.NFError` with a
+providers cost 0 but still report units); callers record failed calls as `Usage` rows too
+(`health.failed_usage`). Failures raise `shared.errors.NFError` with a
 NF-PROVIDER-* code (or NF-MEDIA-* for local tools) so retries and degradation can decide.
 """
 
@@ -19,6 +20,10 @@ class Usage:
     units: float  # tokens, images, seconds of audio, texts embedded
     unit: str  # "tokens" | "images" | "audio_seconds" | "texts"
     cost_usd: float = 0.0
+    # "succeeded"; "failed" (the provider was called and failed: units 0); "skipped" (the call
+    # was not made: circuit breaker open or the run's provider deadline spent).
+    status: str = "succeeded"
+    error_code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,12 @@ Error mapping (shared/errors.py):
     bad JSON/keys/media         -> NF-PROVIDER-004
     other non-2xx               -> NF-PROVIDER-005
     bad/missing base_url, model -> NF-PROVIDER-006
+    circuit breaker open        -> NF-PROVIDER-007 (no request sent; see health.py)
+    run's provider deadline     -> NF-PROVIDER-008 (no request sent)
 The api key never appears in an error detail or context, even when a server echoes it.
+
+Every request passes the current `health.Guard` (the client's circuit breaker, when the registry
+gave it one, and the run's deadline, which also caps the request's timeout).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import math
 import os
 import struct
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +43,7 @@ import httpx
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from nf_resources.providers import health
 from nf_resources.providers.base import (
     ChatResult,
     EmbeddingResult,
@@ -114,8 +121,13 @@ class OpenAIHTTPClient:
     api_key: str | None = None
     timeout: float = 60.0
     transport: httpx.BaseTransport | None = field(default=None, repr=False)
+    # Set by the registry (capability|server|model): the process's circuit breaker of that key
+    # guards every request. None: no breaker.
+    breaker_key: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not self.timeout or self.timeout <= 0:
+            raise NFError("NF-PROVIDER-006", f"provider timeout must be > 0, not {self.timeout}")
         if not self.base_url or not self.base_url.strip():
             raise NFError("NF-PROVIDER-006", "OpenAI-compatible provider has no base_url")
         root = self.base_url.strip().rstrip("/")
@@ -126,6 +138,15 @@ class OpenAIHTTPClient:
 
     def __repr__(self) -> str:  # keep the key out of logs and tracebacks
         return f"OpenAIHTTPClient(base_url={_public_url(self._root)!r}, timeout={self.timeout})"
+
+    @property
+    def breaker(self) -> health.CircuitBreaker | None:
+        return health.breaker(self.breaker_key) if self.breaker_key else None
+
+    @property
+    def public_root(self) -> str:
+        """The server's root URL without credentials (breaker keys, messages)."""
+        return _public_url(self._root)
 
     def endpoint(self, path: str) -> str:
         return f"{self._root}/v1/{path.lstrip('/')}"
@@ -156,21 +177,32 @@ class OpenAIHTTPClient:
         )
 
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        """POST JSON once; return the 2xx response or raise a mapped NFError."""
+        """POST JSON once; return the 2xx response or raise a mapped NFError. Refused at once
+        (NF-PROVIDER-007/008) while the breaker is open or the run's deadline is spent."""
+        guard, breaker = health.active(), self.breaker
+        guard.admit(breaker)
+        started = time.monotonic()
+        try:
+            response = self._send(path, body, guard.timeout(self.timeout))
+        except BaseException as exc:
+            guard.record(breaker, exc, time.monotonic() - started)
+            raise
+        guard.record(breaker, None, time.monotonic() - started)
+        return response
+
+    def _send(self, path: str, body: dict[str, Any], timeout: float) -> httpx.Response:
         url = self.endpoint(path)
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         try:
-            with httpx.Client(
-                timeout=httpx.Timeout(self.timeout), transport=self.transport
-            ) as client:
+            with httpx.Client(timeout=httpx.Timeout(timeout), transport=self.transport) as client:
                 response = client.post(url, json=body, headers=headers)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise self._fail("NF-PROVIDER-006", url, f"base_url is not usable ({exc})") from None
         except httpx.TimeoutException as exc:
             raise self._fail(
-                "NF-PROVIDER-003", url, f"timed out after {self.timeout}s ({type(exc).__name__})"
+                "NF-PROVIDER-003", url, f"timed out after {timeout:g}s ({type(exc).__name__})"
             ) from None
         except httpx.TransportError as exc:
             # Connection refused/reset: the server is unavailable, which a retry may fix.

@@ -3,13 +3,18 @@
 A provider config is one section per capability::
 
     {"chat": {"kind": "openai", "base_url": "http://vllm:8000/v1", "model": "qwen2.5-7b",
-              "api_key_env": "VLLM_KEY", "timeout": 60, "prices": {...}},
+              "api_key_env": "VLLM_KEY", "timeout_seconds": 60, "prices": {...}},
      "embedding": {"kind": "offline", "dimensions": 512}}
 
 A project config may hold these sections at the top level or under "providers". A higher layer's
 section is merged onto the lower one when it keeps the same kind and base_url (so a skill version
 can change just the model). Naming another kind replaces the section; naming another base_url
 keeps only the kind, so a lower layer's api key is never sent to a different server.
+
+`timeout_seconds` (alias `timeout`) is the HTTP timeout of one call; without it, the
+environment's NF_<CAP>_TIMEOUT_SECONDS or NF_OPENAI_TIMEOUT_SECONDS, else 60 s. Every OpenAI
+provider built here gets the process's circuit breaker for its capability, server and model
+(health.py).
 
 Offline image/speech providers live in modules owned elsewhere; they are imported inside the
 factory so this module loads without them.
@@ -21,6 +26,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from nf_resources.providers import health
 from nf_resources.providers.base import (
     ChatProvider,
     EmbeddingProvider,
@@ -43,6 +49,7 @@ CAPABILITIES: tuple[str, ...] = ("chat", "image", "speech", "embedding")
 Provider = ChatProvider | ImageProvider | SpeechProvider | EmbeddingProvider
 
 _SECRET_KEYS = frozenset({"api_key"})
+DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
 def _check_capability(capability: str) -> None:
@@ -75,9 +82,10 @@ def _layer(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
 def settings_config(environ: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Process-wide defaults from the environment (the layer under project config).
 
-    NF_<CAP>_PROVIDER=offline|openai, NF_<CAP>_BASE_URL, NF_<CAP>_MODEL, NF_<CAP>_API_KEY_ENV
-    (CAP = CHAT, IMAGE, SPEECH, EMBEDDING); NF_OPENAI_BASE_URL and NF_OPENAI_API_KEY_ENV are
-    shared fallbacks. Capabilities without NF_<CAP>_PROVIDER are left out (offline default).
+    NF_<CAP>_PROVIDER=offline|openai, NF_<CAP>_BASE_URL, NF_<CAP>_MODEL, NF_<CAP>_API_KEY_ENV,
+    NF_<CAP>_TIMEOUT_SECONDS (CAP = CHAT, IMAGE, SPEECH, EMBEDDING); NF_OPENAI_BASE_URL,
+    NF_OPENAI_API_KEY_ENV and NF_OPENAI_TIMEOUT_SECONDS are shared fallbacks. Capabilities
+    without NF_<CAP>_PROVIDER are left out (offline default).
     """
     env = os.environ if environ is None else environ
     out: dict[str, dict[str, Any]] = {}
@@ -95,8 +103,29 @@ def settings_config(environ: Mapping[str, str] | None = None) -> dict[str, dict[
             value = next((env[n] for n in names if env.get(n)), None)
             if value:
                 section[key] = value
+        if kind != "offline":
+            timeout = _env_timeout(cap, env)
+            if timeout is not None:
+                section["timeout_seconds"] = timeout
         out[cap] = section
     return out
+
+
+def _env_timeout(capability: str, env: Mapping[str, str]) -> float | None:
+    for name in (f"NF_{capability.upper()}_TIMEOUT_SECONDS", "NF_OPENAI_TIMEOUT_SECONDS"):
+        if env.get(name):
+            return _timeout(env[name], name)
+    return None
+
+
+def _timeout(value: Any, where: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise NFError("NF-PROVIDER-006", f"{where} must be a positive number of seconds: {value!r}")
+    return seconds
 
 
 def resolve_config(
@@ -169,11 +198,20 @@ def _openai(capability: str, section: Mapping[str, Any], environ: Mapping[str, s
         raise NFError("NF-PROVIDER-006", f"{capability} provider 'openai' needs base_url")
     if not model:
         raise NFError("NF-PROVIDER-006", f"{capability} provider 'openai' needs model")
+    timeout = opts.pop("timeout_seconds", None)
+    legacy = opts.pop("timeout", None)
+    if timeout is None:
+        timeout = legacy
+    if timeout is None:
+        timeout = _env_timeout(capability, environ)
     client = OpenAIHTTPClient(
         str(base_url),
         api_key=_api_key(opts, environ),
-        timeout=float(opts.pop("timeout", 60.0)),
+        timeout=_timeout(
+            DEFAULT_TIMEOUT_SECONDS if timeout is None else timeout, "timeout_seconds"
+        ),
     )
+    client.breaker_key = health.breaker_key(capability, client.public_root, str(model))
     for key in ("kind", "api_key", "api_key_env"):
         opts.pop(key, None)
     classes: dict[str, Callable[..., Provider]] = {

@@ -40,6 +40,7 @@ from shared.models.base import (
 from shared.models.enums import EventTopic, JobStatus, RequestStatus, RunStatus, Stage
 
 STAGE = pg_enum(Stage, "nf_stage")
+USAGE_STATUSES = "'succeeded', 'failed', 'skipped'"
 EVENT_TOPIC_CHECK = "topic IN (" + ", ".join(f"'{t.value}'" for t in EventTopic) + ")"
 
 
@@ -195,6 +196,11 @@ class Job(StandardFields, IdempotentMixin, FailureMixin, Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+    # Succeeded on a fallback because the configured provider did not deliver: served for its
+    # run, never from the skill cache (the next run tries the provider again).
+    degraded: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
 
 
 class Artifact(StandardFields, IdempotentMixin, Base):
@@ -255,6 +261,8 @@ class UsageLedger(StandardFields, IdempotentMixin, Base):
         "usage_ledger",
         Index("ix_usage_ledger_created_at", "created_at"),
         Index("ix_usage_ledger_run_id", "run_id"),
+        CheckConstraint(f"status IN ({USAGE_STATUSES})", name="status"),
+        CheckConstraint("status = 'succeeded' OR error_code IS NOT NULL", name="failed_has_code"),
         idempotent=True,
     )
 
@@ -269,6 +277,12 @@ class UsageLedger(StandardFields, IdempotentMixin, Base):
     cost_usd: Mapped[Decimal] = mapped_column(
         Numeric(12, 6), nullable=False, default=Decimal(0), server_default=text("0")
     )
+    # succeeded | failed (called, failed: units 0) | skipped (not called: breaker open or the
+    # run's provider deadline spent); failed and skipped rows carry the error code.
+    status: Mapped[str] = mapped_column(
+        Text, nullable=False, default="succeeded", server_default=text("'succeeded'")
+    )
+    error_code: Mapped[str | None] = mapped_column(Text, ForeignKey("error_codes.code"))
 
 
 class Feedback(StandardFields, IdempotentMixin, Base):

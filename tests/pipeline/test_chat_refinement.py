@@ -75,7 +75,8 @@ def test_failing_chat_provider_falls_back_to_the_compiled_prompts(
     migrated_db_url, engine, tmp_path
 ):
     tenant, _, calls, images = _run(engine, tmp_path, "500")
-    assert calls > len(images)  # retried before giving up
+    # retried, until the circuit breaker opened: later prompts are not sent at all
+    assert 4 <= calls < 4 * len(images)
     assert not any(p.prompt.startswith("fake reply") for p in images)
     events = T["events"]
     with engine.connect() as conn:
@@ -84,5 +85,6 @@ def test_failing_chat_provider_falls_back_to_the_compiled_prompts(
         ).all()
     degraded = [code for topic, code in rows if topic == "gate.degraded"]
     retried = [code for topic, code in rows if topic == "run.retried"]
-    assert len(degraded) == len(images) and set(degraded) == {"NF-PROVIDER-002"}
+    assert len(degraded) == len(images)
+    assert set(degraded) <= {"NF-PROVIDER-002", "NF-PROVIDER-007"}
     assert retried and set(retried) == {"NF-PROVIDER-002"}

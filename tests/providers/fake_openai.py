@@ -3,7 +3,7 @@
 Use it as a context manager or through the `fake_openai` pytest fixture (import it into a
 conftest: `from tests.providers.fake_openai import fake_openai  # noqa: F401`)::
 
-    with FakeOpenAIServer() as server:
+    with FakeOpenAIServer() as server:   # FakeOpenAIServer(port=p): a fixed port (down/up tests)
         provider = OpenAIChatProvider(OpenAIHTTPClient(server.base_url), "fake-chat")
         server.push("429")            # the next request gets a 429, later ones succeed
         ...
@@ -184,8 +184,10 @@ class FakeOpenAIServer:
         embedding_dims: int = 8,
         retry_after: str = "7",
         delay: float = 10.0,
+        port: int = 0,
     ) -> None:
         self.embedding_dims = embedding_dims
+        self.requested_port = port  # 0: any free port; a fixed one lets a test stop and restart
         self.retry_after = retry_after
         self.delay = delay
         self.requests: list[RecordedRequest] = []
@@ -197,7 +199,7 @@ class FakeOpenAIServer:
 
     # lifecycle
     def start(self) -> FakeOpenAIServer:
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd = _Server(("127.0.0.1", self.requested_port), _Handler)
         self._httpd.fake = self
         # A short poll interval keeps shutdown (one per test) from costing half a second.
         self._thread = threading.Thread(
