@@ -14,8 +14,8 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +25,11 @@ from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_resources.providers.base import Usage
-from shared.errors import UNCLASSIFIED, NFError
+from shared.errors import NFError, classify
 from shared.events import EventEnvelope, emit_many
 from shared.models import Base
 from shared.models.enums import EventTopic, JobStatus, RunStatus
+from shared.retry import call_db
 from shared.stages import Stage
 from shared.storage import LocalArtifactStore
 
@@ -121,10 +122,44 @@ def _blob_key(f: FileArtifact) -> str:
     return f"blob:{f.sha256}:{f.kind}"
 
 
-def _error_of(exc: BaseException) -> tuple[str, str]:
-    if isinstance(exc, NFError):
-        return exc.code, exc.detail
-    return UNCLASSIFIED, f"{type(exc).__name__}: {exc}"
+FLUSH_SECONDS = 1.0  # inline work is committed at least this often
+
+
+def _finished_batches(
+    compute: Callable[[Any], Outcome],
+    items: list[tuple[int, Any]],
+    executor: Executor | None,
+) -> Iterator[list[tuple[int, tuple[Outcome, float] | BaseException]]]:
+    """(position, (outcome, seconds) or the exception) for every item, in batches as they finish:
+    from a pool, whatever completed since the last batch; inline, at most FLUSH_SECONDS of work."""
+    if executor is None or len(items) < 2:
+        batch, flushed = [], time.perf_counter()
+        for pos, payload in items:
+            t0 = time.perf_counter()
+            try:
+                batch.append((pos, (compute(payload), time.perf_counter() - t0)))
+            except Exception as exc:  # noqa: BLE001 - recorded as a failed job
+                batch.append((pos, exc))
+            if time.perf_counter() - flushed >= FLUSH_SECONDS:
+                yield batch
+                batch, flushed = [], time.perf_counter()
+        if batch:
+            yield batch
+        return
+    t0 = time.perf_counter()
+    pending = {executor.submit(compute, payload): pos for pos, payload in items}
+    try:
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            batch = []
+            for fut in finished:
+                pos = pending.pop(fut)
+                exc = fut.exception()
+                batch.append((pos, exc if exc else (fut.result(), time.perf_counter() - t0)))
+            yield batch
+    finally:
+        for fut in pending:  # the run is failing: do not leave chapters running in the pool
+            fut.cancel()
 
 
 class Recorder:
@@ -150,35 +185,40 @@ class Recorder:
     ) -> Recorder:
         """The render_runs row of this Dagster run, created by whichever op comes first."""
         runs, novels = T["render_runs"], T["novels"]
-        with engine.begin() as conn:
-            novel_id = conn.execute(
-                select(novels.c.id).where(novels.c.partition_key == partition_key)
-            ).scalar()
-            stmt = (
-                pg_insert(runs)
-                .values(
-                    id=uuid.uuid4(),
-                    tenant_id=tenant_id,
-                    project_id=project_id,
-                    trace_id=trace_id,
-                    idempotency_key=f"dagster:{dagster_run_id}",
-                    request_id=request_id,
-                    novel_id=novel_id,
-                    partition_key=partition_key,
-                    dagster_run_id=dagster_run_id,
-                    status=RunStatus.STARTED,
-                    stage=Stage.INGEST,
-                    started_at=_now(),
+
+        def upsert() -> tuple[uuid.UUID | None, uuid.UUID, bool]:
+            with engine.begin() as conn:
+                novel_id = conn.execute(
+                    select(novels.c.id).where(novels.c.partition_key == partition_key)
+                ).scalar()
+                stmt = (
+                    pg_insert(runs)
+                    .values(
+                        id=uuid.uuid4(),
+                        tenant_id=tenant_id,
+                        project_id=project_id,
+                        trace_id=trace_id,
+                        idempotency_key=f"dagster:{dagster_run_id}",
+                        request_id=request_id,
+                        novel_id=novel_id,
+                        partition_key=partition_key,
+                        dagster_run_id=dagster_run_id,
+                        status=RunStatus.STARTED,
+                        stage=Stage.INGEST,
+                        started_at=_now(),
+                    )
+                    .on_conflict_do_nothing(index_elements=["dagster_run_id"])
+                    .returning(runs.c.id)
                 )
-                .on_conflict_do_nothing(index_elements=["dagster_run_id"])
-                .returning(runs.c.id)
-            )
-            run_id = conn.execute(stmt).scalar()
-            created = run_id is not None
-            if not created:
-                run_id = conn.execute(
-                    select(runs.c.id).where(runs.c.dagster_run_id == dagster_run_id)
-                ).scalar_one()
+                run_id = conn.execute(stmt).scalar()
+                created = run_id is not None
+                if not created:
+                    run_id = conn.execute(
+                        select(runs.c.id).where(runs.c.dagster_run_id == dagster_run_id)
+                    ).scalar_one()
+                return novel_id, run_id, created
+
+        novel_id, run_id, created = call_db(upsert)
         rec = cls(
             engine,
             store,
@@ -198,23 +238,18 @@ class Recorder:
 
     def set_novel(self, novel_id: uuid.UUID) -> None:
         self.scope.novel_id = novel_id
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(T["render_runs"])
-                .where(T["render_runs"].c.id == self.scope.run_id)
-                .values(novel_id=novel_id)
-            )
+        runs = T["render_runs"]
+        self._write(update(runs).where(runs.c.id == self.scope.run_id).values(novel_id=novel_id))
 
     def set_stage(self, stage: Stage) -> None:
         runs = T["render_runs"]
-        with self.engine.begin() as conn:
-            old = conn.execute(
-                update(runs)
-                .where(runs.c.id == self.scope.run_id, runs.c.stage != stage)
-                .values(stage=stage, updated_at=_now())
-                .returning(runs.c.id)
-            ).scalar()
-        if old is not None:
+        changed = self._write(
+            update(runs)
+            .where(runs.c.id == self.scope.run_id, runs.c.stage != stage)
+            .values(stage=stage, updated_at=_now())
+            .returning(runs.c.id)
+        )
+        if changed is not None:
             self._emit([self._event(EventTopic.RUN_STAGE_CHANGED, stage=stage)])
 
     def finish(self, *, failed: NFError | None = None) -> None:
@@ -229,8 +264,7 @@ class Recorder:
             }
         else:
             values |= {"status": RunStatus.SUCCEEDED, "stage": Stage.DONE}
-        with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == self.scope.run_id).values(**values))
+        self._write(update(runs).where(runs.c.id == self.scope.run_id).values(**values))
         self._emit(
             [
                 self._event(
@@ -264,41 +298,42 @@ class Recorder:
         stats = self.stats.setdefault(skill_id, BatchStats())
         keys = [self._job_key(skill_id, u.version or version, u) for u in units]
         outputs: dict[int, Any] = {}
-        for pos, raw in self._cached_outputs(keys).items():
+        for pos, raw in call_db(lambda: self._cached_outputs(keys)).items():
             outputs[pos] = adapter.validate_json(raw)
         todo = [i for i in range(len(units)) if i not in outputs]
         stats.cached += len(outputs)
         if todo:
-            job_ids = self._claim(
-                skill_id, version, stage, [units[i] for i in todo], [keys[i] for i in todo]
-            )
-            payloads = [units[i].payload for i in todo]
-            results = self._compute_all(compute, payloads, executor)
-            first_error: NFError | None = None
-            done: list[tuple[int, uuid.UUID, Outcome, float]] = []
-            failed: list[tuple[int, uuid.UUID, BaseException]] = []
-            for i, job_id, res in zip(todo, job_ids, results, strict=True):
-                if isinstance(res, BaseException):
-                    failed.append((i, job_id, res))
-                else:
-                    done.append((i, job_id, res[0], res[1]))
-            self._complete(skill_id, version, stage, units, done, adapter)
-            for i, _job_id, outcome, _secs in done:
-                outputs[i] = outcome.output
-                stats.cost_usd += sum(u.cost_usd for u in outcome.usages)
-                stats.retries += len(outcome.retries)
-                stats.degradations += len(outcome.degradations)
-            if failed:
-                self._fail(skill_id, version, stage, units, failed)
-                code, detail = _error_of(failed[0][2])
-                first_error = NFError(
-                    code,
-                    f"{skill_id} failed on chapter {units[failed[0][0]].chapter_index}: {detail}",
+            claimed = call_db(
+                lambda: self._claim(
+                    skill_id, version, stage, [units[i] for i in todo], [keys[i] for i in todo]
                 )
-            stats.computed += len(done)
-            if first_error:
-                self.finish(failed=first_error)
-                raise first_error
+            )
+            job_of = dict(zip(todo, claimed, strict=True))
+            failed: list[tuple[int, uuid.UUID, BaseException]] = []
+            # each batch of finished chapters is committed before waiting for the next, so a
+            # crash or a lost connection costs only the chapters still in flight
+            for batch in _finished_batches(
+                compute, [(i, units[i].payload) for i in todo], executor
+            ):
+                done = [(i, job_of[i], *res) for i, res in batch if isinstance(res, tuple)]
+                failed += [(i, job_of[i], res) for i, res in batch if not isinstance(res, tuple)]
+                call_db(lambda d=done: self._complete(skill_id, version, stage, units, d, adapter))
+                for i, _job_id, outcome, _secs in done:
+                    outputs[i] = outcome.output
+                    stats.cost_usd += sum(u.cost_usd for u in outcome.usages)
+                    stats.retries += len(outcome.retries)
+                    stats.degradations += len(outcome.degradations)
+                stats.computed += len(done)
+            if failed:
+                call_db(lambda: self._fail(skill_id, version, stage, units, failed))
+                first = classify(failed[0][2])
+                error = NFError(
+                    first.code,
+                    f"{skill_id} failed on chapter {units[failed[0][0]].chapter_index}: "
+                    f"{first.detail}",
+                )
+                self.finish(failed=error)
+                raise error
         stats.seconds += time.perf_counter() - started
         return [outputs[i] for i in range(len(units))]
 
@@ -390,30 +425,6 @@ class Recorder:
                 ],
             )
         return job_ids
-
-    @staticmethod
-    def _compute_all(compute, payloads, executor):
-        def timed(p):
-            t0 = time.perf_counter()
-            return compute(p), time.perf_counter() - t0
-
-        results: list[Any] = []
-        if executor is None or len(payloads) < 2:
-            for p in payloads:
-                try:
-                    results.append(timed(p))
-                except BaseException as exc:  # noqa: BLE001 - recorded as a failed job
-                    if isinstance(exc, KeyboardInterrupt):
-                        raise
-                    results.append(exc)
-            return results
-        futures = [(executor.submit(compute, p), time.perf_counter()) for p in payloads]
-        for fut, t0 in futures:
-            try:
-                results.append((fut.result(), time.perf_counter() - t0))
-            except Exception as exc:  # noqa: BLE001
-                results.append(exc)
-        return results
 
     def _complete(self, skill_id, version, stage, units, done, adapter) -> None:
         """Outputs to the store, then one transaction of set-based writes for the whole batch:
@@ -569,7 +580,8 @@ class Recorder:
         with self.engine.begin() as conn:
             events = []
             for i, job_id, exc in failed:
-                code, detail = _error_of(exc)
+                err = classify(exc)
+                code, detail = err.code, err.detail
                 conn.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id)
@@ -609,5 +621,18 @@ class Recorder:
         )
 
     def _emit(self, events: list[EventEnvelope]) -> None:
-        with self.engine.begin() as conn:
-            emit_many(conn, events)
+        def write() -> None:
+            with self.engine.begin() as conn:
+                emit_many(conn, events)
+
+        call_db(write)
+
+    def _write(self, stmt: Any) -> Any:
+        """One statement in its own transaction, retried on transient errors; its first value."""
+
+        def write() -> Any:
+            with self.engine.begin() as conn:
+                result = conn.execute(stmt)
+                return result.scalar() if result.returns_rows else None
+
+        return call_db(write)
