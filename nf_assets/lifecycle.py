@@ -23,7 +23,7 @@ import dagster as dg
 from sqlalchemy import Engine, select, update
 
 from nf_resources.database import DatabaseResource
-from shared.errors import NFError
+from shared.errors import REGISTRY, NFError
 from shared.events import EventEnvelope, emit_many
 from shared.models import Base
 from shared.models.enums import EventTopic, JobStatus, RunStatus
@@ -33,7 +33,8 @@ from shared.stages import Stage
 T = Base.metadata.tables
 TAG_HOST = "nf/host"
 TAG_PID = "nf/pid"  # "<pid>-<process start time>": a reused pid is not mistaken for the run's
-_CODE = re.compile(r"\[(NF-[A-Z]+-\d{3})\]")
+# NFError's text is "[NF-XXX-000] detail"; Dagster keeps it in the failure's error chain
+_CODE = re.compile(r"\[(NF-[A-Z]+-\d{3})\]\s*([^\n]*)")
 # Dagster's wording when a run's process went away (code server, run monitoring, our reaper)
 _DIED = ("terminated unexpectedly", "execution process", "died", "maximum runtime", "timed out")
 
@@ -65,25 +66,33 @@ def _alive(token: str) -> bool:
 
 
 def failure_of(instance: dg.DagsterInstance, run_id: str) -> NFError:
-    """The NF error that failed a Dagster run, read from its step and run failure events."""
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        error = record.dagster_event.step_failure_data.error
-        while error is not None:
-            found = _CODE.search(error.message or "")
-            if found:
-                return NFError(found.group(1), error.message.split("] ", 1)[-1].strip()[:2000])
-            if error.cls_name in ("OperationalError", "InterfaceError"):
-                return NFError("NF-DB-001", f"{error.cls_name}: {error.message.strip()}"[:2000])
-            error = error.cause
-        return NFError("NF-ORCH-002", record.dagster_event.message or "a step failed")
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE):
-        message = record.dagster_event.message or ""
-        for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-            message += " " + (event.message or "")
-        if any(w in message.lower() for w in _DIED):
-            return NFError("NF-ORCH-004", message.strip()[:2000])
-        return NFError("NF-ORCH-002", message.strip()[:2000] or None)
-    return NFError("NF-ORCH-002")
+    """The NF error that failed a Dagster run, from its failure events: the first registered code
+    in a step's error chain; a lost database connection (NF-DB-001); a run whose process died or
+    timed out without a failed step (NF-ORCH-004); else NF-ORCH-002 with the innermost message."""
+    steps = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    runs = instance.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    errors = [r.dagster_event.step_failure_data.error for r in steps]
+    run_message = " ".join(r.dagster_event.message or "" for r in runs)
+    errors += [getattr(r.dagster_event.event_specific_data, "error", None) for r in runs]
+    deepest = ""  # Dagster's wrappers say little: the innermost message of the first failure
+    for i, err in enumerate(errors):
+        while err is not None:
+            found = _CODE.search(err.message or "")
+            if found and found[1] in REGISTRY:
+                return NFError(found[1], found[2].strip() or None)
+            if err.cls_name in ("OperationalError", "InterfaceError"):
+                return NFError("NF-DB-001", f"{err.cls_name}: {err.message.strip()}"[:2000])
+            if i == 0 and err.message.strip():
+                deepest = err.message.strip().splitlines()[0]
+            err = err.cause
+    if not steps:
+        engine_events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+        said = " ".join([run_message, *(e.dagster_event.message or "" for e in engine_events)])
+        if any(w in said.lower() for w in _DIED):
+            return NFError("NF-ORCH-004", said.strip()[:2000])
+    step = f"step {steps[0].step_key}: " if steps and steps[0].step_key else ""
+    detail = f"{step}{deepest or run_message.strip() or 'the Dagster run failed'}"
+    return NFError("NF-ORCH-002", detail[:2000])
 
 
 def settle_run(

@@ -100,7 +100,7 @@ def run_demo(args: argparse.Namespace) -> int:
         for e in result.get_asset_check_evaluations()
     )
     if not result.success:
-        code, message = run_failure(engine, result)
+        code, message = run_failure(engine, run.instance, result.run_id)
         print(f"run {result.run_id} failed: {code}: {message}", file=sys.stderr, flush=True)
         print(
             f"  after {elapsed:.1f}s; details: `nf trace {run.trace_id}` and the Dagster UI "

@@ -3,7 +3,6 @@ the end-to-end tests all go through here."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from sqlalchemy import Engine, select, update
 
 from nf_assets.definitions import defs
 from nf_assets.lifecycle import (
+    failure_of,
     local_process_tags,
     reap_dead_local_runs,
     reconcile,
@@ -100,38 +100,15 @@ def run_novel(
     return NovelRun(result, novel.partition_key, trace_id, instance, Path(store_root))
 
 
-# NFError's text is "[NF-XXX-000] detail"; Dagster keeps it in the failure event's error chain.
-_CODED_RE = re.compile(r"\[(NF-[A-Z]+-\d{3})\]\s*([^\n]*)")
-
-
-def run_failure(engine: Engine, result: dg.ExecuteInProcessResult) -> tuple[str, str]:
-    """(error code, message) of a failed run: what nf recorded on its render_runs row, else the
-    first registered code in Dagster's failure events, else NF-ORCH-002 with Dagster's text."""
+def run_failure(engine: Engine, instance: dg.DagsterInstance, run_id: str) -> tuple[str, str]:
+    """(error code, message) of a failed run: what nf recorded on its render_runs row (settled
+    from Dagster's failure when the run ended), else read from Dagster's failure events."""
     runs = Base.metadata.tables["render_runs"]
     with engine.connect() as conn:
         row = conn.execute(
-            select(runs.c.error_code, runs.c.error_message).where(
-                runs.c.dagster_run_id == result.run_id
-            )
+            select(runs.c.error_code, runs.c.error_message).where(runs.c.dagster_run_id == run_id)
         ).first()
     if row is not None and row.error_code:
         return row.error_code, row.error_message or REGISTRY[row.error_code].message
-    events = list(result.get_step_failure_events())
-    errors = [e.step_failure_data.error for e in events if e.step_failure_data]
-    run_failed = result.get_run_failure_event()
-    run_error = getattr(run_failed and run_failed.event_specific_data, "error", None)
-    if run_error is not None:
-        errors.append(run_error)
-    deepest = ""  # the innermost error of the first failure: Dagster's wrappers say little
-    for i, err in enumerate(errors):
-        while err is not None:
-            m = _CODED_RE.search(err.message)
-            if m and m[1] in REGISTRY:
-                return m[1], m[2].strip() or REGISTRY[m[1]].message
-            if i == 0 and err.message.strip():
-                deepest = err.message.strip().splitlines()[0]
-            err = err.cause
-    if not deepest and run_failed is not None:
-        deepest = run_failed.message or ""
-    step = f"step {events[0].step_key}: " if events and events[0].step_key else ""
-    return "NF-ORCH-002", f"{step}{deepest or 'the Dagster run failed'}"
+    error = failure_of(instance, run_id)
+    return error.code, error.detail

@@ -125,11 +125,12 @@ def _plain_bug():
     raise ValueError("bad value 42")
 
 
-def _failed(op) -> dg.ExecuteInProcessResult:
+def _failed(op) -> tuple[dg.DagsterInstance, str]:
     job = dg.GraphDefinition(name=f"fails_{op.name}", node_defs=[op]).to_job()
-    result = job.execute_in_process(raise_on_error=False, instance=dg.DagsterInstance.ephemeral())
+    instance = dg.DagsterInstance.ephemeral()
+    result = job.execute_in_process(raise_on_error=False, instance=instance)
     assert not result.success
-    return result
+    return instance, result.run_id
 
 
 def test_run_failure_reads_the_code_from_render_runs_then_dagster(engine):
@@ -140,8 +141,8 @@ def test_run_failure_reads_the_code_from_render_runs_then_dagster(engine):
     from shared.novels import ensure_tenant_project
 
     coded = _failed(_compose_fails)
-    assert run_failure(engine, coded) == ("NF-MEDIA-001", "ffmpeg exited with 1")
-    code, message = run_failure(engine, _failed(_plain_bug))
+    assert run_failure(engine, *coded) == ("NF-MEDIA-001", "ffmpeg exited with 1")
+    code, message = run_failure(engine, *_failed(_plain_bug))
     assert code == "NF-ORCH-002" and "ValueError: bad value 42" in message
 
     tenant = f"rf{uuid.uuid4().hex[:8]}"
@@ -153,12 +154,12 @@ def test_run_failure_reads_the_code_from_render_runs_then_dagster(engine):
                 tenant_id=tenant,
                 project_id="books",
                 trace_id=uuid.uuid4().hex,
-                idempotency_key=f"dagster:{coded.run_id}",
-                dagster_run_id=coded.run_id,
+                idempotency_key=f"dagster:{coded[1]}",
+                dagster_run_id=coded[1],
                 status="failed",
                 stage="failed",
                 error_code="NF-GATE-002",
                 error_message="chapter 2: black frames",
             )
         )
-    assert run_failure(engine, coded) == ("NF-GATE-002", "chapter 2: black frames")
+    assert run_failure(engine, *coded) == ("NF-GATE-002", "chapter 2: black frames")
