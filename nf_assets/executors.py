@@ -179,7 +179,10 @@ def _render_with_fallback(capability, config, call, check, item_label, outcome, 
                     "error_code": code,
                 }
             )
-    raise NFError("NF-GATE-003", f"{item_label}: no fallback left ({last_error})")
+    # the calls made so far go with the error, so the ledger has them though the chapter failed
+    raise NFError(
+        "NF-GATE-003", f"{item_label}: no fallback left ({last_error})", usages=outcome.usages
+    )
 
 
 REFINE_SYSTEM = (

@@ -459,27 +459,7 @@ class Recorder:
                     "b_ms": int(secs * 1000),
                 }
             )
-            ledger_rows += [
-                {
-                    "id": uuid.uuid4(),
-                    "tenant_id": self.scope.tenant_id,
-                    "project_id": self.scope.project_id,
-                    "trace_id": self.scope.trace_id,
-                    # per run: a degraded job recomputed later reuses its job row
-                    "idempotency_key": f"{job_id}:{self.scope.run_id}:{n}",
-                    "run_id": self.scope.run_id,
-                    "job_id": job_id,
-                    "skill_id": skill_id,
-                    "provider": u.provider,
-                    "model": u.model,
-                    "units": u.units,
-                    "unit": u.unit,
-                    "cost_usd": u.cost_usd,
-                    "status": u.status,
-                    "error_code": u.error_code,
-                }
-                for n, u in enumerate(outcome.usages)
-            ]
+            ledger_rows += self._ledger_rows(job_id, skill_id, outcome.usages)
             retries += len(outcome.retries)
             events += [
                 self._event(
@@ -544,6 +524,29 @@ class Recorder:
                 )
             emit_many(conn, events)
 
+    def _ledger_rows(self, job_id: uuid.UUID, skill_id: str, usages: list[Usage]) -> list[dict]:
+        return [
+            {
+                "id": uuid.uuid4(),
+                "tenant_id": self.scope.tenant_id,
+                "project_id": self.scope.project_id,
+                "trace_id": self.scope.trace_id,
+                # per run: a degraded job recomputed later reuses its job row
+                "idempotency_key": f"{job_id}:{self.scope.run_id}:{n}",
+                "run_id": self.scope.run_id,
+                "job_id": job_id,
+                "skill_id": skill_id,
+                "provider": u.provider,
+                "model": u.model,
+                "units": u.units,
+                "unit": u.unit,
+                "cost_usd": u.cost_usd,
+                "status": u.status,
+                "error_code": u.error_code,
+            }
+            for n, u in enumerate(usages)
+        ]
+
     def _artifact_row(self, f: FileArtifact, job_id, skill_id: str, version: str) -> dict:
         return {
             "id": uuid.uuid4(),
@@ -578,10 +581,12 @@ class Recorder:
         jobs = T["jobs"]
         now = _now()
         with self.engine.begin() as conn:
-            events = []
+            events, ledger_rows = [], []
             for i, job_id, exc in failed:
                 err = classify(exc)
                 code, detail = err.code, err.detail
+                # the provider calls a failed unit made (an executor passes them on the error)
+                ledger_rows += self._ledger_rows(job_id, skill_id, err.context.get("usages", []))
                 conn.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id)
@@ -607,6 +612,8 @@ class Recorder:
                         },
                     )
                 )
+            if ledger_rows:
+                conn.execute(pg_insert(T["usage_ledger"]).on_conflict_do_nothing(), ledger_rows)
             emit_many(conn, events)
 
     # events ------------------------------------------------------------------------------

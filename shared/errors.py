@@ -281,6 +281,9 @@ class NFError(Exception):
         self.context = context
         super().__init__(f"[{code}] {self.detail}")
 
+    def __reduce__(self):  # rebuilt from its parts: raised in a pool worker, read in the parent
+        return _rebuild, (self.code, self.detail, self.context)
+
     @property
     def code(self) -> str:
         return self.error.code
@@ -295,6 +298,10 @@ class NFError(Exception):
 
     def to_dict(self) -> dict[str, object]:
         return {"error_code": self.code, "message": self.detail, "retryable": self.retryable}
+
+
+def _rebuild(code: str, detail: str, context: dict) -> NFError:
+    return NFError(code, detail, **context)
 
 
 # PostgreSQL SQLSTATEs of a lock wait or statement that timed out (retryable as NF-DB-003).

@@ -245,3 +245,40 @@ def test_provider_down_then_up(migrated_db_url, engine, tmp_path, fast_breaker):
         if j["skill_id"] not in MEDIA_RERUN
     }
     assert after == before
+
+
+def _all_providers_down(_payload) -> Outcome:
+    """A chapter whose every provider failed: the calls travel on the error (module level, so a
+    process pool can run it)."""
+    from shared.errors import NFError
+
+    calls = [Usage("openai-http", "img-1", 0, "images", 0, "failed", "NF-PROVIDER-003")] * 2
+    raise NFError("NF-GATE-003", "panel 1: no fallback left", usages=calls)
+
+
+def test_calls_of_a_failed_chapter_reach_the_ledger_from_a_pool_worker(engine, tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from shared.errors import NFError
+
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    ensure_tenant_project(engine, tenant, "books")
+    rec = Recorder.open_run(
+        engine,
+        LocalArtifactStore(tmp_path),
+        tenant_id=tenant,
+        project_id="books",
+        partition_key=f"{tenant}.books.n1",
+        dagster_run_id=uuid.uuid4().hex,
+        trace_id=uuid.uuid4().hex,
+    )
+    units = [Unit(i, (i,), i) for i in (1, 2)]
+    with ProcessPoolExecutor(2) as pool, pytest.raises(NFError) as failed:
+        rec.run_skill(
+            "EXEC_MEDIA", "1.0.0", Stage.RENDER, units, _all_providers_down, str, executor=pool
+        )
+    assert failed.value.code == "NF-GATE-003"
+    ledger = _rows(engine, "usage_ledger", T["usage_ledger"].c.tenant_id == tenant)
+    assert [(r["status"], r["error_code"]) for r in ledger] == [("failed", "NF-PROVIDER-003")] * 4
+    jobs = _rows(engine, "jobs", T["jobs"].c.tenant_id == tenant)
+    assert {(j["status"], j["error_code"]) for j in jobs} == {("failed", "NF-GATE-003")}
