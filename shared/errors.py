@@ -101,6 +101,24 @@ _CODES = [
         422,
         "No chapter headings were found; the text was cut into parts by size.",
     ),
+    # gateway input limits (nf_gateway/limits.py)
+    ErrorCode(
+        "NF-INPUT-014",
+        ErrorDomain.INPUT,
+        False,
+        422,
+        "A JSON value is nested too deeply or has too many items.",
+    ),
+    ErrorCode(
+        "NF-INPUT-015",
+        ErrorDomain.INPUT,
+        False,
+        422,
+        "The text is not valid Unicode (a lone surrogate).",
+    ),
+    ErrorCode(
+        "NF-INPUT-016", ErrorDomain.INPUT, False, 413, "The request body is larger than allowed."
+    ),
     # auth
     ErrorCode("NF-AUTH-001", ErrorDomain.AUTH, False, 401, "Wrong user name or password."),
     ErrorCode(
@@ -108,6 +126,20 @@ _CODES = [
     ),
     ErrorCode("NF-AUTH-003", ErrorDomain.AUTH, False, 401, "The token was revoked."),
     ErrorCode("NF-AUTH-004", ErrorDomain.AUTH, False, 403, "Your role does not allow this action."),
+    ErrorCode(
+        "NF-AUTH-005",
+        ErrorDomain.AUTH,
+        True,
+        429,
+        "Too many sign-in attempts; retry after the Retry-After header's seconds.",
+    ),
+    ErrorCode(
+        "NF-AUTH-006",
+        ErrorDomain.AUTH,
+        False,
+        409,
+        "The user has the maximum number of active API tokens; revoke one first.",
+    ),
     # tenancy
     ErrorCode(
         "NF-TENANCY-001",
@@ -122,6 +154,20 @@ _CODES = [
         False,
         409,
         "Rows without tenant_id/project_id remain; run the backfill first.",
+    ),
+    ErrorCode(
+        "NF-TENANCY-003",
+        ErrorDomain.TENANCY,
+        False,
+        409,
+        "A tenant must keep at least one owner.",
+    ),
+    ErrorCode(
+        "NF-TENANCY-004",
+        ErrorDomain.TENANCY,
+        True,
+        429,
+        "The tenant's request quota is used up for now; retry after Retry-After seconds.",
     ),
     # database
     ErrorCode("NF-DB-001", ErrorDomain.DB, True, 503, "The database is unavailable."),
