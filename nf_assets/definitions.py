@@ -14,17 +14,9 @@ from nf_assets import (
     understanding,
 )
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import TAG_PROJECT, TAG_TENANT, TRANSIENT_RETRY
+from nf_assets.run_coordinator import tenant_tags
+from nf_assets.runtime import TRANSIENT_RETRY
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from shared.slugs import PartitionKey
-
-
-def partition_tags(partition_key: str) -> dict[str, str]:
-    """nf/tenant and nf/project from the key, so runs launched from the UI or a backfill are
-    held to the per-tenant concurrency limits too (their trace id derives from the run id)."""
-    key = PartitionKey.parse(partition_key)
-    return {TAG_TENANT: key.tenant_id, TAG_PROJECT: key.project_id}
-
 
 # A run carries a whole novel; ops fan chapters out to a process pool themselves, so the
 # in-process executor saves a Python start-up per step without losing parallelism.
@@ -36,7 +28,7 @@ novel_job = dg.define_asset_job(
     config=dg.PartitionedConfig(
         partitions_def=novels_partitions,
         run_config_for_partition_key_fn=lambda _key: {},
-        tags_for_partition_key_fn=partition_tags,
+        tags_for_partition_key_fn=tenant_tags,  # also set by NovelRunCoordinator
     ),
     description="A novel end to end: ingest -> ... -> chapter videos -> export record.",
 )

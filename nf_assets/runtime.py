@@ -12,6 +12,7 @@ from functools import lru_cache
 import dagster as dg
 from sqlalchemy import select
 
+from nf_assets.run_coordinator import TAG_PROJECT, TAG_TENANT
 from nf_assets.skills.contracts import GateResult
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 from nf_resources.governance.experiments import chapter_versions, unit_id
@@ -21,8 +22,6 @@ from shared.errors import NFError
 from shared.models import Base
 from shared.slugs import PartitionKey
 
-TAG_TENANT = "nf/tenant"
-TAG_PROJECT = "nf/project"
 TAG_TRACE = "nf/trace_id"
 TAG_REQUEST = "nf/request_id"
 

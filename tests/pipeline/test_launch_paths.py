@@ -1,13 +1,17 @@
 """Runs launched as in production: `dagster-daemon` over workspace.yaml on a PostgreSQL-backed
 instance. Novels of two tenants are submitted as the gateway does (`nf submit`), the intake
 sensor turns them into runs that the queued coordinator and the code server's run launcher
-execute; then a job backfill over both partitions runs them again. Every run succeeds, every
-request ends succeeded, and nf's run rows end as Dagster's runs did."""
+execute; then the UI's two backfills over both partitions (the job's, and two assets' through
+Dagster's implicit asset job), launched through the webserver's GraphQL API as the UI does.
+Every run succeeds and carries its tenant, every request ends succeeded, each check result has
+its partition, and nf's run rows end as Dagster's runs did."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -37,6 +42,36 @@ def _nf(env: dict, *args: str) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.post(url, json={"query": "{ version }"}, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+LAUNCH = """
+mutation($p: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $p) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _launch_backfill(url: str, params: dict) -> dict:
+    reply = httpx.post(url, json={"query": LAUNCH, "variables": {"p": params}}, timeout=60)
+    reply.raise_for_status()
+    return reply.json()["data"]["launchPartitionBackfill"]
 
 
 def _until(what: str, check, timeout: float = TIMEOUT):
@@ -75,6 +110,7 @@ def test_daemon_intake_and_backfill(engine, migrated_db_url, pg_dagster_instance
         _nf(env, "project", "create", tenant, "books")
         _nf(env, "submit", str(path), "--tenant", tenant, "--project", "books", "--slug", "n1")
 
+    children = []
     daemon = subprocess.Popen(
         [str(Path(sys.executable).with_name("dagster-daemon")), "run"],
         cwd=REPO,  # workspace.yaml
@@ -83,6 +119,7 @@ def test_daemon_intake_and_backfill(engine, migrated_db_url, pg_dagster_instance
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    children.append(daemon)
     try:
         ended = ("succeeded", "failed", "cancelled")
         rows = _until(
@@ -92,34 +129,55 @@ def test_daemon_intake_and_backfill(engine, migrated_db_url, pg_dagster_instance
         assert [r.status for r in rows] == ["succeeded", "succeeded"], rows
         keys = sorted(f"{t}.books.n1" for t in tenants)
 
-        # the UI's "Launch backfill" on the job page, over both novels
-        subprocess.run(
+        # the UI's "Launch backfill": on the job page (novel_pipeline), and on the asset page
+        # for two assets (Dagster's implicit asset job: tagged by NovelRunCoordinator)
+        port = _free_port()
+        web = subprocess.Popen(
             [
-                str(Path(sys.executable).with_name("dagster")),
-                "job",
-                "backfill",
-                "-w",
-                str(REPO / "workspace.yaml"),
-                "-j",
-                "novel_pipeline",
-                "--partitions",
-                ",".join(keys),
-                "--noprompt",
+                str(Path(sys.executable).with_name("dagster-webserver")),
+                *("-h", "127.0.0.1", "-p", str(port), "-w", str(REPO / "workspace.yaml")),
             ],
+            cwd=REPO,
             env=env,
-            check=True,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
+        children.append(web)
+        url = f"http://127.0.0.1:{port}/graphql"
+        _until("the webserver", lambda: _answers(url), timeout=120)
+        location = {"repositoryLocationName": "novel_factory", "repositoryName": "__repository__"}
+        job_backfill = {
+            "selector": {
+                "partitionSetName": "novel_pipeline_partition_set",
+                "repositorySelector": location,
+            },
+            "partitionNames": keys,
+        }
+        asset_backfill = {
+            "partitionNames": keys,
+            "assetSelection": [{"path": ["subtitles"]}, {"path": ["chapter_videos"]}],
+        }
+        for params in (job_backfill, asset_backfill):
+            answer = _launch_backfill(url, params)
+            assert answer["__typename"] == "LaunchBackfillSuccess", answer
 
         def backfill_runs():
             runs = [r for r in instance.get_runs() if "dagster/backfill" in r.tags]
-            return len(runs) == 2 and all(r.is_finished for r in runs) and runs
+            return len(runs) == 4 and all(r.is_finished for r in runs) and runs
 
-        backfilled = _until("the backfill's runs", backfill_runs)
+        backfilled = _until("the backfills' runs", backfill_runs)
         assert {r.status for r in backfilled} == {dg.DagsterRunStatus.SUCCESS}
-        assert sorted(r.tags["dagster/partition"] for r in backfilled) == keys
-        # the backfill's runs carry the tenant tags (per-tenant concurrency limits)
-        assert sorted(r.tags["nf/tenant"] for r in backfilled) == sorted(tenants)
+        assert sorted(r.tags["dagster/partition"] for r in backfilled) == sorted(keys * 2)
+        assert {r.job_name for r in backfilled} == {"novel_pipeline", "__ASSET_JOB"}
+        # every run carries its tenant (the per-tenant concurrency limit binds them all)
+        for r in backfilled:
+            assert r.tags["nf/tenant"] == r.tags["dagster/partition"].split(".")[0], r.tags
+        # the media gate's results in the check history, one per novel run, with its partition
+        check = dg.AssetCheckKey(dg.AssetKey("chapter_videos"), "media_gate")
+        history = instance.event_log_storage.get_asset_check_execution_history(check, limit=20)
+        assert len(history) == 6  # intake 2 + job backfill 2 + asset backfill 2
+        assert sorted(h.event.asset_check_evaluation.partition for h in history) == sorted(keys * 3)
 
         # nf's records agree with Dagster's for every run (give the status sensors a tick)
         def agreed():
@@ -130,13 +188,17 @@ def test_daemon_intake_and_backfill(engine, migrated_db_url, pg_dagster_instance
                 (r.status, STATUS.get(instance.get_run_by_id(r.dagster_run_id).status))
                 for r in rows
             ]
-            return len(rows) == 4 and all(a == b for a, b in pairs) and rows
+            return len(rows) == 6 and all(a == b for a, b in pairs) and rows
 
         rows = _until("nf's run rows to match Dagster's", agreed, timeout=120)
         assert {r.status for r in rows} == {"succeeded"}
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
+        for child in children:
+            os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):  # and the code servers they started
+                os.killpg(child.pid, signal.SIGKILL)
