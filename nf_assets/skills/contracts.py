@@ -96,6 +96,10 @@ class DialogueLine(Frozen):
     quote: str  # text inside the quote marks
     speaker: str | None  # canonical character name, None when unattributed
     cue: str | None = None  # the verb/pattern that decided it (说/道/said ...)
+    # which rule class decided (tag / paragraph / alternation / addressed / pronoun / narrator /
+    # beat / script) and how sure it is (0..1); below SKILL_08's threshold the speaker is None
+    rule: str | None = None
+    confidence: float = 0.0
 
 
 class Setting(Frozen):
