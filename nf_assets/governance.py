@@ -110,6 +110,7 @@ observer_daily = dg.ScheduleDefinition(
     job=observer_job,
     cron_schedule="15 0 * * *",
     execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,  # the runbooks promise daily rows
     description="Recompute yesterday's and today's observer rows after midnight UTC.",
 )
 
@@ -211,7 +212,11 @@ def _live_experiments(
     return [(experiment_key(r.tenant_id, r.project_id, r.name), r.created_at) for r in rows]
 
 
-@dg.sensor(job=experiment_job, minimum_interval_seconds=60)
+@dg.sensor(
+    job=experiment_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,  # a new experiment is evaluated on its own
+)
 def experiment_partitions(
     context: dg.SensorEvaluationContext, db: DatabaseResource
 ) -> dg.SensorResult:
@@ -227,7 +232,12 @@ def experiment_partitions(
     )
 
 
-@dg.schedule(job=experiment_job, cron_schedule="30 0 * * *", execution_timezone="UTC")
+@dg.schedule(
+    job=experiment_job,
+    cron_schedule="30 0 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
 def experiments_daily(context: dg.ScheduleEvaluationContext, db: DatabaseResource):
     """Re-evaluate every running experiment once a day (the sensor adds the partitions)."""
     known = set(context.instance.get_dynamic_partitions(experiments_partitions.name))

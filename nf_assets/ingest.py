@@ -31,7 +31,6 @@ def _split(text_lang: tuple[str, str]):
 def skill_01_ingest(
     context: dg.OpExecutionContext, db: DatabaseResource, store: ArtifactStoreResource
 ) -> IngestResult:
-    rec = open_recorder(context, db, store)
     novels = T["novels"]
     with db.engine().connect() as conn:
         row = conn.execute(
@@ -39,10 +38,16 @@ def skill_01_ingest(
                 novels.c.partition_key == context.partition_key
             )
         ).first()
-    if row is None:
-        err = NFError("NF-INPUT-010", f"no novel registered for partition {context.partition_key}")
-        rec.finish(failed=err)
-        raise err
+    if row is None:  # e.g. a partition added by hand in the UI's launch dialog: no tenant row
+        # to record a run on; fail the first step at once, and say how to register a novel
+        err = NFError(
+            "NF-INPUT-010",
+            f"no novel is registered for partition {context.partition_key!r}: register one with "
+            "`nf submit FILE --tenant T --project P --slug S` or the gateway's upload, which "
+            "adds its partition",
+        )
+        raise dg.Failure(description=str(err), allow_retries=False)
+    rec = open_recorder(context, db, store)
     rec.set_novel(row.id)
     rec.set_stage(Stage.INGEST)
     data = rec.store.open_bytes(row.source_path)

@@ -87,3 +87,40 @@ def test_three_novels_two_tenants_then_the_first_again(
     again = runs[3].result
     media = again.asset_materializations_for_node("panels_and_narration")
     assert media and media[0].metadata["chapters_computed"].value == 0
+
+
+def test_a_partition_added_by_hand_fails_at_once_with_its_code(
+    engine, migrated_db_url, pg_dagster_instance, tmp_path
+):
+    """The UI's launch dialog can add a partition nf has no novel for: its run fails in its first
+    step, without retries, with NF-INPUT-010 and how to register a novel."""
+    import dagster as dg
+
+    from nf_assets.definitions import defs
+    from nf_assets.lifecycle import failure_of
+    from nf_resources.database import ArtifactStoreResource, DatabaseResource
+
+    key = f"h{uuid.uuid4().hex[:6]}.books.ghost"
+    pg_dagster_instance.add_dynamic_partitions("novels", [key])
+    result = defs.resolve_job_def("novel_pipeline").execute_in_process(
+        partition_key=key,
+        instance=pg_dagster_instance,
+        raise_on_error=False,
+        run_config=QUIET,
+        resources={
+            "db": DatabaseResource(url=migrated_db_url),
+            "store": ArtifactStoreResource(root=str(tmp_path)),
+        },
+    )
+    assert not result.success
+    retries = pg_dagster_instance.all_logs(
+        result.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+    )
+    assert not retries
+    error = failure_of(pg_dagster_instance, result.run_id)
+    assert error.code == "NF-INPUT-010" and "nf submit" in error.detail
+    runs_t = T["render_runs"]  # no tenant, no project: nothing of nf's to record it on
+    with engine.connect() as conn:
+        assert not conn.execute(
+            select(runs_t).where(runs_t.c.dagster_run_id == result.run_id)
+        ).all()
