@@ -36,7 +36,7 @@ from nf_assets.skills.contracts import Chapter, Character, CharacterList
 from nf_assets.skills.s08_dialogue import attribute_quotes
 
 SKILL_ID = "SKILL_05"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 _DATA = Path(__file__).with_name("data") / "known_aliases.json"
 
@@ -74,7 +74,8 @@ _ZH_LETTER_RE = re.compile(r"[阿小老][A-Za-zＡ-Ｚ](?![A-Za-z])")
 _ZH_PLACE_SUFFIX = tuple("山洞河宫殿寺国城府庄村岭江湖海关州县镇院庙观楼阁亭桥林门堂界洲岛家")
 _ZH_FUNCTION_CHARS = set("笑道说问又便也却等们忙听见与和的了来去在将把被闻叫喝看这那此众一都只就")
 _ZH_NAMING = (
-    r"(?:即是|又名|又叫做|又唤做|又称|号为|号曰|法名|混名|绰号|诨名|人称|叫做|唤做|名唤|名叫|称为)"
+    r"(?:即是|又名|又叫做|又唤做|又称|号为|号曰|法名|混名|绰号|诨名|人称|叫做|唤做|名唤|名叫|称为|"
+    r"[，,]?表字|[，,]字|[，,]号)"
 )
 _ZH_SELF_NAMING = r"(?:叫做|唤做|名叫|名唤|法名|号为|号曰|乃是|就是|便是|即是)"
 # a gap between 我 and the naming verb that makes someone else the one named (我与你……称为,
@@ -143,7 +144,12 @@ def extract_characters(chapters: list[Chapter], language: str, top_n: int = 50) 
 
 
 def _min_count(n_chars: int) -> int:
-    # a name must recur; longer books need more evidence (about 1 per 100k chars, at least 3)
+    # a name must recur; longer books need more evidence (about 1 per 100k chars, at least 3);
+    # a short text (a few paragraphs) names its speakers once or twice
+    if n_chars < 4_000:
+        return 1 if n_chars < 1_500 else 2
+    if n_chars < 20_000:
+        return 2
     return max(3, min(12, n_chars // 100_000 + 2))
 
 
@@ -181,7 +187,11 @@ def _zh_candidates(text: str) -> set[str]:
             cands.add(w)
         elif tag is None and len(w) <= 4:
             oov.append(w)
-    oov = [w for w in oov if _person_context(text, w) >= 0.15]  # cheap test before tagging
+    # a short text (a few paragraphs) has too few mentions for the context test: the tagger
+    # alone decides there
+    short = len(text) < 4_000
+    ctx_min = 0.0 if short else 0.15
+    oov = [w for w in oov if _person_context(text, w) >= ctx_min]  # cheap test before tagging
     cands |= _zh_tag_oov(text, oov, freq)
     # subjects of speech tags: X道 / X笑道 / X问
     speakers: Counter = Counter()
@@ -198,11 +208,11 @@ def _zh_candidates(text: str) -> set[str]:
         s = toks[j]
         if _zh_valid(s) and tags.get(s) in _ZH_NOUNISH:
             speakers[s] += 1
-    cands |= {s for s, n in speakers.items() if n >= 3}
-    cands |= _zh_surname_speakers(text)
+    cands |= {s for s, n in speakers.items() if n >= min(3, min_freq)}
+    cands |= _zh_surname_speakers(text, min_freq)
     # jieba's nr tag is noisy (布衫, 籍贯) and speech tags catch predicates (行者大喜道): keep
     # words that sit where people do and do not mostly follow another name
-    kept = {w for w in cands if _person_context(text, w) >= 0.15}
+    kept = {w for w in cands if _person_context(text, w) >= ctx_min}
     # formal full names (孙悟空, 齐天大圣) sit in naming phrases more than in action; keep them
     # when they extend a kept name
     kept |= {
@@ -216,7 +226,30 @@ def _zh_candidates(text: str) -> set[str]:
     cands |= {w for w, n in titled.items() if n >= min_freq and w not in _ZH_STOP}
     letters = Counter(m.group() for m in _ZH_LETTER_RE.finditer(text))
     cands |= {w for w, n in letters.items() if n >= min_freq}
-    return _zh_prune(cands, tags)
+    cands = _zh_prune(cands, tags)
+    return cands | _zh_given_names(text, cands, min_freq)
+
+
+_ZH_KIN = "姐哥妹弟嫂叔婶爷娘儿丫"
+
+
+def _zh_given_names(text: str, cands: set[str], min_freq: int) -> set[str]:
+    """The given name of a full name (孙少平 -> 少平, 王熙凤 -> 熙凤) and a given-name character
+    with a kinship suffix (凤姐, 平儿) as forms of their own when the text uses them; they are
+    merged into the full name by containment or by `_zh_nicknames`."""
+    out: set[str] = set()
+    for w in cands:
+        if len(w) != 3 or w[0] not in _ZH_SURNAMES or w[0] in "和与同跟对向给把将被":
+            continue
+        given = w[1:]
+        if text.count(given) - text.count(w) >= min_freq and given not in _ZH_STOP:
+            out.add(given)
+        for c in set(given) - set("大小老二三四五一"):
+            for k in _ZH_KIN:
+                f = c + k
+                if f not in _ZH_STOP and text.count(f) >= max(2, min_freq):
+                    out.add(f)
+    return out
 
 
 _ZH_AFTER_PERSON = set("道说笑问便又却也就才都只见听看想叫喝走跑忙连急怒喜正已还仍竟")
@@ -248,7 +281,7 @@ _ZH_COMMON_SURNAMES = set(
 _ZH_SPEECH_AHEAD = re.compile(r"(?=(?:笑道|说道|问道|叫道|答道|道|说|问)[：:，,“])")
 
 
-def _zh_surname_speakers(text: str) -> set[str]:
+def _zh_surname_speakers(text: str, min_freq: int = 3) -> set[str]:
     """Surname + given name right before a speech verb (张三道：), which the segmenter may cut
     wrongly (张 / 三道): the 3-character reading when it starts with a surname, else the
     2-character one."""
@@ -261,7 +294,7 @@ def _zh_surname_speakers(text: str) -> set[str]:
             if cjk and w[0] in _ZH_COMMON_SURNAMES:
                 found[w] += 1
                 break
-    return {w for w, n in found.items() if n >= 3 and _zh_valid(w)}
+    return {w for w, n in found.items() if n >= min(3, min_freq) and _zh_valid(w)}
 
 
 def _drop_predicates(text: str, cands: set[str]) -> set[str]:
@@ -429,9 +462,27 @@ def _merge_aliases(text: str, forms: list[str], counts: Counter, language: str) 
             # specific to their book
             if zh or stats.near_between(groups.members()[groups.find(present[0])], [f]) >= 2:
                 merge(present[0], f)
+    if zh:
+        for a, b in _zh_nicknames(forms, counts, stats):
+            merge(a, b)
     gender = _form_gender(forms, language)
     _merge_contained(groups, forms, counts, language, stats, merge, gender)
     return list(groups.members().values())
+
+
+def _zh_nicknames(forms: list[str], counts: Counter, stats) -> list[tuple[str, str]]:
+    """凤姐 -> 王熙凤: a given-name character + kinship suffix names the one full name whose
+    given name has that character, when no other full name (3 chars, surname first) has it
+    and the two are not seen together in one sentence."""
+    full = [f for f in forms if len(f) == 3 and f[0] in _ZH_SURNAMES]
+    out = []
+    for f in forms:
+        if len(f) != 2 or f[1] not in _ZH_KIN:
+            continue
+        owners = [w for w in full if f[0] in w[1:]]
+        if len(owners) == 1 and stats.sentence_ratio(owners[0], f) <= 0.1:
+            out.append((owners[0], f))
+    return out
 
 
 def _gender_conflict(groups: _Groups, a: str, b: str) -> bool:

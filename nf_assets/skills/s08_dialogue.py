@@ -266,10 +266,14 @@ def _zh_subject(text: str, a: int, b: int, matcher: NameMatcher):
     """The subject among the names/pronouns of text[a:b] (the clause before a speech verb):
     the name right before the verb (八戒笑道, 行者大喜道), else the first name or pronoun
     that no object marker or verb precedes (他握住了胡永合的手，说 -> 他)."""
+    sub = re.match(r"[^。！？]{0,30}?时[，,]", text[a:b])  # 当……时， (a time clause)
+    if sub and text[a] in "当在等":
+        a += sub.end()
     names = list(matcher.finditer(text, a, b))
     if names:
         tail = text[names[-1].end() : b]
-        if re.fullmatch(r"[^，,；;、]{0,6}", tail) and not _ZH_PRONOUN.search(tail):
+        subj_pron = re.search(r"(?:他|她|我)(?![们的])", tail)
+        if re.fullmatch(r"[^，,；;、]{0,6}", tail) and not subj_pron:
             return "name", names[-1]
     cands = [(m.start(), "name", m) for m in names]
     cands += [(m.start() + a, "pron", m) for m in _ZH_PRONOUN.finditer(text[a:b])]
@@ -320,6 +324,8 @@ def _explicit_zh(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
         rest = text[n.end() : q.end + len(post)]
         if re.match(r"[^，。！？“”]{0,4}?(?:想|思忖|寻思)", rest):
             break
+        if re.match(r"[^，。！？“”]{0,4}?[没不未别][^，。！？“”]{0,2}(?:说|道|问|吭)", rest):
+            break  # 还是没说话: no tag
         # 八戒笑道 / 阿Q一把抓住了笔，惶恐而且惭愧的说。(the verb closes the sentence)
         v = re.match(rf"[^，。！？“”]{{0,4}}?({_ZH_VERB})", rest) or re.match(
             rf"[^。！？“”]{{0,30}}?({_ZH_VERB})[了着]?[。，！]", rest
@@ -343,14 +349,13 @@ def _en_patterns(matcher: NameMatcher) -> tuple[re.Pattern, ...]:
         forms = sorted(matcher.forms, key=lambda f: (-len(f), f))
         names = "|".join(re.escape(f).replace(r"\ ", r"\s+") for f in forms) or r"(?!x)x"
         nom = rf"(?:(?:the\s+)?(?P<n>{names})(?![\w’'-])|(?P<p>he|she|I|they|we)\b)"
-        adv = r"(?:\w+ly\s+|then\s+|again\s+|now\s+|only\s+|at\s+last\s+|at\s+length\s+)"
-        say = rf"(?P<v>{_EN_SAY}|{_EN_THOUGHT})"
+        adv = r"(?i:\w+ly\s+|then\s+|again\s+|now\s+|only\s+|at\s+last\s+|at\s+length\s+)"
+        say = rf"(?P<v>(?i:{_EN_SAY}|{_EN_THOUGHT}))"
         pats = (
-            # after the quote: ” said Alice / ” said he / ” said a voice
+            # after the quote: ” said Alice / ” said he / ” said a voice (names keep their case)
             re.compile(
-                rf"^[\s,;:_—-]*{adv}?{say}(?:\s+\w+ly)?\s+(?:{nom}|(?P<o>(?:the|a|an|his|her|"
+                rf"^[\s,;:_—-]*{adv}?{say}(?:\s+\w+ly)?\s+(?:{nom}|(?P<o>(?i:the|a|an|his|her|"
                 rf"their|my|one|another|some)\s+[\w-]+))",
-                re.I,
             ),
             # ” Alice said / ” the Queen, who …, said / ” she answered
             re.compile(
@@ -544,7 +549,8 @@ def _fill_implicit(
     for k, t in enumerate(turns):
         for a in t.atts:
             if a.rule == "pronoun" and not a.form:
-                p_start = para_spans[max(0, t.para - 1)][0] if para_spans else 0
+                back = 3 if zh else 1  # a zh tag often stands alone on its line
+                p_start = para_spans[max(0, t.para - back)][0] if para_spans else 0
                 a.form = _resolve_pronoun(
                     a, turns[max(0, k - 8) : k], text, p_start, matcher, genders
                 )
