@@ -54,7 +54,8 @@ def analysis_text(text: str, language: str) -> str:
     [Illustration ...] blocks (captions, credits); offsets stay valid in the original."""
     if language == "zh":
         return text
-    text = text.replace("_", " ")
+    # an italic mark opening a line must not read as an indented (new) paragraph
+    text = re.sub(r"(?<=\n)_", "\u2060", text).replace("_", " ")
     return _ILLUSTRATION.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
 
 

@@ -91,7 +91,8 @@ _EN_HON = (
     r"Major|General|Lieutenant|Uncle|Aunt|Professor|Prof|Father|Brother|Sister|Saint|St|Prince|"
     r"Princess|Count|Countess|Baron|Baroness|Reverend|Rev)"
 )
-_CAP = r"[A-Z][a-z]+(?:-[A-Z][a-z]+)?"
+_UP, _LO = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ"  # Latin-1 letters too: Thérèse, Émile
+_CAP = rf"[{_UP}][{_LO}]+(?:-[{_UP}][{_LO}]+)?"
 _WS = r"(?:[ \t]+\n?[ \t]*|\n[ \t]*)"  # spaces or one line wrap, never a blank line
 _EN_SEQ = re.compile(
     rf"(?<![\w’'])(?:(?P<hon>{_EN_HON})\.?{_WS})?"

@@ -131,6 +131,7 @@ class Attribution:
     gender: str | None = None  # of a pronoun tag: "m" (he/他), "f" (she/她), "1" (I/我)
     conf: float = 0.0
     other: bool = False  # tagged by someone who is no known character ("said a voice")
+    anchor: int | None = None  # start of a pronoun tag's clause: names after it are objects
 
 
 def attribute_dialogue(
@@ -313,7 +314,7 @@ def _explicit_zh(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
             return Attribution(q, matcher.form(s), m.group(1), "pre", conf=0.9)
         if kind == "pron":
             p = s.group(1)
-            return Attribution(q, None, m.group(1), "pronoun", _GENDER.get(p), conf=0.0)
+            return Attribution(q, None, m.group(1), "pronoun", _GENDER.get(p), anchor=a)
     post = text[q.end : q.end + 40].split("\n")[0]
     pm = re.match(rf"(他|她|伊|我)[^，。！？“”]{{0,4}}?({_ZH_VERB})", post)
     if pm and not re.match(r"[^，。！？“”]{0,6}想", post):
@@ -451,14 +452,16 @@ def _pre_tag_en(text: str, q: Quote, seg: str, start: int, matcher: NameMatcher)
             return Attribution(q, None, v.group("v"), "pronoun", None, conf=0.0)
         sub = _EN_SUBORDINATE.match(head)
         h0 = sub.end() if sub and sub.end() < len(head) else 0
-        return _en_subject(q, head, h0, v.group("v"), matcher)
+        return _en_subject(q, head, h0, v.group("v"), matcher, start)
     return Attribution(q, None, None, None)
 
 
-_EN_PRON_RE = re.compile(r"\b(he|she|I|they|we)\b")
+_EN_PRON_RE = re.compile(r"\b((?i:he|she|they|we)|I)\b")
 
 
-def _en_subject(q: Quote, head: str, h0: int, verb: str, matcher: NameMatcher) -> Attribution:
+def _en_subject(
+    q: Quote, head: str, h0: int, verb: str, matcher: NameMatcher, anchor: int | None = None
+) -> Attribution:
     """The first name or pronoun of the clause that is not an object or in a prepositional
     phrase (to Jane, at Mr. Darcy), nor a possessor (Elizabeth's mother)."""
     cands = [(m.start(), m.end(), "n", m) for m in matcher.finditer(head, h0)]
@@ -478,7 +481,7 @@ def _en_subject(q: Quote, head: str, h0: int, verb: str, matcher: NameMatcher) -
         p = m.group(1).lower()
         if p in ("they", "we"):
             return Attribution(q, None, verb, "group", other=True)
-        return Attribution(q, None, verb, "pronoun", _GENDER.get(p))
+        return Attribution(q, None, verb, "pronoun", _GENDER.get(p), anchor=anchor)
     return Attribution(q, None, verb, "pronoun", None)
 
 
@@ -593,6 +596,8 @@ def _beat(text: str, p_start: int, q_start: int, matcher: NameMatcher, zh: bool)
     if not seg.strip() or len(seg) > 400:
         return None
     if zh:
+        if _ZH_THOUGHT.search(seg):
+            return None
         m = next(matcher.finditer(seg), None)
         if m and not (m.start() and seg[m.start() - 1] in _ZH_OBJ_BEFORE):
             names = {matcher.canonical(matcher.form(x)) for x in matcher.finditer(seg)}
@@ -785,7 +790,8 @@ def _resolve_pronoun(
     if before:
         f = next((x.form for x in before[-1].atts if x.form), None)
         last = canon(f) if f else None
-    named = [matcher.form(m) for m in matcher.finditer(text, p_start, a.quote.start)]
+    end = a.anchor if a.anchor is not None else a.quote.start
+    named = [matcher.form(m) for m in matcher.finditer(text, p_start, end)]
     pool = list(reversed(named)) + [x.form for t in reversed(before) for x in t.atts[:1] if x.form]
     fits = [f for f in pool if a.gender is None or genders.get(canon(f)) in (a.gender, None)]
     strict = [f for f in fits if a.gender is None or genders.get(canon(f)) == a.gender]

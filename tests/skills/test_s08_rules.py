@@ -1,0 +1,182 @@
+"""SKILL_08 / SKILL_05 general rules (issue 12), on short synthetic texts, plus a regression
+floor on the public dev gold (skipped when ../shared/dialogue is absent)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from nf_assets.skills.contracts import Chapter, Character, CharacterList
+from nf_assets.skills.s05_characters import extract_characters
+from nf_assets.skills.s08_dialogue import attribute_dialogue
+
+
+def _cl(*groups: tuple[str, ...]) -> CharacterList:
+    chars = [Character(name=g[0], aliases=list(g[1:]), mentions=10) for g in groups]
+    return CharacterList(characters=chars, skill_version="test")
+
+
+def _speakers(text: str, cast: CharacterList, lang: str = "en") -> list[str | None]:
+    return [
+        d.speaker for d in attribute_dialogue(Chapter(index=1, title="t", text=text), cast, lang)
+    ]
+
+
+EN = _cl(
+    ("Mr. Bennet",), ("Mrs. Bennet",), ("Lydia",), ("Kitty", "Katharine"), ("Jane",),
+    ("Hastings",), ("Poirot",), ("Thérèse",), ("White Rabbit", "Rabbit"), ("King",),
+)  # fmt: skip
+
+
+def test_en_honorific_never_ends_a_sentence() -> None:
+    text = "The girls stared at their father. Mrs. Bennet said only, “Nonsense!”"
+    assert _speakers(text, EN) == ["Mrs. Bennet"]
+
+
+def test_en_tag_separated_from_the_name_by_clauses() -> None:
+    text = "Lydia, who, flying to her, cried, “Oh! Jane, I am so happy!”"
+    assert _speakers(text, EN) == ["Lydia"]
+    text = "The King looked anxiously at the White Rabbit, who said in a low voice, “Go on.”"
+    assert _speakers(text, EN) == ["White Rabbit"]
+
+
+def test_en_subject_not_object_of_the_speech_verb() -> None:
+    text = "Jane sat down.\n\nShe saw Katharine and exclaimed, “You here!”"
+    assert _speakers(text, EN) == ["Jane"]
+    text = "Lydia turned to Jane and said, “Come!”"
+    assert _speakers(text, EN) == ["Lydia"]
+
+
+def test_en_inflected_verbs_and_non_character_tags() -> None:
+    assert _speakers("Kitty began, remarking, “It is late.”", EN) == ["Kitty"]
+    # a tag that names no known character marks someone else: no guess from the run
+    text = "“Who is there?” said Jane.\n\n“Only me,” said a voice.\n\n“Come in.”"
+    assert _speakers(text, EN) == ["Jane", None, None]
+
+
+def test_en_first_person_narrator_is_a_character() -> None:
+    text = (
+        "“Are you coming, Hastings?” said Poirot.\n\n"
+        "“In a moment,” I replied.\n\n"
+        "“Hurry, Hastings!” said Poirot.\n\n"
+        "“Yes,” I said."
+    )
+    assert _speakers(text, EN) == ["Poirot", "Hastings", "Poirot", "Hastings"]
+
+
+def test_en_conversation_alternates_from_one_known_speaker() -> None:
+    text = (
+        "Mr. Bennet looked up from his book at Lydia.\n\n"
+        "“Well?” said Mr. Bennet.\n\n"
+        "“I want to go to Brighton.”\n\n"
+        "“You shall not.”\n\n"
+        "“But everybody goes!”"
+    )
+    assert _speakers(text, EN) == ["Mr. Bennet", "Lydia", "Mr. Bennet", "Lydia"]
+
+
+def test_en_vocative_names_the_next_speaker_and_narration_resets() -> None:
+    text = (
+        "“Do you agree, Jane?” said Lydia.\n\n"
+        "“I do.”\n\n"
+        "The rain went on for an hour and nobody moved.\n\n"
+        "“Is it over?”"
+    )
+    got = attribute_dialogue(Chapter(index=1, title="t", text=text), EN, "en")
+    assert [d.speaker for d in got] == ["Lydia", "Jane", None]
+    assert got[1].rule in ("addressed", "alternation") and 0 < got[1].confidence < 0.95
+    assert got[0].rule == "tag" and got[0].confidence >= 0.9
+
+
+def test_en_italics_and_line_breaks_inside_a_quote() -> None:
+    text = "“I did _not_ say so; I said\n_nothing_ of the kind,” said Kitty."
+    lines = attribute_dialogue(Chapter(index=1, title="t", text=text), EN, "en")
+    assert len(lines) == 1 and lines[0].speaker == "Kitty"
+
+
+def test_en_non_ascii_names() -> None:
+    assert _speakers("“Bonjour,” said Thérèse.", EN) == ["Thérèse"]
+    text = "\n\n".join(f"Then we saw Thérèse at the door number {i}." for i in range(4))
+    cast = extract_characters([Chapter(index=1, title="t", text=text)], "en")
+    assert "Thérèse" in [c.name for c in cast.characters]
+
+
+def test_threshold_leaves_weak_guesses_unattributed() -> None:
+    text = "“Well?” said Mr. Bennet.\n\n“I want to go.”\n\n“No.”\n\n“Please!”"
+    chapter = Chapter(index=1, title="t", text=text)
+    loose = attribute_dialogue(chapter, EN, "en", threshold=0.0)
+    strict = attribute_dialogue(chapter, EN, "en", threshold=0.99)
+    assert [d.speaker for d in strict] == [None] * 4  # nothing is that sure
+    assert loose[0].speaker == "Mr. Bennet"
+    assert all(d.confidence == 0.0 for d in strict)
+
+
+ZH = _cl(("孙少平", "少平"), ("胡永合",), ("田晓霞", "晓霞"), ("外星人",))
+
+
+def test_zh_subject_not_object() -> None:
+    text = "他又一次握住了胡永合的手，说：“谢谢你。”"
+    lines = attribute_dialogue(Chapter(index=1, title="t", text="少平来了。" + text), ZH, "zh")
+    assert [d.speaker for d in lines] == ["孙少平"]
+    text = "当少平握住晓霞的手时，晓霞突然指着他的脸说：“你瘦了。”"
+    assert _speakers(text, ZH, "zh") == ["田晓霞"]
+
+
+def test_zh_thought_verbs_are_no_speech() -> None:
+    assert _speakers("少平想：“她会来吗？”", ZH, "zh") == [None]
+    assert _speakers("“好。”晓霞没说话。", ZH, "zh") == [None]
+
+
+def test_zh_script_lines() -> None:
+    text = "外星人：你好。\n少平：你是谁？\n外星人：我从远方来。\n"
+    lines = attribute_dialogue(Chapter(index=1, title="t", text=text), ZH, "zh")
+    assert [(d.quote, d.speaker) for d in lines] == [
+        ("你好。", "外星人"),
+        ("你是谁？", "孙少平"),
+        ("我从远方来。", "外星人"),
+    ]
+
+
+def test_zh_alternation_in_a_run_of_quote_lines() -> None:
+    text = "少平走进来。\n晓霞问：\n“你来了？”\n“来了。”\n“住几天？”\n"
+    assert _speakers(text, ZH, "zh") == ["田晓霞", "孙少平", "田晓霞"]
+
+
+def test_s05_short_zh_text_yields_its_speakers() -> None:
+    text = (
+        "孙少平走进屋里，田晓霞正在看书。\n少平说：“我来了。”\n晓霞笑着说：“坐吧。”\n"
+        "少平坐下来。\n晓霞问：“路上顺利吗？”\n"
+    )
+    names = {f for c in extract_characters([Chapter(index=1, title="", text=text)], "zh").characters
+             for f in [c.name, *c.aliases]}  # fmt: skip
+    assert {"少平", "晓霞"} <= names
+
+
+def test_s05_zh_given_name_and_nickname_merge_into_the_full_name() -> None:
+    para = (
+        "王熙凤道：“都坐。”众人都坐下。熙凤道：“今天热闹。”凤姐便走了。"
+        "贾宝玉道：“是。”宝玉道：“好。”\n"
+    )
+    cast = extract_characters([Chapter(index=1, title="", text=para * 6)], "zh")
+    groups = {c.name: {c.name, *c.aliases} for c in cast.characters}
+    owner = next(n for n, g in groups.items() if "熙凤" in g)
+    assert "凤姐" in groups[owner] and "王熙凤" in groups[owner]
+
+
+GOLD = pathlib.Path(__file__).resolve().parents[3] / "shared" / "dialogue"
+
+
+@pytest.mark.skipif(not (GOLD / "eval_dialogue.py").is_file(), reason="no dialogue gold")
+def test_dev_gold_accuracy_floor() -> None:
+    """Deterministic accuracy on the public dev gold (measured: PDNC-dev 0.654, WP-dev 0.315
+    with SKILL_05 on each instance); a floor a bit under it guards against regressions."""
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+    from bench.bench_attribution import run
+
+    res = run(GOLD, None, "dev", False, GOLD)
+    assert res["PDNC-dev"]["acc"] >= 0.62
+    assert res["PDNC-dev"]["prec"] >= 0.78
+    assert res["WP-dev"]["acc"] >= 0.29
