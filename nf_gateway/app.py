@@ -13,12 +13,17 @@ import time
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nf_gateway import (
+    dagster_control,
+    docs_page,
     errors,
+    limits,
     routes_admin,
     routes_auth,
     routes_projects,
@@ -28,6 +33,11 @@ from nf_gateway import (
 )
 from nf_gateway.deps import EngineDep, GatewayConfig
 from nf_gateway.meta import route
+from nf_gateway.middleware import (
+    BodyLimitMiddleware,
+    MethodsMiddleware,
+    SecurityHeadersMiddleware,
+)
 from shared import telemetry
 from shared.config import get_settings
 from shared.db import database_url, get_engine, normalize_url
@@ -127,9 +137,12 @@ def default_config() -> GatewayConfig:
 def create_app(config: GatewayConfig | None = None) -> FastAPI:
     config = config or default_config()
     telemetry.configure_logging(get_settings().log_level)  # JSON lines carrying the trace
+    settings = get_settings()
     app = FastAPI(
         title="Novel Factory gateway",
         version=API_VERSION,
+        docs_url=None,  # /docs is a self-contained page (nf_gateway.docs_page): no CDN
+        redoc_url=None,
         description=(
             "Login -> upload -> submit -> execute -> compose -> feedback. Every error is JSON "
             "`{error_code, message, retryable, trace_id}` with a code from the registry; every "
@@ -139,10 +152,31 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.engine = get_engine(normalize_url(config.database_url))
     app.state.store = LocalArtifactStore(config.artifact_root)
+    app.state.login_throttle = limits.from_settings()
+    app.state.tenant_quota = limits.TenantQuota(settings.tenant_submits_per_minute)
+    app.state.terminate_run = dagster_control.terminator()
     errors.install(app)
-    app.add_middleware(TraceMiddleware)
     for module in (routes_auth, routes_admin, routes_projects, routes_read, routes_rag):
         app.include_router(module.router)
+    docs_page.install(app)
+    # Outermost last: trace -> security headers -> OPTIONS/Allow -> CORS -> body limits.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        json_limit=settings.json_body_max_bytes,
+        upload_limit=config.upload_max_bytes,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "traceparent"],
+            expose_headers=["X-Trace-Id", "X-Next-Cursor", "Link", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(MethodsMiddleware, routes=app.routes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(TraceMiddleware)
 
     @app.get(
         "/healthz",
@@ -158,4 +192,42 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "database": True}
 
+    app.openapi = lambda: truthful_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+SLUG_PARAMS = {"tenant", "project"}
+IDEMPOTENCY_KEY_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": "^[\\x21-\\x7e]{1,200}$",
+}
+
+
+def truthful_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus what the service layer enforces on its own (so that it answers
+    with its registered codes rather than a generic validation error): slug patterns and
+    lengths of tenant/project path parameters, and the Idempotency-Key header that writes
+    require (NF-INPUT-007 without it)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for ops in schema.get("paths", {}).values():
+        for op in ops.values():
+            for param in op.get("parameters", []):
+                if param.get("in") == "path" and param.get("name") in SLUG_PARAMS:
+                    param["schema"] = {
+                        **param.get("schema", {}),
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 63,
+                        "pattern": schemas.SLUG_PATTERN,
+                    }
+                if param.get("in") == "header" and param.get("name") == "Idempotency-Key":
+                    param["required"] = True
+                    param["schema"] = {**IDEMPOTENCY_KEY_SCHEMA, "title": "Idempotency-Key"}
+    app.openapi_schema = schema
+    return schema

@@ -3,8 +3,9 @@
 - Passwords: scrypt (memory-hard KDF from the standard library), per-user salt, parameters stored
   in the hash so they can be raised later without breaking old hashes.
 - Access tokens: `v1.<payload>.<signature>`, payload = base64url JSON {sub, iat, exp, jti},
-  signature = HMAC-SHA256 under the gateway key. Short-lived (settings.token_ttl_seconds) and
-  stateless, so they are not revocable; API tokens are the long-lived, revocable kind.
+  signature = HMAC-SHA256 under the gateway key. Short-lived (settings.token_ttl_seconds);
+  ended early by logout (its jti in `revoked_access_tokens`) or for all of a user's sessions at
+  once by `users.sessions_revoked_at` (password change, log out everywhere, disabling).
 - API tokens: `nfk_<prefix>_<secret>`; only sha256(token) is stored, the prefix lets a user
   recognise a token in a list. Lookup is by hash (a unique index), so no timing oracle on the
   secret either.
@@ -96,15 +97,18 @@ class AccessClaims:
     user_id: str
     issued_at: int
     expires_at: int
+    jti: str = ""
+    issued_ms: int = 0  # milliseconds: compared with users.sessions_revoked_at
 
 
 def issue_access_token(user_id: str, ttl_seconds: int | None = None) -> tuple[str, int]:
     """(token, expires_at epoch seconds)."""
-    now = int(time.time())
+    now_ms = int(time.time() * 1000)
+    now = now_ms // 1000
     exp = now + (ttl_seconds or get_settings().token_ttl_seconds)
     payload = _b64(
         json.dumps(
-            {"sub": user_id, "iat": now, "exp": exp, "jti": secrets.token_hex(8)},
+            {"sub": user_id, "iat": now, "iatms": now_ms, "exp": exp, "jti": secrets.token_hex(8)},
             separators=(",", ":"),
         ).encode()
     )
@@ -122,11 +126,12 @@ def verify_access_token(token: str, now: float | None = None) -> AccessClaims:
     try:
         claims = json.loads(_unb64(payload))
         sub, iat, exp = str(claims["sub"]), int(claims["iat"]), int(claims["exp"])
-    except (ValueError, KeyError, TypeError):
+        jti, iat_ms = str(claims.get("jti", "")), int(claims.get("iatms", iat * 1000))
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise NFError("NF-AUTH-002", "malformed access token payload") from None
     if (now if now is not None else time.time()) >= exp:
         raise NFError("NF-AUTH-002", "the access token expired; log in again")
-    return AccessClaims(sub, iat, exp)
+    return AccessClaims(sub, iat, exp, jti, iat_ms)
 
 
 def _sign(payload: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
@@ -67,7 +67,33 @@ async def idempotency_key(
     return key
 
 
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    cursor: str | None
+
+
+async def page(
+    limit: Annotated[int, Query(ge=1, le=500, description="Rows per page")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            pattern="^[A-Za-z0-9_-]+$",
+            description="X-Next-Cursor of the previous page",
+        ),
+    ] = None,
+) -> Page:
+    return Page(limit, cursor)
+
+
+# Slugs in paths: the service layer checks them (NF-INPUT-006, the same code as the CLI); the
+# schema publishes the same rule (pattern and length are added in app.custom_openapi).
+TenantPath = Annotated[str, Path(description="Tenant slug")]
+ProjectPath = Annotated[str, Path(description="Project slug")]
+
 EngineDep = Annotated[Engine, Depends(engine)]
+PageDep = Annotated[Page, Depends(page)]
 StoreDep = Annotated[LocalArtifactStore, Depends(store)]
 ConfigDep = Annotated[GatewayConfig, Depends(config)]
 TraceDep = Annotated[str, Depends(trace_id)]

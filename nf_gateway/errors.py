@@ -33,6 +33,9 @@ def error_response(err: NFError, trace_id: str | None = None) -> JSONResponse:
     headers = {TRACE_HEADER: trace_id} if trace_id else {}
     if err.code in ("NF-AUTH-002", "NF-AUTH-003"):
         headers["WWW-Authenticate"] = "Bearer"
+    retry_after = err.context.get("retry_after")
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
     return JSONResponse(body, status_code=err.http_status, headers=headers)
 
 
@@ -63,6 +66,23 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) or "the request is invalid"
 
 
+def _validation_code(errors: list[dict[str, Any]]) -> str:
+    """The registered code of a validation failure: the same code the service layer would
+    give (a slug pattern: NF-INPUT-006; a lone surrogate: NF-INPUT-015), else NF-INPUT-001."""
+    from nf_gateway.schemas import LONE_SURROGATE, SLUG_PATTERN
+
+    for e in errors:
+        if LONE_SURROGATE in str(e.get("msg", "")):
+            return "NF-INPUT-015"
+    if errors and all(
+        e.get("type") == "string_pattern_mismatch"
+        and (e.get("ctx") or {}).get("pattern") == SLUG_PATTERN
+        for e in errors
+    ):
+        return "NF-INPUT-006"
+    return "NF-INPUT-001"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(NFError)
     async def _nf(request: Request, exc: NFError) -> JSONResponse:
@@ -72,7 +92,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(NFError("NF-INPUT-001", _validation_message(exc.errors())))
+        errs = exc.errors()
+        return error_response(NFError(_validation_code(errs), _validation_message(errs)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

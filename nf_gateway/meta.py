@@ -9,6 +9,9 @@ from nf_gateway.errors import ErrorBody
 from shared.errors import get
 
 AUTH_ERRORS = ("NF-AUTH-002", "NF-AUTH-003")
+# Any route: an invalid body or parameter, and the limits every body passes through
+# (nf_gateway.middleware.BodyLimitMiddleware): too large, nested too deep, lone surrogates.
+EVERY_ROUTE = ("NF-INPUT-001", "NF-INPUT-014", "NF-INPUT-015", "NF-INPUT-016")
 
 
 def route(
@@ -21,10 +24,10 @@ def route(
 ) -> dict[str, Any]:
     """kwargs for a FastAPI route decorator: `responses` per error status + x-nf-* extensions.
 
-    Every route may answer NF-INPUT-001 (a body or parameter that fails validation).
+    Every route may answer EVERY_ROUTE's codes.
     `replay_model`: a write whose replay answers 200 with the original result.
     """
-    codes = sorted({*(AUTH_ERRORS if authenticated else ()), *errors, "NF-INPUT-001"})
+    codes = sorted({*(AUTH_ERRORS if authenticated else ()), *errors, *EVERY_ROUTE})
     by_status: dict[int, list[str]] = {}
     for code in codes:
         by_status.setdefault(get(code).http_status, []).append(code)

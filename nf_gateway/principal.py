@@ -51,6 +51,9 @@ class Principal:
     grants: tuple[Grant, ...] = ()
     token_id: uuid.UUID | None = None  # the API token used, if any
     token_tenant: str | None = None  # an API token bound to one tenant
+    token_expires_at: datetime | None = None  # the API token's expiry (caps its children)
+    session_jti: str | None = None  # the access token used, if any (logout ends it)
+    session_expires_at: int | None = None
 
     # -- role arithmetic -------------------------------------------------------------------
     def level(self, tenant_id: str, project_id: str | None = None) -> int:
@@ -103,7 +106,8 @@ class Principal:
 
 # -- loading ---------------------------------------------------------------------------------
 _USER_SQL = """
-SELECT u.id, u.email, u.is_operator, u.disabled_at,
+SELECT u.id, u.email, u.is_operator, u.disabled_at, u.sessions_revoked_at,
+       EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = :jti) AS jti_revoked,
        coalesce(json_agg(json_build_array(m.tenant_id, m.project_id, m.role))
                 FILTER (WHERE m.id IS NOT NULL), '[]'::json) AS grants
 FROM users u LEFT JOIN memberships m ON m.user_id = u.id
@@ -124,12 +128,14 @@ LAST_USED_GRANULARITY = timedelta(minutes=1)
 def load_principal(engine: Engine, token: str) -> Principal:
     """The principal behind a bearer token (access or API token), or NF-AUTH-00x.
 
-    Runs as the table owner: authentication precedes any tenant scope.
+    Runs as the table owner, without row-level security: authentication precedes any tenant
+    scope (users, api_tokens and revoked_access_tokens have no tenant; the memberships read
+    here are the caller's own, selected by user id).
     """
     if not token:
         raise NFError("NF-AUTH-002", "an Authorization: Bearer token is required")
     now = datetime.now(UTC)
-    token_id = token_tenant = None
+    token_id = token_tenant = token_expires = claims = None
     with engine.begin() as conn:
         if auth.is_api_token(token):
             row = conn.execute(text(_TOKEN_SQL), {"h": auth.hash_api_token(token)}).first()
@@ -140,6 +146,7 @@ def load_principal(engine: Engine, token: str) -> Principal:
             if row.expires_at is not None and row.expires_at <= now:
                 raise NFError("NF-AUTH-002", f"API token {row.token_id} expired")
             user_id, token_id, token_tenant = row.user_id, row.token_id, row.token_tenant
+            token_expires = row.expires_at
             if row.last_used_at is None or now - row.last_used_at > LAST_USED_GRANULARITY:
                 conn.execute(
                     text("UPDATE api_tokens SET last_used_at = :now WHERE id = :id"),
@@ -151,9 +158,16 @@ def load_principal(engine: Engine, token: str) -> Principal:
                 user_id = uuid.UUID(claims.user_id)
             except ValueError:
                 raise NFError("NF-AUTH-002", "malformed access token subject") from None
-        user = conn.execute(text(_USER_SQL), {"uid": user_id}).first()
+        jti = claims.jti if claims is not None else ""
+        user = conn.execute(text(_USER_SQL), {"uid": user_id, "jti": jti}).first()
     if user is None or user.disabled_at is not None:
         raise NFError("NF-AUTH-002", "the account does not exist or is disabled")
+    if claims is not None:
+        if user.jti_revoked:
+            raise NFError("NF-AUTH-003", "this session was logged out")
+        ended = user.sessions_revoked_at
+        if ended is not None and claims.issued_ms < int(ended.timestamp() * 1000):
+            raise NFError("NF-AUTH-003", "this session was ended (password change or logout)")
     grants = tuple(
         Grant(t, p, MemberRole(r))
         for t, p, r in user.grants
@@ -166,6 +180,9 @@ def load_principal(engine: Engine, token: str) -> Principal:
         grants=grants,
         token_id=token_id,
         token_tenant=token_tenant,
+        token_expires_at=token_expires,
+        session_jti=claims.jti if claims is not None else None,
+        session_expires_at=claims.expires_at if claims is not None else None,
     )
 
 

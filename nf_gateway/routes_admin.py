@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+
+from fastapi import APIRouter, Request, Response
 
 from nf_gateway import schemas, service
-from nf_gateway.deps import EngineDep, PrincipalDep
+from nf_gateway.deps import EngineDep, PageDep, PrincipalDep, TenantPath
 from nf_gateway.meta import route
+from nf_gateway.paging import link_next
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 
@@ -60,7 +63,7 @@ def create_tenant(body: schemas.TenantIn, engine: EngineDep, principal: Principa
     ),
 )
 def create_project(
-    tenant: str, body: schemas.ProjectIn, engine: EngineDep, principal: PrincipalDep
+    tenant: TenantPath, body: schemas.ProjectIn, engine: EngineDep, principal: PrincipalDep
 ) -> dict:
     return service.create_project(
         engine,
@@ -78,22 +81,33 @@ def create_project(
     summary="Projects of a tenant that the caller can read",
     **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"), studio="Project switcher"),
 )
-def list_projects(tenant: str, engine: EngineDep, principal: PrincipalDep) -> list:
-    return service.list_projects(engine, principal, tenant)
+def list_projects(
+    tenant: TenantPath,
+    request: Request,
+    response: Response,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    page: PageDep,
+) -> list:
+    rows, nxt = service.list_projects(engine, principal, tenant, page.limit, page.cursor)
+    link_next(request, response, nxt)
+    return rows
 
 
 @router.post(
     "/tenants/{tenant}/memberships",
     response_model=schemas.MembershipOut,
-    summary="Give a user a role in the tenant or one of its projects (upsert)",
+    summary="Give a user a role in the tenant or one of its projects (upsert). An e-mail "
+    "without an account is invited (the account is created disabled, claimed by POST /v1/users),"
+    " so the answer does not reveal which addresses have accounts",
     **route(
         role="owner (tenant-wide)",
-        errors=("NF-AUTH-004", "NF-TENANCY-001", "NF-INPUT-010", "NF-INPUT-006"),
+        errors=("NF-AUTH-004", "NF-TENANCY-001", "NF-TENANCY-003", "NF-INPUT-006"),
         studio="Tenant settings: members",
     ),
 )
 def add_membership(
-    tenant: str, body: schemas.MembershipIn, engine: EngineDep, principal: PrincipalDep
+    tenant: TenantPath, body: schemas.MembershipIn, engine: EngineDep, principal: PrincipalDep
 ) -> dict:
     return service.add_membership(
         engine,
@@ -115,5 +129,48 @@ def add_membership(
         studio="Tenant settings: members",
     ),
 )
-def list_memberships(tenant: str, engine: EngineDep, principal: PrincipalDep) -> list:
-    return service.list_memberships(engine, principal, tenant)
+def list_memberships(
+    tenant: TenantPath,
+    request: Request,
+    response: Response,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    page: PageDep,
+) -> list:
+    rows, nxt = service.list_memberships(engine, principal, tenant, page.limit, page.cursor)
+    link_next(request, response, nxt)
+    return rows
+
+
+@router.delete(
+    "/tenants/{tenant}/memberships/{membership_id}",
+    response_model=schemas.MembershipOut,
+    summary="Remove a membership (the tenant's last owner cannot be removed)",
+    **route(
+        role="owner (tenant-wide)",
+        errors=("NF-AUTH-004", "NF-TENANCY-001", "NF-TENANCY-003", "NF-INPUT-006", "NF-INPUT-010"),
+        studio="Tenant settings: members",
+    ),
+)
+def remove_membership(
+    tenant: TenantPath, membership_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep
+) -> dict:
+    return service.remove_membership(
+        engine, principal, tenant_id=tenant, membership_id=membership_id
+    )
+
+
+@router.put(
+    "/users/{user_id}/state",
+    response_model=schemas.UserStateOut,
+    summary="Disable a user (every credential ends at once) or enable them again",
+    **route(
+        role="operator",
+        errors=("NF-AUTH-004", "NF-INPUT-010"),
+        studio="Operator console: users",
+    ),
+)
+def set_user_state(
+    user_id: uuid.UUID, body: schemas.UserStateIn, engine: EngineDep, principal: PrincipalDep
+) -> dict:
+    return service.set_user_disabled(engine, principal, str(user_id), disabled=body.disabled)

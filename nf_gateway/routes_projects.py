@@ -9,16 +9,20 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nf_gateway import schemas, service
+from nf_gateway import offload, schemas, service
 from nf_gateway.deps import (
     ConfigDep,
     EngineDep,
     KeyDep,
+    PageDep,
     PrincipalDep,
+    ProjectPath,
     StoreDep,
+    TenantPath,
     TraceDep,
 )
 from nf_gateway.meta import route
+from nf_gateway.paging import link_next
 from nf_gateway.principal import Need
 from shared import admission
 from shared.errors import NFError
@@ -117,8 +121,8 @@ async def _multipart(request: Request, body: bytes) -> tuple[bytes, str | None, 
     **_UPLOAD_META,
 )
 async def upload_novel(
-    tenant: str,
-    project: str,
+    tenant: TenantPath,
+    project: ProjectPath,
     request: Request,
     response: Response,
     engine: EngineDep,
@@ -158,6 +162,7 @@ async def upload_novel(
         title=title,
         filename=filename,
         max_bytes=limit,
+        admit=offload.admit,
     )
     response.status_code = 201 if out["created"] else 200
     return out
@@ -169,8 +174,18 @@ async def upload_novel(
     summary="Novels of the project",
     **route(role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"), studio="Project: novel list"),
 )
-def list_novels(tenant: str, project: str, engine: EngineDep, principal: PrincipalDep) -> list:
-    return service.list_novels(engine, principal, tenant, project)
+def list_novels(
+    tenant: TenantPath,
+    project: ProjectPath,
+    request: Request,
+    response: Response,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    page: PageDep,
+) -> list:
+    rows, nxt = service.list_novels(engine, principal, tenant, project, page.limit, page.cursor)
+    link_next(request, response, nxt)
+    return rows
 
 
 @router.get(
@@ -184,9 +199,20 @@ def list_novels(tenant: str, project: str, engine: EngineDep, principal: Princip
     ),
 )
 def list_chapters(
-    tenant: str, project: str, novel: str, engine: EngineDep, principal: PrincipalDep
+    tenant: TenantPath,
+    project: ProjectPath,
+    novel: str,
+    request: Request,
+    response: Response,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    page: PageDep,
 ) -> list:
-    return service.list_chapters(engine, principal, tenant, project, novel)
+    rows, nxt = service.list_chapters(
+        engine, principal, tenant, project, novel, page.limit, page.cursor
+    )
+    link_next(request, response, nxt)
+    return rows
 
 
 @router.post(
@@ -204,21 +230,25 @@ def list_chapters(
             "NF-INPUT-007",
             "NF-INPUT-008",
             "NF-INPUT-010",
+            "NF-TENANCY-004",
         ),
         studio="Novel page: Render button",
         replay_model=schemas.RequestOut,
     ),
 )
 def submit(
-    tenant: str,
-    project: str,
+    tenant: TenantPath,
+    project: ProjectPath,
     body: schemas.SubmitIn,
+    request: Request,
     response: Response,
     engine: EngineDep,
     principal: PrincipalDep,
     trace_id: TraceDep,
     key: KeyDep,
 ) -> dict:
+    if principal.can(tenant, project, Need.WRITE):  # the quota counts permitted submits only
+        request.app.state.tenant_quota.take(tenant)
     done = service.submit_request(
         engine,
         principal,
@@ -238,16 +268,28 @@ def submit(
 @router.get(
     "/requests",
     response_model=list[schemas.RequestOut],
-    summary="Latest execution requests of the project",
+    summary="Execution requests of the project, newest first (cursor-paginated)",
     **route(
         role="viewer", errors=("NF-TENANCY-001", "NF-INPUT-006"), studio="Project: request history"
     ),
 )
 def list_requests(
-    tenant: str,
-    project: str,
+    tenant: TenantPath,
+    project: ProjectPath,
+    request: Request,
+    response: Response,
     engine: EngineDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            pattern="^[A-Za-z0-9_-]+$",
+            description="X-Next-Cursor of the previous page",
+        ),
+    ] = None,
 ) -> list:
-    return service.list_requests(engine, principal, tenant, project, limit)
+    rows, nxt = service.list_requests(engine, principal, tenant, project, limit, cursor)
+    link_next(request, response, nxt)
+    return rows

@@ -1,8 +1,9 @@
 """Read-only RAG endpoints: retrieval, embedding versions and open suggestions of a project.
 
 Mount with `app.include_router(routes_rag.router)`. Every route needs a viewer role (or more)
-in the tenant/project of its path; the queries themselves are filtered by that tenant/project,
-so a version or chunk of another tenant is never returned.
+in the tenant/project of its path; the queries themselves are filtered by that tenant/project
+and run under row-level security (`scoped_engine`: every transaction of the RAG readers drops
+to nf_app with the caller's tenants), so a version or chunk of another tenant is never returned.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from nf_gateway.deps import EngineDep, PrincipalDep, StoreDep
+from nf_gateway.deps import EngineDep, PrincipalDep, ProjectPath, StoreDep, TenantPath
 from nf_gateway.meta import route
 from nf_gateway.principal import Need
 from shared.errors import NFError
+from shared.requests import scoped_engine
+from shared.slugs import validate_slug
 
 router = APIRouter(prefix="/v1/projects/{tenant}/{project}/rag", tags=["rag"])
 
@@ -66,9 +69,19 @@ class RagSuggestionOut(BaseModel):
     created_at: Any
 
 
+def _scope(principal, tenant: str, project: str, engine):
+    """Role check, then an engine whose every transaction runs under row-level security
+    (the caller's tenants), handed to the RAG readers that open their own connections."""
+    validate_slug(tenant, "tenant")
+    validate_slug(project, "project")
+    principal.check(tenant, project, Need.READ)
+    return scoped_engine(engine, principal.scope())
+
+
 def _novel_id(engine, tenant: str, project: str, novel: str | None) -> uuid.UUID | None:
     if not novel:
         return None
+    validate_slug(novel, "novel slug")  # refused before the driver (NUL, anything not a slug)
     from sqlalchemy import select
 
     from shared.models import Base
@@ -91,13 +104,13 @@ def _novel_id(engine, tenant: str, project: str, novel: str | None) -> uuid.UUID
     summary="Top-k chunks of the project for a text query (active embedding version)",
     **route(
         role="viewer",
-        errors=("NF-TENANCY-001", "NF-AUTH-004", "NF-RAG-001", "NF-INPUT-010"),
+        errors=("NF-TENANCY-001", "NF-AUTH-004", "NF-RAG-001", "NF-INPUT-006", "NF-INPUT-010"),
         studio="Novel page: context search",
     ),
 )
 def search(
-    tenant: str,
-    project: str,
+    tenant: TenantPath,
+    project: ProjectPath,
     engine: EngineDep,
     store: StoreDep,
     principal: PrincipalDep,
@@ -108,7 +121,9 @@ def search(
 ) -> dict:
     from nf_resources.rag.retrieval import retrieve
 
-    principal.check(tenant, project, Need.READ)
+    engine = _scope(principal, tenant, project, engine)
+    if "\x00" in q:
+        raise NFError("NF-INPUT-001", "NUL characters are not allowed in q")
     got = retrieve(
         tenant,
         project,
@@ -133,15 +148,17 @@ def search(
     summary="Embedding versions of the project with their latest evaluation",
     **route(
         role="viewer",
-        errors=("NF-TENANCY-001", "NF-AUTH-004"),
+        errors=("NF-TENANCY-001", "NF-AUTH-004", "NF-INPUT-006"),
         studio="Project settings: embedding versions",
     ),
 )
-def versions(tenant: str, project: str, engine: EngineDep, principal: PrincipalDep) -> list:
+def versions(
+    tenant: TenantPath, project: ProjectPath, engine: EngineDep, principal: PrincipalDep
+) -> list:
     from nf_resources.rag import eval as rag_eval
     from nf_resources.rag import governance
 
-    principal.check(tenant, project, Need.READ)
+    engine = _scope(principal, tenant, project, engine)
     out = []
     for v in governance.list_versions(tenant, project, engine=engine):
         s = rag_eval.latest_summary(v.id, engine=engine)
@@ -162,20 +179,20 @@ def versions(tenant: str, project: str, engine: EngineDep, principal: PrincipalD
     summary="Rollback/promote suggestions of the project (open ones unless status is given)",
     **route(
         role="viewer",
-        errors=("NF-TENANCY-001", "NF-AUTH-004"),
+        errors=("NF-TENANCY-001", "NF-AUTH-004", "NF-INPUT-006"),
         studio="Project settings: embedding versions (suggestions banner)",
     ),
 )
 def list_suggestions(
-    tenant: str,
-    project: str,
+    tenant: TenantPath,
+    project: ProjectPath,
     engine: EngineDep,
     principal: PrincipalDep,
     status: Annotated[str, Query(pattern="^(open|accepted|dismissed|all)$")] = "open",
 ) -> list:
     from nf_resources.rag import suggestions
 
-    principal.check(tenant, project, Need.READ)
+    engine = _scope(principal, tenant, project, engine)
     rows = suggestions.list_suggestions(
         engine, tenant, project, status=None if status == "all" else status
     )

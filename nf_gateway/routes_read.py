@@ -1,12 +1,17 @@
-"""Reads by id: request status, traces, artifacts; and feedback on what was produced."""
+"""Reads by id: request status (and its progress as server-sent events), cancelling a request,
+traces, artifacts; and feedback on what was produced."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, StreamingResponse
 
 from nf_gateway import schemas, service
 from nf_gateway.deps import EngineDep, KeyDep, PrincipalDep, StoreDep, TraceDep
@@ -24,6 +29,74 @@ router = APIRouter(prefix="/v1", tags=["runs"])
 )
 def get_request(request_id: uuid.UUID, engine: EngineDep, principal: PrincipalDep) -> dict:
     return service.request_status(engine, principal, request_id)
+
+
+@router.post(
+    "/requests/{request_id}/cancel",
+    response_model=schemas.CancelOut,
+    summary="Cancel an execution request (asks Dagster to terminate its run, if any)",
+    **route(
+        role="editor",
+        errors=("NF-AUTH-004", "NF-INPUT-010", "NF-ORCH-001"),
+        studio="Novel page: Cancel button",
+    ),
+)
+def cancel_request(
+    request_id: uuid.UUID, request: Request, engine: EngineDep, principal: PrincipalDep
+) -> dict:
+    return service.cancel_request(
+        engine, principal, request_id, terminate_run=request.app.state.terminate_run
+    )
+
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+SSE_POLL_SECONDS = 1.0
+SSE_MAX_SECONDS = 600.0
+_EVENTS = route(role="viewer", errors=("NF-INPUT-010",), studio="Novel page: progress bar")
+_EVENTS["responses"][200] = {
+    "description": "Server-sent events: `event: status` with the request (as GET "
+    "/v1/requests/{id}) whenever its status or stage changes, until it finishes (or 10 min); "
+    "`: keep-alive` comments in between.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+@router.get(
+    "/requests/{request_id}/events",
+    response_class=StreamingResponse,
+    summary="Follow a request's progress as server-sent events",
+    **_EVENTS,
+)
+async def request_events(
+    request_id: uuid.UUID, request: Request, engine: EngineDep, principal: PrincipalDep
+) -> StreamingResponse:
+    first = await run_in_threadpool(service.request_status, engine, principal, request_id)
+
+    async def stream() -> AsyncIterator[bytes]:
+        current, last, started = first, None, time.monotonic()
+        idle = 0.0
+        while True:
+            view = schemas.RequestOut.model_validate(current).model_dump_json()
+            state = (current["status"], current["stage"], str(current.get("run")))
+            if state != last:
+                yield f"event: status\ndata: {view}\n\n".encode()
+                last, idle = state, 0.0
+            elif idle >= 15:
+                yield b": keep-alive\n\n"
+                idle = 0.0
+            if current["status"] in TERMINAL or time.monotonic() - started > SSE_MAX_SECONDS:
+                return
+            await asyncio.sleep(SSE_POLL_SECONDS)
+            idle += SSE_POLL_SECONDS
+            if await request.is_disconnected():
+                return
+            current = await run_in_threadpool(service.request_status, engine, principal, request_id)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get(
@@ -56,8 +129,10 @@ _DOWNLOAD = route(
     studio="Chapter player / download button",
 )
 _DOWNLOAD["responses"][200] = {
-    "description": "The stored bytes, with the artifact's MIME type and an ETag of its sha256",
-    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "The stored bytes with the artifact's own MIME type (video/mp4, text/vtt, "
+    "image/png, application/json, ...; application/octet-stream when unknown) and an ETag of "
+    "its sha256. Errors are JSON, as on every route.",
+    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
 }
 
 

@@ -14,6 +14,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Slug = str
+# What the service layer enforces on slugs (shared.slugs.SLUG_RE), published in the schema.
+SLUG_PATTERN = "^[a-z0-9][a-z0-9_-]{0,62}$"
+FREE_JSON = (
+    "Free JSON object: at most 16 KiB serialized, nested at most 32 levels (NF-INPUT-014), "
+    "at most 2000 values, no NUL, no lone surrogates (NF-INPUT-015)."
+)
+NAME_RULE = (
+    "No control (CR, LF, TAB included), bidi (e.g. U+202E) or zero-width characters (NF-INPUT-006)."
+)
 
 
 class In(BaseModel):
@@ -25,9 +34,18 @@ class In(BaseModel):
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
-        if any(isinstance(v, str) and "\x00" in v for v in items):
-            raise ValueError("NUL characters are not allowed")
+        for v in items:
+            if isinstance(v, str):
+                if "\x00" in v:
+                    raise ValueError("NUL characters are not allowed")
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(LONE_SURROGATE) from None
         return value
+
+
+LONE_SURROGATE = "lone surrogate: the text is not valid Unicode"
 
 
 class LoginIn(In):
@@ -43,11 +61,20 @@ class LoginOut(BaseModel):
 
 
 class TokenIn(In):
-    name: str = Field(max_length=100)
+    name: str = Field(max_length=100, description=NAME_RULE)
     tenant_id: Slug | None = Field(
-        default=None, max_length=63, description="Bind the token to one tenant."
+        default=None,
+        max_length=63,
+        json_schema_extra={"pattern": SLUG_PATTERN},
+        description="Bind the token to one tenant.",
     )
-    expires_in_days: int | None = Field(default=90, ge=1, le=366)
+    expires_in_days: int | None = Field(
+        default=90,
+        ge=1,
+        le=366,
+        description="Lifetime; null = the maximum (NF_API_TOKEN_MAX_DAYS, 366). A token created "
+        "with an API token never outlives that token.",
+    )
 
 
 class TokenOut(BaseModel):
@@ -83,7 +110,7 @@ class MeOut(BaseModel):
 class UserIn(In):
     email: str = Field(max_length=320)
     password: str = Field(min_length=8, max_length=1024)
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200, description=NAME_RULE)
     is_operator: bool = False
 
 
@@ -95,8 +122,8 @@ class UserOut(BaseModel):
 
 
 class TenantIn(In):
-    id: Slug = Field(max_length=63)
-    name: str | None = Field(default=None, max_length=200)
+    id: Slug = Field(max_length=63, json_schema_extra={"pattern": SLUG_PATTERN})
+    name: str | None = Field(default=None, max_length=200, description=NAME_RULE)
 
 
 class TenantOut(BaseModel):
@@ -106,9 +133,9 @@ class TenantOut(BaseModel):
 
 
 class ProjectIn(In):
-    id: Slug = Field(max_length=63)
-    name: str | None = Field(default=None, max_length=200)
-    config: dict[str, Any] = Field(default_factory=dict)
+    id: Slug = Field(max_length=63, json_schema_extra={"pattern": SLUG_PATTERN})
+    name: str | None = Field(default=None, max_length=200, description=NAME_RULE)
+    config: dict[str, Any] = Field(default_factory=dict, description=FREE_JSON)
 
 
 class ProjectOut(BaseModel):
@@ -122,7 +149,9 @@ class ProjectOut(BaseModel):
 class MembershipIn(In):
     email: str = Field(max_length=320)
     role: Literal["owner", "editor", "viewer"]
-    project_id: Slug | None = Field(default=None, max_length=63)
+    project_id: Slug | None = Field(
+        default=None, max_length=63, json_schema_extra={"pattern": SLUG_PATTERN}
+    )
 
 
 class MembershipOut(BaseModel):
@@ -188,7 +217,7 @@ class SubmitIn(In):
     novel: str = Field(
         max_length=200, description="The novel's slug (or its full partition key) in this project."
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="Free JSON, at most 16 KiB.")
+    params: dict[str, Any] = Field(default_factory=dict, description=FREE_JSON)
 
 
 class RunView(BaseModel):
@@ -312,6 +341,31 @@ class TraceOut(BaseModel):
     requests: list[TraceRequest]
     runs: list[TraceRun] = Field(description="Runs of the trace without a request.")
     counts: dict[str, int]
+
+
+class LogoutOut(BaseModel):
+    logged_out: bool
+    everywhere: bool
+
+
+class PasswordIn(In):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class UserStateIn(In):
+    disabled: bool = Field(description="true: disable (ends every credential); false: enable")
+
+
+class UserStateOut(UserOut):
+    disabled: bool
+
+
+class CancelOut(RequestOut):
+    cancel_requested: bool = Field(
+        description="true: Dagster was asked to terminate the run; the request turns cancelled "
+        "when the run has stopped. false: the request was cancelled here (or had finished)."
+    )
 
 
 class Health(BaseModel):

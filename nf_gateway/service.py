@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -19,34 +20,68 @@ from sqlalchemy import Connection, Engine, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_gateway import auth
+from nf_gateway.paging import paginate
 from nf_gateway.principal import Need, Principal
 from shared import admission
 from shared import requests as writes
+from shared.config import get_settings
 from shared.errors import NFError
 from shared.models import Base
-from shared.models.enums import MemberRole, RunStatus
+from shared.models.enums import MemberRole, RequestStatus, RunStatus
 from shared.slugs import SLUG_RE, slugify, validate_slug
 from shared.storage import LocalArtifactStore
 
 T = Base.metadata.tables
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-MAX_TOKEN_DAYS = 366
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def clean_text(value: str | None, what: str, max_len: int, *, required: bool = False) -> str | None:
-    """Free text (titles, names, comments): no control characters, bounded length."""
+# Characters never allowed in names and titles: every control (Cc: CR, LF and TAB too), format
+# character (Cf: bidi overrides and isolates such as U+202E, zero-width space/joiners, BOM),
+# line/paragraph separator, surrogate, private-use and unassigned code point. Comments are
+# multi-line: TAB, LF and CR are allowed there, and ZWJ/ZWNJ (emoji, Indic and Persian text),
+# but no other control and no bidi control.
+_NAME_BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def _bad_char(value: str, multiline: bool) -> str | None:
+    if value.isascii() and value.isprintable():
+        return None
+    for ch in value:
+        cat = unicodedata.category(ch)
+        if multiline:
+            if ch in "\t\n\r" or ch in "\u200c\u200d":
+                continue
+            if ch in _BIDI_CONTROLS or cat in ("Cc", "Cs", "Zl", "Zp") or ch == "\ufeff":
+                return ch
+        elif cat in _NAME_BAD_CATEGORIES:
+            return ch
+    return None
+
+
+def clean_text(
+    value: str | None, what: str, max_len: int, *, required: bool = False, multiline: bool = False
+) -> str | None:
+    """Free text (titles, names, comments): bounded length, no control, format (bidi,
+    zero-width), separator, surrogate, private-use or unassigned characters (NF-INPUT-006).
+    `multiline` (comments) allows TAB/CR/LF and the zero-width joiners."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             raise NFError("NF-INPUT-001", f"{what} is required")
         return None
-    if not isinstance(value, str) or _CONTROL.search(value) or len(value) > max_len:
+    if not isinstance(value, str) or len(value) > max_len:
+        raise NFError("NF-INPUT-006", f"{what} must be a string of at most {max_len} characters")
+    bad = _bad_char(value, multiline)
+    if bad is not None:
         raise NFError(
-            "NF-INPUT-006", f"{what} must be at most {max_len} characters without control codes"
+            "NF-INPUT-006",
+            f"{what} must not contain control, bidi or zero-width characters (U+{ord(bad):04X})",
         )
     return value.strip()
 
@@ -95,13 +130,7 @@ def login(engine: Engine, email: str, password: str) -> dict[str, Any]:
     ok = auth.verify_password(password or "", row.password_hash if row else None)
     if not ok or row is None or row.disabled_at is not None:
         raise NFError("NF-AUTH-001")
-    token, exp = auth.issue_access_token(str(row.id))
-    return {
-        "access_token": token,
-        "token_type": "bearer",
-        "expires_at": datetime.fromtimestamp(exp, UTC),
-        "user_id": row.id,
-    }
+    return _issue(row.id)
 
 
 def whoami(principal: Principal) -> dict[str, Any]:
@@ -141,11 +170,27 @@ def create_api_token(
     user_email: str | None = None,
 ) -> dict[str, Any]:
     """A revocable API token for the caller (operators: for any user by e-mail). The secret
-    appears only in this response; only its hash is stored."""
+    appears only in this response; only its hash is stored.
+
+    Lifetime: `expires_in_days` (None: the maximum, Settings.api_token_max_days); never longer
+    than the maximum and, for a token created with an API token (its parent), never past the
+    parent's expiry; the child is bound to the parent's tenant and revoked with it. At most
+    Settings.api_token_max_per_user active tokens per user (NF-AUTH-006).
+    """
+    settings = get_settings()
+    max_days = settings.api_token_max_days
     name = clean_text(name, "token name", 100, required=True)
-    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
-        raise NFError("NF-INPUT-001", f"expires_in_days must be 1-{MAX_TOKEN_DAYS}")
+    if expires_in_days is None:
+        expires_in_days = max_days
+    if isinstance(expires_in_days, bool) or not 1 <= expires_in_days <= max_days:
+        raise NFError("NF-INPUT-001", f"expires_in_days must be 1-{max_days}")
     users, tokens = T["users"], T["api_tokens"]
+    expires = _now() + timedelta(days=expires_in_days)
+    parent_id = None
+    if principal.token_id is not None:  # created with an API token: it is the parent
+        parent_id = principal.token_id
+        if principal.token_expires_at is not None:
+            expires = min(expires, principal.token_expires_at)
     with engine.begin() as conn:
         user_id = principal.user_id
         if user_email is not None:
@@ -155,6 +200,7 @@ def create_api_token(
             ).scalar()
             if user_id is None:
                 raise NFError("NF-INPUT-010", f"no user {user_email}")
+            parent_id = None if user_id != principal.user_id else parent_id
         if principal.token_tenant and tenant_id != principal.token_tenant:
             # A tenant-bound token cannot mint a broader one.
             tenant_id = principal.token_tenant
@@ -166,14 +212,31 @@ def create_api_token(
                 select(T["tenants"].c.id).where(T["tenants"].c.id == tenant_id)
             ).first():
                 raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
+        # Serialize token creation per user (the cap cannot be raced past).
+        conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
+        active = conn.execute(
+            select(func.count())
+            .select_from(tokens)
+            .where(
+                tokens.c.user_id == user_id,
+                tokens.c.revoked_at.is_(None),
+                or_(tokens.c.expires_at.is_(None), tokens.c.expires_at > _now()),
+            )
+        ).scalar()
+        if active >= settings.api_token_max_per_user:
+            raise NFError(
+                "NF-AUTH-006",
+                f"{active} active API tokens (limit {settings.api_token_max_per_user}); "
+                "revoke one first",
+            )
         new = auth.new_api_token()
-        expires = _now() + timedelta(days=expires_in_days) if expires_in_days else None
         row = conn.execute(
             pg_insert(tokens)
             .values(
                 id=uuid.uuid4(),
                 user_id=user_id,
                 tenant_id=tenant_id,
+                parent_id=parent_id,
                 name=name,
                 token_hash=new.token_hash,
                 prefix=new.prefix,
@@ -184,35 +247,157 @@ def create_api_token(
     return {**_token_view(row), "token": new.token}
 
 
-def list_api_tokens(engine: Engine, principal: Principal) -> list[dict[str, Any]]:
+def list_api_tokens(
+    engine: Engine, principal: Principal, limit: int = 100, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
     tokens = T["api_tokens"]
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(tokens)
-            .where(tokens.c.user_id == principal.user_id)
-            .order_by(tokens.c.created_at, tokens.c.id)
-        ).all()
-    return [_token_view(r) for r in rows]
+        rows = paginate(
+            conn,
+            select(tokens).where(tokens.c.user_id == principal.user_id),
+            (tokens.c.created_at, tokens.c.id),
+            limit,
+            cursor,
+        )
+    return [_token_view(r) for r in rows[0]], rows[1]
+
+
+def _revoke_tree(conn: Connection, token_ids: list[Any]) -> None:
+    """Revoke tokens and every descendant (children created with them, recursively)."""
+    conn.execute(
+        text(
+            """
+            WITH RECURSIVE tree AS (
+                SELECT id FROM api_tokens WHERE id = ANY(:ids)
+                UNION
+                SELECT t.id FROM api_tokens t JOIN tree ON t.parent_id = tree.id
+            )
+            UPDATE api_tokens SET revoked_at = now(), updated_at = now()
+            WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL
+            """
+        ),
+        {"ids": list(token_ids)},
+    )
 
 
 def revoke_api_token(engine: Engine, principal: Principal, token_id: Any) -> dict[str, Any]:
-    """Revoke one of the caller's tokens (operators: anyone's). Idempotent: revoking twice keeps
-    the first revocation time. Someone else's token id is NF-INPUT-010, like a missing one."""
+    """Revoke one of the caller's tokens (operators: anyone's) and the tokens created with it.
+    Idempotent: revoking twice keeps the first revocation time. Someone else's token id is
+    NF-INPUT-010, like a missing one."""
     tid = _uuid(token_id, "token")
     tokens = T["api_tokens"]
     cond = [tokens.c.id == tid]
     if not (principal.is_operator and not principal.token_tenant):
         cond.append(tokens.c.user_id == principal.user_id)
     with engine.begin() as conn:
-        conn.execute(
-            update(tokens)
-            .where(*cond, tokens.c.revoked_at.is_(None))
-            .values(revoked_at=_now(), updated_at=_now())
-        )
+        row = conn.execute(select(tokens.c.id).where(*cond)).first()
+        if row is None:
+            raise NFError("NF-INPUT-010", f"no API token {tid}")
+        _revoke_tree(conn, [tid])
         row = conn.execute(select(tokens).where(*cond)).first()
-    if row is None:
-        raise NFError("NF-INPUT-010", f"no API token {tid}")
     return _token_view(row)
+
+
+def logout(engine: Engine, principal: Principal, *, everywhere: bool = False) -> dict[str, Any]:
+    """End the credential of this call: an access token (its jti is refused until it expires)
+    or an API token (revoked with its children). `everywhere`: every access token of the user
+    (sessions_revoked_at) and, when called with an API token, that token too."""
+    now = _now()
+    with engine.begin() as conn:
+        if principal.session_jti:
+            conn.execute(
+                pg_insert(T["revoked_access_tokens"])
+                .values(
+                    jti=principal.session_jti,
+                    user_id=principal.user_id,
+                    expires_at=datetime.fromtimestamp(principal.session_expires_at or 0, UTC),
+                )
+                .on_conflict_do_nothing()
+            )
+            # Tidy up: denylist entries of expired tokens are no longer needed.
+            conn.execute(
+                T["revoked_access_tokens"]
+                .delete()
+                .where(T["revoked_access_tokens"].c.expires_at < now)
+            )
+        if principal.token_id is not None:
+            _revoke_tree(conn, [principal.token_id])
+        if everywhere:
+            conn.execute(
+                update(T["users"])
+                .where(T["users"].c.id == principal.user_id)
+                .values(sessions_revoked_at=now, updated_at=now)
+            )
+    return {"logged_out": True, "everywhere": everywhere}
+
+
+def change_password(
+    engine: Engine, principal: Principal, *, current_password: str, new_password: str
+) -> dict[str, Any]:
+    """Change the caller's password (the current one is required); every access token issued
+    before is ended. API tokens are separate credentials and stay (revoke them on their own)."""
+    users = T["users"]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(users.c.password_hash).where(users.c.id == principal.user_id)
+        ).scalar()
+    if not auth.verify_password(current_password or "", stored):
+        raise NFError("NF-AUTH-001", "the current password is wrong")
+    pw_hash = auth.hash_password(new_password)
+    now = _now()
+    with engine.begin() as conn:
+        conn.execute(
+            update(users)
+            .where(users.c.id == principal.user_id)
+            .values(password_hash=pw_hash, sessions_revoked_at=now, updated_at=now)
+        )
+    return _issue(principal.user_id)
+
+
+def set_user_disabled(
+    engine: Engine, principal: Principal, user: str, *, disabled: bool = True
+) -> dict[str, Any]:
+    """(operator) Disable a user (every credential stops working at once: access tokens ended,
+    API tokens revoked) or enable them again. `user`: id or e-mail."""
+    principal.require_operator()
+    users = T["users"]
+    now = _now()
+    cond = (
+        users.c.id == _uuid(user, "user")
+        if "@" not in str(user)
+        else func.lower(users.c.email) == _email(user)
+    )
+    if disabled and "@" not in str(user) and _uuid(user) == principal.user_id:
+        raise NFError("NF-AUTH-004", "you cannot disable yourself")
+    with engine.begin() as conn:
+        values: dict[str, Any] = {"disabled_at": now if disabled else None, "updated_at": now}
+        if disabled:
+            values["sessions_revoked_at"] = now
+        row = conn.execute(
+            update(users)
+            .where(cond)
+            .values(**values)
+            .returning(users.c.id, users.c.email, users.c.is_operator, users.c.created_at)
+        ).first()
+        if row is None:
+            raise NFError("NF-INPUT-010", f"no user {user}")
+        if disabled:
+            t = T["api_tokens"]
+            ids = conn.execute(
+                select(t.c.id).where(t.c.user_id == row.id, t.c.revoked_at.is_(None))
+            ).scalars()
+            _revoke_tree(conn, list(ids))
+    return {**dict(row._mapping), "disabled": disabled}
+
+
+def _issue(user_id: Any) -> dict[str, Any]:
+    token, exp = auth.issue_access_token(str(user_id))
+    return {
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_at": datetime.fromtimestamp(exp, UTC),
+        "user_id": user_id,
+    }
 
 
 # -- users, tenants, projects, memberships ---------------------------------------------------
@@ -243,6 +428,19 @@ def create_user(
             .on_conflict_do_nothing()
             .returning(users.c.id, users.c.email, users.c.is_operator, users.c.created_at)
         ).first()
+        if row is None:  # an invitation (add_membership of an unknown e-mail) is claimed
+            row = conn.execute(
+                update(users)
+                .where(func.lower(users.c.email) == email, users.c.password_hash == INVITED_HASH)
+                .values(
+                    password_hash=pw_hash,
+                    display_name=display_name,
+                    is_operator=bool(is_operator),
+                    disabled_at=None,
+                    updated_at=_now(),
+                )
+                .returning(users.c.id, users.c.email, users.c.is_operator, users.c.created_at)
+            ).first()
     if row is None:
         raise NFError("NF-DB-002", f"a user with e-mail {email} exists")
     return dict(row._mapping)
@@ -280,7 +478,7 @@ def create_project(
     validate_slug(project_id, "project")
     principal.check(tenant_id, None, Need.ADMIN)
     name = clean_text(name, "project name", 200) or project_id
-    config = writes.canonical_params(config)
+    config = writes.canonical_params(config, "config")
     projects, tenants = T["projects"], T["tenants"]
     with writes.scoped(engine, principal.scope()) as conn:
         if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
@@ -299,29 +497,40 @@ def create_project(
         ).first()
     if row is None:
         raise NFError("NF-DB-002", f"project {tenant_id}/{project_id} exists")
-    return dict(row._mapping)
+    return {**dict(row._mapping), "config": writes.readable_json(row.config, "config")}
 
 
-def list_projects(engine: Engine, principal: Principal, tenant_id: str) -> list[dict[str, Any]]:
+def list_projects(
+    engine: Engine,
+    principal: Principal,
+    tenant_id: str,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
     validate_slug(tenant_id, "tenant")
     if not principal.sees_tenant(tenant_id):
         raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
     projects, tenants = T["projects"], T["tenants"]
+    stmt = select(
+        projects.c.tenant_id,
+        projects.c.id,
+        projects.c.name,
+        projects.c.config,
+        projects.c.created_at,
+    ).where(projects.c.tenant_id == tenant_id)
+    if principal.level(tenant_id) == 0:  # project members see their projects only
+        stmt = stmt.where(
+            projects.c.id.in_([g.project_id for g in principal.grants if g.tenant_id == tenant_id])
+        )
     with writes.scoped(engine, principal.scope()) as conn:
         if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
             raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
-        rows = conn.execute(
-            select(
-                projects.c.tenant_id,
-                projects.c.id,
-                projects.c.name,
-                projects.c.config,
-                projects.c.created_at,
-            )
-            .where(projects.c.tenant_id == tenant_id)
-            .order_by(projects.c.id)
-        ).all()
-    return [dict(r._mapping) for r in rows if principal.can(tenant_id, r.id)]
+        rows, nxt = paginate(conn, stmt, (projects.c.id,), limit, cursor)
+    return [
+        {**dict(r._mapping), "config": writes.readable_json(r.config, "config")}
+        for r in rows
+        if principal.can(tenant_id, r.id)
+    ], nxt
 
 
 def add_membership(
@@ -344,7 +553,7 @@ def add_membership(
         raise NFError(
             "NF-INPUT-001", f"role must be one of {[r.value for r in MemberRole]}"
         ) from None
-    users, members = T["users"], T["memberships"]
+    members = T["memberships"]
     with writes.scoped(engine, principal.scope()) as conn:
         if project_id is not None:
             _project_exists(conn, tenant_id, project_id)
@@ -353,11 +562,9 @@ def add_membership(
             is None
         ):
             raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
-        user_id = conn.execute(
-            select(users.c.id).where(func.lower(users.c.email) == _email(email))
-        ).scalar()
-        if user_id is None:
-            raise NFError("NF-INPUT-010", f"no user {email}")
+        user_id = _user_or_invitation(conn, email)
+        if member_role != MemberRole.OWNER and project_id is None:
+            _keep_an_owner(conn, tenant_id, [user_id])
         stmt = pg_insert(members).values(
             id=uuid.uuid4(),
             user_id=user_id,
@@ -380,14 +587,70 @@ def add_membership(
     return {**dict(row._mapping), "email": _email(email), "role": row.role.value}
 
 
-def list_memberships(engine: Engine, principal: Principal, tenant_id: str) -> list[dict]:
+INVITED_HASH = "invited"  # the password hash of an invited user: no password matches it
+
+
+def _user_or_invitation(conn: Connection, email: str) -> Any:
+    """The user with this e-mail or, if there is none, a new invited user (disabled, no
+    password) that `create_user` later claims. Adding a membership answers the same either way,
+    so it does not reveal which e-mail addresses have accounts on the platform."""
+    users = T["users"]
+    address = _email(email)
+    found = conn.execute(select(users.c.id).where(func.lower(users.c.email) == address)).scalar()
+    if found is not None:
+        return found
+    conn.execute(
+        pg_insert(users)
+        .values(
+            id=uuid.uuid4(),
+            email=address,
+            password_hash=INVITED_HASH,
+            disabled_at=_now(),
+        )
+        .on_conflict_do_nothing()
+    )
+    return conn.execute(select(users.c.id).where(func.lower(users.c.email) == address)).scalar()
+
+
+def _keep_an_owner(conn: Connection, tenant_id: str, losing: list[Any]) -> None:
+    """NF-TENANCY-003 if removing the tenant-wide owner role from `losing` leaves no enabled
+    tenant-wide owner. The tenant's owner rows are locked, so two owners demoting each other
+    concurrently cannot both succeed."""
+    members, users = T["memberships"], T["users"]
+    owners = (
+        conn.execute(
+            select(members.c.user_id)
+            .join(users, users.c.id == members.c.user_id)
+            .where(
+                members.c.tenant_id == tenant_id,
+                members.c.project_id.is_(None),
+                members.c.role == MemberRole.OWNER,
+                users.c.disabled_at.is_(None),
+            )
+            .with_for_update(of=members)
+        )
+        .scalars()
+        .all()
+    )
+    if owners and not set(owners) - set(losing):
+        raise NFError(
+            "NF-TENANCY-003", f"tenant {tenant_id} would have no owner left; add another first"
+        )
+
+
+def remove_membership(
+    engine: Engine, principal: Principal, *, tenant_id: str, membership_id: Any
+) -> dict[str, Any]:
+    """(tenant owner) Remove a membership; the last tenant-wide owner cannot be removed."""
     validate_slug(tenant_id, "tenant")
     principal.check(tenant_id, None, Need.ADMIN)
-    users, members = T["users"], T["memberships"]
+    mid = _uuid(membership_id, "membership")
+    members, users = T["memberships"], T["users"]
     with writes.scoped(engine, principal.scope()) as conn:
-        rows = conn.execute(
+        row = conn.execute(
             select(
                 members.c.id,
+                members.c.user_id,
                 members.c.tenant_id,
                 members.c.project_id,
                 members.c.role,
@@ -395,10 +658,42 @@ def list_memberships(engine: Engine, principal: Principal, tenant_id: str) -> li
                 users.c.email,
             )
             .join(users, users.c.id == members.c.user_id)
-            .where(members.c.tenant_id == tenant_id)
-            .order_by(users.c.email, members.c.project_id)
-        ).all()
-    return [{**dict(r._mapping), "role": r.role.value} for r in rows]
+            .where(members.c.id == mid, members.c.tenant_id == tenant_id)
+        ).first()
+        if row is None:
+            raise NFError("NF-INPUT-010", f"no membership {mid} in {tenant_id}")
+        if row.role == MemberRole.OWNER and row.project_id is None:
+            _keep_an_owner(conn, tenant_id, [row.user_id])
+        conn.execute(members.delete().where(members.c.id == mid))
+    out = {k: v for k, v in row._mapping.items() if k != "user_id"}
+    return {**out, "role": row.role.value}
+
+
+def list_memberships(
+    engine: Engine,
+    principal: Principal,
+    tenant_id: str,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> tuple[list[dict], str | None]:
+    validate_slug(tenant_id, "tenant")
+    principal.check(tenant_id, None, Need.ADMIN)
+    users, members = T["users"], T["memberships"]
+    stmt = (
+        select(
+            members.c.id,
+            members.c.tenant_id,
+            members.c.project_id,
+            members.c.role,
+            members.c.created_at,
+            users.c.email,
+        )
+        .join(users, users.c.id == members.c.user_id)
+        .where(members.c.tenant_id == tenant_id)
+    )
+    with writes.scoped(engine, principal.scope()) as conn:
+        rows, nxt = paginate(conn, stmt, (users.c.email, members.c.id), limit, cursor)
+    return [{**dict(r._mapping), "role": r.role.value} for r in rows], nxt
 
 
 # -- novels and requests ----------------------------------------------------------------------
@@ -415,12 +710,14 @@ def upload_novel(
     title: str | None = None,
     filename: str | None = None,
     max_bytes: int | None = None,
+    admit: Any = None,
 ) -> dict[str, Any]:
     """Admit (shared.admission: size, SKILL_01 decode, SKILL_02 split, chapter checks), store
     the bytes, register the novel. `max_bytes` defaults to Settings.upload_max_bytes.
 
     Everything that can refuse the upload runs before the first write; the admission's
-    warnings come back in `warnings` ({code, message}).
+    warnings come back in `warnings` ({code, message}). `admit`: the admission function (the
+    gateway passes nf_gateway.offload.admit, which runs big files in a separate process).
     """
     _authorize_project(principal, tenant_id, project_id, Need.WRITE)
     title = clean_text(title, "title", 300)
@@ -436,7 +733,7 @@ def upload_novel(
         raise NFError("NF-INPUT-005", f"novel slug {slug!r} is not a valid partition part")
     with writes.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
-    admitted = admission.admit(data, max_bytes)
+    admitted = (admit or admission.admit)(data, max_bytes)
     blob = store.put_bytes(data, "txt")
     with writes.scoped(engine, principal.scope()) as conn:
         novel = writes.register_upload(
@@ -470,33 +767,43 @@ def upload_novel(
     }
 
 
-def list_novels(engine: Engine, principal: Principal, tenant_id: str, project_id: str) -> list:
+def list_novels(
+    engine: Engine,
+    principal: Principal,
+    tenant_id: str,
+    project_id: str,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> tuple[list, str | None]:
     _authorize_project(principal, tenant_id, project_id, Need.READ)
     novels = T["novels"]
+    stmt = select(
+        novels.c.id,
+        novels.c.slug,
+        novels.c.title,
+        novels.c.partition_key,
+        novels.c.language,
+        novels.c.chapter_count,
+        novels.c.created_at,
+    ).where(novels.c.tenant_id == tenant_id, novels.c.project_id == project_id)
     with writes.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
-        rows = conn.execute(
-            select(
-                novels.c.id,
-                novels.c.slug,
-                novels.c.title,
-                novels.c.partition_key,
-                novels.c.language,
-                novels.c.chapter_count,
-                novels.c.created_at,
-            )
-            .where(novels.c.tenant_id == tenant_id, novels.c.project_id == project_id)
-            .order_by(novels.c.created_at, novels.c.id)
-        ).all()
-    return [dict(r._mapping) for r in rows]
+        rows, nxt = paginate(conn, stmt, (novels.c.created_at, novels.c.id), limit, cursor)
+    return [dict(r._mapping) for r in rows], nxt
 
 
 CHAPTER_MEDIA = ("mp4", "srt", "vtt")
 
 
 def list_chapters(
-    engine: Engine, principal: Principal, tenant_id: str, project_id: str, novel: str
-) -> list[dict[str, Any]]:
+    engine: Engine,
+    principal: Principal,
+    tenant_id: str,
+    project_id: str,
+    novel: str,
+    limit: int = 500,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
     """A novel's chapters with their newest final media (video, subtitles) for the player."""
     _authorize_project(principal, tenant_id, project_id, Need.READ)
     key = str(writes.novel_partition_key(tenant_id, project_id, novel))
@@ -506,16 +813,21 @@ def list_chapters(
         novel_id = conn.execute(select(novels.c.id).where(novels.c.partition_key == key)).scalar()
         if novel_id is None:
             raise NFError("NF-INPUT-010", f"no novel {key}")
-        rows = conn.execute(
-            select(chapters.c.id, chapters.c.index, chapters.c.title, chapters.c.char_count)
-            .where(chapters.c.novel_id == novel_id)
-            .order_by(chapters.c.index)
-        ).all()
+        rows, nxt = paginate(
+            conn,
+            select(chapters.c.id, chapters.c.index, chapters.c.title, chapters.c.char_count).where(
+                chapters.c.novel_id == novel_id
+            ),
+            (chapters.c.index,),
+            limit,
+            cursor,
+        )
+        lo, hi = (rows[0].index, rows[-1].index) if rows else (0, -1)
         media = conn.execute(
             select(arts.c.id, arts.c.chapter_index, arts.c.kind, arts.c.mime, arts.c.size_bytes)
             .where(
                 arts.c.novel_id == novel_id,
-                arts.c.chapter_index.is_not(None),
+                arts.c.chapter_index.between(lo, hi),
                 arts.c.kind.in_(CHAPTER_MEDIA),
             )
             .order_by(arts.c.created_at, arts.c.id)
@@ -534,7 +846,7 @@ def list_chapters(
             "media": [latest[(r.index, k)] for k in CHAPTER_MEDIA if (r.index, k) in latest],
         }
         for r in rows
-    ]
+    ], nxt
 
 
 def submit_request(
@@ -603,19 +915,75 @@ def request_status(engine: Engine, principal: Principal, request_id: Any) -> dic
 
 
 def list_requests(
-    engine: Engine, principal: Principal, tenant_id: str, project_id: str, limit: int = 50
-) -> list[dict[str, Any]]:
+    engine: Engine,
+    principal: Principal,
+    tenant_id: str,
+    project_id: str,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first, `limit` per page (X-Next-Cursor for the next one)."""
     _authorize_project(principal, tenant_id, project_id, Need.READ)
     req = T["execution_requests"]
     with writes.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
-        rows = conn.execute(
-            select(*[req.c[c] for c in writes.REQUEST_COLUMNS])
-            .where(req.c.tenant_id == tenant_id, req.c.project_id == project_id)
-            .order_by(req.c.created_at.desc(), req.c.id)
-            .limit(max(1, min(limit, 500)))
-        ).all()
-    return [dict(r._mapping) for r in rows]
+        rows, nxt = paginate(
+            conn,
+            select(*[req.c[c] for c in writes.REQUEST_COLUMNS]).where(
+                req.c.tenant_id == tenant_id, req.c.project_id == project_id
+            ),
+            (req.c.created_at, req.c.id),
+            limit,
+            cursor,
+            descending=True,
+        )
+    return [writes.request_view(r) for r in rows], nxt
+
+
+def cancel_request(
+    engine: Engine,
+    principal: Principal,
+    request_id: Any,
+    *,
+    terminate_run: Any = None,
+) -> dict[str, Any]:
+    """(editor) Cancel a request. Pending (not yet claimed): marked cancelled (NF-ORCH-003) at
+    once, so the intake sensor never launches it. Claimed or running with a Dagster run:
+    `terminate_run(dagster_run_id)` asks Dagster to end the run (its run-status sensor then
+    settles the request as cancelled); without a Dagster instance the request is marked
+    cancelled here. Finished requests are returned unchanged (idempotent)."""
+    rid = _uuid(request_id, "request")
+    req = T["execution_requests"]
+    with writes.scoped(engine, principal.scope()) as conn:
+        row = conn.execute(
+            select(req.c.tenant_id, req.c.project_id, req.c.status, req.c.dagster_run_id)
+            .where(req.c.id == rid)
+            .with_for_update()
+        ).first()
+        if row is None or not principal.can(row.tenant_id, row.project_id):
+            raise NFError("NF-INPUT-010", f"no request {rid}")
+        principal.check(row.tenant_id, row.project_id, Need.WRITE)
+        status = str(getattr(row.status, "value", row.status))
+        terminal = ("succeeded", "failed", "cancelled")
+        asked_dagster = False
+        if status not in terminal:
+            if status != "pending" and row.dagster_run_id and terminate_run is not None:
+                asked_dagster = bool(terminate_run(row.dagster_run_id))
+            if not asked_dagster:
+                conn.execute(
+                    update(req)
+                    .where(req.c.id == rid, req.c.status.notin_(terminal))
+                    .values(
+                        status=RequestStatus.CANCELLED,
+                        error_code="NF-ORCH-003",
+                        error_message=f"cancelled by {principal.email}",
+                        finished_at=_now(),
+                        updated_at=_now(),
+                    )
+                )
+    out = request_status(engine, principal, rid)
+    out["cancel_requested"] = asked_dagster
+    return out
 
 
 # -- traces and artifacts ---------------------------------------------------------------------
@@ -716,6 +1084,9 @@ def get_trace(
             T["execution_requests"].c.trace_id == trace_id,
             order=lambda t: (t.c.created_at, t.c.id),
         )
+        for r in requests:
+            r["idempotency_key"] = writes.public_key(r["idempotency_key"])
+            r["params"] = writes.readable_json(r["params"], "params")
         req_ids = [r["id"] for r in requests]
         runs = _rows(
             conn,
@@ -748,6 +1119,8 @@ def get_trace(
             or_(E.c.trace_id == trace_id, E.c.request_id.in_(req_ids), E.c.run_id.in_(run_ids)),
             order=lambda t: (t.c.id,),
         )[:max_events]
+        for e in events:
+            e["payload"] = writes.readable_json(e["payload"], "payload")
 
     def ok(row: dict) -> bool:
         return principal.can(row["tenant_id"], row["project_id"])
@@ -834,7 +1207,8 @@ def post_feedback(
     comment: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Feedback on an artifact or chapter into `feedback` (SKILL_22 reads it). Idempotent per
-    (tenant, key): a replay returns the stored row, a different body is NF-INPUT-008."""
+    (tenant, project, user, key) within the retention period: a replay returns the caller's
+    stored row, a different body is NF-INPUT-008."""
     key = writes.validate_idempotency_key(idempotency_key)
     if target_kind not in FEEDBACK_TARGETS:
         raise NFError("NF-INPUT-001", f"target_kind must be one of {FEEDBACK_TARGETS}")
@@ -844,7 +1218,7 @@ def post_feedback(
     tags = [clean_text(t, "tag", 64, required=True) for t in (tags or [])]
     if len(tags) > 20:
         raise NFError("NF-INPUT-001", "at most 20 tags")
-    comment = clean_text(comment, "comment", 4000)
+    comment = clean_text(comment, "comment", 4000, multiline=True)
     fb = T["feedback"]
     with writes.scoped(engine, principal.scope()) as conn:
         if target_kind == "artifact":
@@ -881,6 +1255,14 @@ def post_feedback(
             "tags": tags,
             "comment": comment,
         }
+        stored_key = writes.scoped_key(target.project_id, principal.user_id, key)
+        old = conn.execute(
+            select(fb.c.id, fb.c.created_at).where(
+                fb.c.tenant_id == target.tenant_id, fb.c.idempotency_key == stored_key
+            )
+        ).first()
+        if old is not None and old.created_at < writes.retention_cutoff():
+            writes.expire_key(conn, "feedback", old.id, stored_key)
         new_id = conn.execute(
             pg_insert(fb)
             .values(
@@ -888,7 +1270,7 @@ def post_feedback(
                 tenant_id=target.tenant_id,
                 project_id=target.project_id,
                 trace_id=trace_id,
-                idempotency_key=key,
+                idempotency_key=stored_key,
                 target_kind=target_kind,
                 target_id=str(tid),
                 rating=rating,
@@ -902,7 +1284,7 @@ def post_feedback(
             .returning(fb.c.id)
         ).scalar()
         row = conn.execute(
-            select(fb).where(fb.c.tenant_id == target.tenant_id, fb.c.idempotency_key == key)
+            select(fb).where(fb.c.tenant_id == target.tenant_id, fb.c.idempotency_key == stored_key)
         ).first()
     stored = {
         "target_kind": row.target_kind,

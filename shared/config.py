@@ -32,6 +32,28 @@ class Settings(BaseSettings):
     # Per run (and process): seconds that failed provider calls and retry waits may cost before
     # the remaining items go straight to their offline fallback. 0 turns the bound off.
     provider_run_deadline_seconds: float = Field(default=600.0, ge=0)
+    # Gateway limits (nf_gateway/limits.py, docs/runbooks/gateway-hardening.md).
+    # Bodies of JSON routes: refused (NF-INPUT-016, 413) once this many bytes have been read.
+    json_body_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # JSON nesting depth and item count of free JSON fields (params, config): NF-INPUT-014.
+    json_max_depth: int = Field(default=32, ge=2)
+    json_max_items: int = Field(default=2000, ge=1)
+    # Login throttling (NF-AUTH-005, 429 + Retry-After): failures per account and per client
+    # address within the window; scrypt runs in at most login_concurrency threads at once.
+    login_max_failures_per_account: int = Field(default=10, ge=1)
+    login_max_failures_per_client: int = Field(default=50, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    login_concurrency: int = Field(default=1, ge=1)
+    login_queue_max: int = Field(default=16, ge=0)
+    # API tokens: active tokens per user (NF-AUTH-006) and the longest lifetime in days.
+    api_token_max_per_user: int = Field(default=50, ge=1)
+    api_token_max_days: int = Field(default=366, ge=1)
+    # Idempotency keys of requests and feedback are kept this long (then a key may be reused).
+    idempotency_retention_hours: int = Field(default=24 * 7, ge=1)
+    # Submissions per tenant per minute (NF-TENANCY-004); 0 turns the quota off.
+    tenant_submits_per_minute: int = Field(default=1200, ge=0)
+    # CORS: allowed origins (JSON list, e.g. '["https://studio.example"]'); empty = no CORS.
+    cors_origins: list[str] = Field(default_factory=list)
 
     @property
     def artifacts_dir(self) -> Path:

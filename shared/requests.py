@@ -5,9 +5,10 @@ Used by the gateway and the CLI alike, so both apply the same rules:
 - every call runs inside the caller's transaction, normally opened with `scoped()`, which drops
   to the non-owner role `nf_app` and names the tenants the caller may see, so PostgreSQL's
   row-level security (migration 0005) filters every statement on top of the gateway's checks;
-- a request is idempotent per (tenant, Idempotency-Key): the same key with the same canonical
-  body returns the stored request, with a different body it fails with NF-INPUT-008; concurrent
-  duplicates meet at the unique index (`INSERT ... ON CONFLICT DO NOTHING`, then read);
+- a request is idempotent per (tenant, project, user, Idempotency-Key) for
+  `idempotency_retention_hours`: the same key with the same canonical body returns the stored
+  request, with a different body it fails with NF-INPUT-008; concurrent duplicates meet at the
+  unique index (`INSERT ... ON CONFLICT DO NOTHING`, then read);
 - validation happens before the first write, so bad input leaves the database unchanged.
 """
 
@@ -20,10 +21,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, select, text
+from sqlalchemy import Connection, Engine, bindparam, event, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from shared.errors import NFError
@@ -92,6 +94,30 @@ def scoped(engine: Engine, tenants: Sequence[str] | None) -> Iterator[Connection
         yield conn
 
 
+def scoped_engine(engine: Engine, tenants: Sequence[str] | None) -> Engine:
+    """An engine whose every transaction runs under `apply_scope(tenants)`: for code that takes
+    an engine and opens its own connections (the RAG readers), so row-level security applies
+    to each of its statements too. The scope is set on the DBAPI connection as the transaction
+    begins (SET LOCAL: it ends with that transaction)."""
+    if tenants is not None:
+        for t in tenants:
+            validate_slug(t, "tenant")
+    role, value = (OPERATOR_ROLE, "") if tenants is None else (APP_ROLE, ",".join(tenants))
+    scoped_eng = engine.execution_options(nf_scope=value or "*")
+
+    def _begin(conn: Connection) -> None:
+        cur = conn.connection.dbapi_connection.cursor()
+        try:
+            cur.execute(
+                f"SET LOCAL ROLE {role}; SELECT set_config(%s, %s, true)", (TENANT_SETTING, value)
+            )
+        finally:
+            cur.close()
+
+    event.listen(scoped_eng, "begin", _begin)
+    return scoped_eng
+
+
 # -- validation -----------------------------------------------------------------------------
 def validate_idempotency_key(key: str | None) -> str:
     if key is None or not key.strip():
@@ -117,18 +143,68 @@ def novel_partition_key(tenant_id: str, project_id: str, novel: str) -> Partitio
     return PartitionKey(tenant_id, project_id, novel)
 
 
-def canonical_params(params: dict[str, Any] | None) -> dict[str, Any]:
+# Reads tolerate rows written under looser rules than today's (before issue 11 nothing bounded
+# the depth): anything up to this depth is returned as stored, deeper values are replaced.
+READ_MAX_DEPTH = 64
+
+
+def check_json_shape(
+    value: Any, what: str, *, max_depth: int | None = None, max_items: int | None = None
+) -> None:
+    """NF-INPUT-014 when `value` nests containers deeper than `max_depth` (an object or list
+    counts one level) or holds more than `max_items` values; NF-INPUT-015 for a string with a
+    lone surrogate (not encodable as UTF-8). Iterative: any depth is safe to check."""
+    from shared.config import get_settings
+
+    settings = get_settings()
+    max_depth = max_depth or settings.json_max_depth
+    max_items = max_items or settings.json_max_items
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    items = 0
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict | list):
+            if depth > max_depth:
+                raise NFError("NF-INPUT-014", f"{what} nest deeper than {max_depth} levels")
+            items += len(v)
+            if items > max_items:
+                raise NFError("NF-INPUT-014", f"{what} hold more than {max_items} values")
+            if isinstance(v, dict):
+                stack.extend((k, depth) for k in v)
+                stack.extend((x, depth + 1) for x in v.values())
+            else:
+                stack.extend((x, depth + 1) for x in v)
+        elif isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise NFError("NF-INPUT-015", f"{what} contain a lone surrogate") from None
+
+
+def readable_json(value: Any, what: str = "value") -> Any:
+    """A stored JSON value as reads return it: unchanged, or, when it nests deeper than
+    READ_MAX_DEPTH (a row written before the limits), a marker object the client can show.
+    `nf gateway repair` rewrites such rows."""
+    try:
+        check_json_shape(value, what, max_depth=READ_MAX_DEPTH, max_items=10**9)
+    except NFError as exc:
+        return {"_nf_unreadable": f"{exc.detail}; an operator can run `nf gateway repair`"}
+    return value
+
+
+def canonical_params(params: dict[str, Any] | None, what: str = "params") -> dict[str, Any]:
     params = params or {}
     if not isinstance(params, dict):
-        raise NFError("NF-INPUT-001", "params must be a JSON object")
+        raise NFError("NF-INPUT-001", f"{what} must be a JSON object")
+    check_json_shape(params, what)
     try:
         raw = json.dumps(params, sort_keys=True, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise NFError("NF-INPUT-001", f"params are not plain JSON: {exc}") from None
+        raise NFError("NF-INPUT-001", f"{what} are not plain JSON: {exc}") from None
     if "\x00" in raw or "\\u0000" in raw:
-        raise NFError("NF-INPUT-001", "params must not contain NUL characters")
+        raise NFError("NF-INPUT-001", f"{what} must not contain NUL characters")
     if len(raw.encode()) > MAX_PARAMS_BYTES:
-        raise NFError("NF-INPUT-001", f"params exceed {MAX_PARAMS_BYTES} bytes")
+        raise NFError("NF-INPUT-001", f"{what} exceed {MAX_PARAMS_BYTES} bytes")
     return json.loads(raw)
 
 
@@ -146,11 +222,61 @@ class Submitted:
     created: bool  # False: an earlier request with this key and body was returned
 
 
+# -- idempotency keys ------------------------------------------------------------------------
+# A client's key is scoped to (tenant, project, user): the stored key is
+# `k1:<project>:<user id or ->:<key>` under the table's UNIQUE (tenant_id, idempotency_key), so
+# the same key from another user or project is a different key (it can neither replay nor
+# reveal their row). After `idempotency_retention_hours` a key expires: the old row keeps it
+# renamed to `x1:<row id>:<stored key>` and the key can be used again.
+SCOPED_PREFIX, EXPIRED_PREFIX = "k1:", "x1:"
+
+
+def scoped_key(project_id: str, user_id: uuid.UUID | None, key: str) -> str:
+    return f"{SCOPED_PREFIX}{project_id}:{user_id or '-'}:{key}"
+
+
+def public_key(stored: str | None) -> str | None:
+    """The key as the client sent it (stored keys carry their scope)."""
+    if stored is None:
+        return None
+    if stored.startswith(EXPIRED_PREFIX):
+        stored = stored.split(":", 2)[2]
+    if stored.startswith(SCOPED_PREFIX):
+        return stored.split(":", 3)[3]
+    return stored
+
+
+def retention_cutoff() -> datetime:
+    from shared.config import get_settings
+
+    hours = get_settings().idempotency_retention_hours
+    return datetime.now(UTC) - timedelta(hours=hours)
+
+
+def expire_key(conn: Connection, table: str, row_id: Any, stored: str) -> None:
+    t = T[table]
+    conn.execute(
+        update(t)
+        .where(t.c.id == row_id, t.c.idempotency_key == stored)
+        .values(idempotency_key=f"{EXPIRED_PREFIX}{row_id}:{stored}")
+    )
+
+
 def _row_dict(row: Any) -> dict[str, Any]:
-    return {c: getattr(row, c) for c in REQUEST_COLUMNS}
+    out = {c: getattr(row, c) for c in REQUEST_COLUMNS}
+    out["idempotency_key"] = public_key(out["idempotency_key"])
+    out["params"] = readable_json(out["params"], "params")
+    return out
 
 
-def _existing(conn: Connection, tenant_id: str, key: str, body_hash: str) -> Submitted | None:
+request_view = _row_dict  # a request row as the API returns it
+
+
+def _existing(
+    conn: Connection, tenant_id: str, key: str, body_hash: str, shown_key: str | None = None
+) -> Submitted | None:
+    """The stored request under this (scoped) key, None when there is none or it expired (the
+    expired row is renamed so the key can be inserted again)."""
     req = T["execution_requests"]
     row = conn.execute(
         select(*[req.c[c] for c in REQUEST_COLUMNS], req.c.request_hash).where(
@@ -159,10 +285,14 @@ def _existing(conn: Connection, tenant_id: str, key: str, body_hash: str) -> Sub
     ).first()
     if row is None:
         return None
+    if row.created_at < retention_cutoff():
+        expire_key(conn, "execution_requests", row.id, key)
+        return None
     if row.request_hash != body_hash:
         raise NFError(
             "NF-INPUT-008",
-            f"Idempotency-Key {key!r} was used for request {row.id} with a different body",
+            f"Idempotency-Key {shown_key or key!r} was used for request {row.id} with a "
+            "different body",
         )
     return Submitted(_row_dict(row), created=False)
 
@@ -242,6 +372,7 @@ def create_execution_request(
     pkey = str(novel_partition_key(tenant_id, project_id, novel))
     params = canonical_params(params)
     body_hash = request_hash(pkey, params)
+    stored_key = scoped_key(project_id, requested_by, key)
 
     new_id = uuid.uuid4()
     event = make_event(
@@ -258,7 +389,7 @@ def create_execution_request(
         "tenant_id": tenant_id,
         "project_id": project_id,
         "trace_id": trace_id,
-        "idempotency_key": key,
+        "idempotency_key": stored_key,
         "request_hash": body_hash,
         "status": RequestStatus.PENDING,
         "stage": Stage.SUBMITTED,
@@ -267,14 +398,21 @@ def create_execution_request(
         "pkey": pkey,
     }
     values |= {f"e_{k}": v for k, v in event.model_dump(mode="python").items()}
-    row = conn.execute(_submit_statement(), values).first()
-    if row is not None:
-        return Submitted(_row_dict(row), created=True)
-    # Nothing inserted: the key exists (a replay, a concurrent duplicate that committed first,
-    # or another body), or the novel is not in this project.
-    found = _existing(conn, tenant_id, key, body_hash)
-    if found is not None:
-        return found
+    for _attempt in range(2):
+        row = conn.execute(_submit_statement(), values).first()
+        if row is not None:
+            return Submitted(_row_dict(row), created=True)
+        # Nothing inserted: the key exists (a replay, a concurrent duplicate that committed
+        # first, another body, or an expired key), or the novel is not in this project.
+        found = _existing(conn, tenant_id, stored_key, body_hash, key)
+        if found is not None:
+            return found
+        if not conn.execute(
+            select(T["novels"].c.id).where(
+                T["novels"].c.partition_key == pkey, T["novels"].c.tenant_id == tenant_id
+            )
+        ).first():
+            break
     raise NFError("NF-INPUT-010", f"no novel {pkey} in {tenant_id}/{project_id}")
 
 

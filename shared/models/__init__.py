@@ -1,7 +1,14 @@
 """The nf database schema (SQLAlchemy 2). Importing this package registers every table, so
 `Base.metadata` is the complete schema the Alembic head must equal."""
 
-from shared.models.auth import ApiToken, Membership, Project, Tenant, User
+from shared.models.auth import (
+    ApiToken,
+    Membership,
+    Project,
+    RevokedAccessToken,
+    Tenant,
+    User,
+)
 from shared.models.base import (
     Base,
     FailureMixin,
@@ -66,6 +73,7 @@ IDEMPOTENT_TABLES: tuple[str, ...] = tuple(
 __all__ = [
     "IDEMPOTENT_TABLES",
     "PG_ENUMS",
+    "RevokedAccessToken",
     "TENANT_TABLES",
     "ApiToken",
     "Artifact",

@@ -69,6 +69,9 @@ class User(Base):
         Boolean, nullable=False, default=False, server_default=text("false")
     )
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Access tokens issued before this instant are refused (password change, "log out
+    # everywhere", disabling the user).
+    sessions_revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
@@ -115,6 +118,7 @@ class ApiToken(Base):
     __table_args__ = (
         UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
         Index("ix_api_tokens_user_id", "user_id"),
+        Index("ix_api_tokens_parent_id", "parent_id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -124,6 +128,11 @@ class ApiToken(Base):
     tenant_id: Mapped[str | None] = mapped_column(
         Text, ForeignKey("tenants.id", ondelete="CASCADE")
     )
+    # The API token that created this one: a child never outlives its parent and is revoked
+    # with it. NULL: created with a password session (or by an operator).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("api_tokens.id", ondelete="CASCADE")
+    )
     name: Mapped[str] = mapped_column(Text, nullable=False)
     token_hash: Mapped[str] = mapped_column(Text, nullable=False)
     prefix: Mapped[str] = mapped_column(Text, nullable=False)
@@ -132,3 +141,18 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+class RevokedAccessToken(Base):
+    """Access tokens ended before their expiry (logout): refused until they would have expired
+    anyway, then purged."""
+
+    __tablename__ = "revoked_access_tokens"
+    __table_args__ = (Index("ix_revoked_access_tokens_expires_at", "expires_at"),)
+
+    jti: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()

@@ -25,6 +25,7 @@ CHECKS = [
     checks.response_schema_conformance,
 ]
 EXAMPLES = 25
+SESSION_ENDING = {"/v1/auth/logout", "/v1/auth/password"}
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +36,10 @@ def api_schema(gateway_url):
 def fuzz_all(api_schema, headers) -> int:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 20
+    # Ending the shared session (logout, password change with a random current password, which
+    # also counts toward login throttling) would fail every later call: tested on their own in
+    # test_gateway_lifecycle.py.
+    operations = [op for op in operations if op.path not in SESSION_ENDING]
     for op in operations:
 
         @given(case=op.as_strategy())
