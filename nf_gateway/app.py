@@ -174,7 +174,7 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
             expose_headers=["X-Trace-Id", "X-Next-Cursor", "Link", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(MethodsMiddleware, routes=app.routes)
+    app.add_middleware(MethodsMiddleware, api=app)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(TraceMiddleware)
 

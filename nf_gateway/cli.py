@@ -71,6 +71,12 @@ def cmd_user(args: argparse.Namespace) -> int:
     from nf_gateway import service
 
     engine, op = _ctx()
+    if args.action in ("disable", "enable"):
+        _out(service.set_user_disabled(engine, op, args.email, disabled=args.action == "disable"))
+        return 0
+    if args.action == "password":  # operator reset: ends the user's sessions
+        _out(service.reset_password(engine, op, args.email, _password(args)))
+        return 0
     _out(
         service.create_user(
             engine,
@@ -88,6 +94,13 @@ def cmd_member(args: argparse.Namespace) -> int:
     from nf_gateway import service
 
     engine, op = _ctx()
+    if args.action == "remove":
+        if not args.id:
+            raise NFError("NF-INPUT-001", "member remove needs --id (see GET .../memberships)")
+        _out(service.remove_membership(engine, op, tenant_id=args.tenant, membership_id=args.id))
+        return 0
+    if not args.email or not args.role:
+        raise NFError("NF-INPUT-001", "member add needs EMAIL and ROLE")
     _out(
         service.add_membership(
             engine,
@@ -122,6 +135,15 @@ def cmd_token(args: argparse.Namespace) -> int:
         if not args.id:
             raise NFError("NF-INPUT-001", "token revoke needs --id")
         _out(service.revoke_api_token(engine, op, args.id))
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    """Operator maintenance: repair stored JSON that breaks reads, purge expired state."""
+    from nf_gateway import service
+
+    engine, _op = _ctx()
+    _out(service.maintain(engine, apply=args.apply))
     return 0
 
 
@@ -241,8 +263,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--config", help="project config as a JSON object")
     s.set_defaults(fn=cmd_project)
 
-    s = sub.add_parser("user", help="create a user (password from a prompt or stdin)")
-    s.add_argument("action", choices=["create"])
+    s = sub.add_parser(
+        "user", help="create, disable or enable a user, or reset a password (prompt or stdin)"
+    )
+    s.add_argument("action", choices=["create", "disable", "enable", "password"])
     s.add_argument("email")
     s.add_argument("--password-stdin", action="store_true")
     s.add_argument("--password", help="prefer --password-stdin: argv is visible to others")
@@ -250,12 +274,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--operator", action="store_true", help="cross-tenant operator")
     s.set_defaults(fn=cmd_user)
 
-    s = sub.add_parser("member", help="give a user a role in a tenant or project")
-    s.add_argument("action", choices=["add"])
+    s = sub.add_parser("member", help="give a user a role in a tenant or project, or remove it")
+    s.add_argument("action", choices=["add", "remove"])
     s.add_argument("tenant")
-    s.add_argument("email")
-    s.add_argument("role", choices=["owner", "editor", "viewer"])
+    s.add_argument("email", nargs="?")
+    s.add_argument("role", nargs="?", choices=["owner", "editor", "viewer"])
     s.add_argument("--project")
+    s.add_argument("--id", help="membership id (remove)")
     s.set_defaults(fn=cmd_member)
 
     s = sub.add_parser("token", help="create or revoke an API token")
@@ -266,6 +291,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--days", type=int, default=90)
     s.add_argument("--id", help="token id (revoke)")
     s.set_defaults(fn=cmd_token)
+
+    s = sub.add_parser(
+        "gateway",
+        help="repair stored params/config that break reads; purge expired logout entries "
+        "(dry run unless --apply)",
+    )
+    s.add_argument("action", choices=["repair"])
+    s.add_argument("--apply", action="store_true")
+    s.set_defaults(fn=cmd_gateway)
 
     s = sub.add_parser("submit", help="upload a novel and submit it for execution")
     s.add_argument("file")

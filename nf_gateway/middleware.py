@@ -192,22 +192,23 @@ class SecurityHeadersMiddleware:
 class MethodsMiddleware:
     """OPTIONS and a complete Allow on 405, from the app's routes."""
 
-    def __init__(self, app: ASGIApp, routes: list[Any]) -> None:
+    def __init__(self, app: ASGIApp, api: Any) -> None:
         self.app = app
-        self.table: list[tuple[re.Pattern, set[str]]] = []
-        by_path: dict[str, tuple[re.Pattern, set[str]]] = {}
-        for r in routes:
-            methods = getattr(r, "methods", None)
-            regex = getattr(r, "path_regex", None)
-            if not methods or regex is None:
-                continue
-            entry = by_path.setdefault(r.path, (regex, set()))
-            entry[1].update(methods)
-        for regex, methods in by_path.values():
-            methods.add("OPTIONS")
-            if "GET" in methods:
-                methods.add("HEAD")
-            self.table.append((regex, methods))
+        self.api = api  # the FastAPI app: its OpenAPI paths are the routes (built on first use)
+        self._table: list[tuple[re.Pattern, set[str]]] | None = None
+
+    @property
+    def table(self) -> list[tuple[re.Pattern, set[str]]]:
+        if self._table is None:
+            paths = {p: {m.upper() for m in ops} for p, ops in self.api.openapi()["paths"].items()}
+            paths.update({"/openapi.json": {"GET"}, "/docs": {"GET"}})
+            table = []
+            for path, methods in paths.items():
+                regex = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+                methods = methods | {"OPTIONS"} | ({"HEAD"} if "GET" in methods else set())
+                table.append((regex, methods))
+            self._table = table
+        return self._table
 
     def allowed(self, path: str) -> set[str] | None:
         found: set[str] = set()

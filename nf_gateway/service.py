@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, Text, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_gateway import auth
@@ -388,6 +388,73 @@ def set_user_disabled(
             ).scalars()
             _revoke_tree(conn, list(ids))
     return {**dict(row._mapping), "disabled": disabled}
+
+
+def reset_password(engine: Engine, principal: Principal, user: str, password: str) -> dict:
+    """(operator) Set a user's password; ends their sessions (access tokens)."""
+    principal.require_operator()
+    users = T["users"]
+    pw_hash = auth.hash_password(password)
+    now = _now()
+    with engine.begin() as conn:
+        row = conn.execute(
+            update(users)
+            .where(func.lower(users.c.email) == _email(user))
+            .values(password_hash=pw_hash, sessions_revoked_at=now, updated_at=now)
+            .returning(users.c.id, users.c.email)
+        ).first()
+    if row is None:
+        raise NFError("NF-INPUT-010", f"no user {user}")
+    return {"id": row.id, "email": row.email, "sessions_ended": True}
+
+
+def maintain(engine: Engine, *, apply: bool = False, batch: int = 500) -> dict[str, Any]:
+    """Operator repair (`nf gateway repair`): find stored request params and project configs
+    that reads cannot return as stored (nested deeper than READ_MAX_DEPTH, e.g. written before
+    the limits) and, with `apply`, replace them with a marker object; purge logout entries of
+    access tokens that have expired anyway. Runs as the table owner (across tenants)."""
+    found: list[dict[str, Any]] = []
+    for table, column, key in (
+        ("execution_requests", "params", ("id",)),
+        ("projects", "config", ("tenant_id", "id")),
+    ):
+        t = T[table]
+        with engine.connect() as conn:
+            # Cheap prefilter in SQL: a value this deep has at least READ_MAX_DEPTH brackets.
+            rows = conn.execute(
+                select(*[t.c[k] for k in key], t.c[column]).where(
+                    func.length(t.c[column].cast(Text)) > 2 * writes.READ_MAX_DEPTH
+                )
+            ).yield_per(batch)
+            for r in rows:
+                value = getattr(r, column)
+                if writes.readable_json(value, column) is not value:
+                    found.append({"table": table, "key": [str(getattr(r, k)) for k in key]})
+        if apply:
+            with engine.begin() as conn:
+                for f in found:
+                    if f["table"] != table:
+                        continue
+                    where = [t.c[k] == v for k, v in zip(key, f["key"], strict=True)]
+                    conn.execute(
+                        update(t)
+                        .where(*where)
+                        .values(
+                            {
+                                column: {
+                                    "_nf_repaired": f"{column} nested deeper than "
+                                    f"{writes.READ_MAX_DEPTH} levels was removed by "
+                                    "`nf gateway repair`"
+                                }
+                            }
+                        )
+                    )
+    purged = 0
+    if apply:
+        r = T["revoked_access_tokens"]
+        with engine.begin() as conn:
+            purged = conn.execute(r.delete().where(r.c.expires_at < _now())).rowcount
+    return {"unreadable": found, "repaired": len(found) if apply else 0, "purged": purged}
 
 
 def _issue(user_id: Any) -> dict[str, Any]:
