@@ -12,17 +12,21 @@ from nf_assets import (
     rag,
     rendering,
     understanding,
+    versions,
 )
 from nf_assets.partitions import novels_partitions
 from nf_assets.run_coordinator import tenant_tags
 from nf_assets.runtime import TRANSIENT_RETRY
+from nf_assets.versions import code_version_of
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 
 # A run carries a whole novel; ops fan chapters out to a process pool themselves, so the
 # in-process executor saves a Python start-up per step without losing parallelism.
 novel_job = dg.define_asset_job(
     "novel_pipeline",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(governance.GROUP),
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.groups(governance.GROUP)
+    - dg.AssetSelection.assets(versions.PROJECT_VERSIONS),
     executor_def=dg.in_process_executor,
     op_retry_policy=TRANSIENT_RETRY,
     config=dg.PartitionedConfig(
@@ -35,15 +39,43 @@ novel_job = dg.define_asset_job(
 
 RESOURCES = {"db": DatabaseResource(), "store": ArtifactStoreResource()}
 
+
+# The catalog's facets: what each group's assets are made with (at most three kinds an asset).
+KINDS = {
+    "ingest": {"python", "postgres"},
+    "understanding": {"python", "pandas"},
+    "adaptation": {"python", "pydantic"},
+    "planning": {"python", "pydantic"},
+    "rendering": {"ffmpeg", "pillow", "espeak"},
+    "export": {"json", "postgres"},
+    "rag": {"numpy", "postgres"},
+    "governance": {"pandas", "postgres"},
+}
+OWNERS = ["team:novel-factory"]
+
+
+def _stamp(spec: dg.AssetSpec) -> dg.AssetSpec:
+    """One place for what every asset spec carries: the code version of the skills it runs,
+    kinds and owners."""
+    return spec.replace_attributes(
+        code_version=code_version_of(spec.key.to_user_string()),
+        kinds=KINDS.get(spec.group_name or "", set()),
+        owners=OWNERS,
+    )
+
+
 defs = dg.Definitions.merge(
-    ingest.defs,
-    understanding.defs,
-    adaptation.defs,
-    planning.defs,
-    rendering.defs,
+    dg.Definitions.merge(
+        ingest.defs,
+        understanding.defs,
+        adaptation.defs,
+        planning.defs,
+        rendering.defs,
+        rag.defs,
+        governance.defs,
+    ).map_resolved_asset_specs(func=_stamp),
+    versions.defs,
     intake.defs,
     lifecycle.defs,
-    rag.defs,
-    governance.defs,
     dg.Definitions(jobs=[novel_job], resources=RESOURCES, executor=dg.in_process_executor),
 )

@@ -27,9 +27,13 @@ def _split(text_lang: tuple[str, str]):
     return pure(s02_chapter_split.split_chapters(*text_lang))
 
 
-@dg.op(out=dg.Out(IngestResult))
-def skill_01_ingest(
-    context: dg.OpExecutionContext, db: DatabaseResource, store: ArtifactStoreResource
+@dg.asset(
+    partitions_def=novels_partitions,
+    group_name="ingest",
+    description="SKILL_01: the uploaded file decoded, normalised and cleaned.",
+)
+def novel_source(
+    context: dg.AssetExecutionContext, db: DatabaseResource, store: ArtifactStoreResource
 ) -> IngestResult:
     novels = T["novels"]
     with db.engine().connect() as conn:
@@ -75,15 +79,6 @@ def skill_01_ingest(
         }
     )
     return result
-
-
-@dg.graph_asset(
-    partitions_def=novels_partitions,
-    group_name="ingest",
-    description="SKILL_01: the uploaded file decoded, normalised and cleaned.",
-)
-def novel_source():
-    return skill_01_ingest()
 
 
 @dg.op(out=dg.Out(ChapterSplit))

@@ -39,6 +39,7 @@ from shared.stages import Stage
 EXECUTOR_SKILL = "EXEC_MEDIA"
 EXECUTOR_VERSION = "1.0.0"
 COMPOSER_VERSION = "1.0.0"
+EXPORT_VERSION = "1.0.0"
 
 
 @dg.op

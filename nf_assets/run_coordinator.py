@@ -32,15 +32,22 @@ def tenant_tags(partition_key: str | None) -> dict[str, str]:
     return {TAG_TENANT: key.tenant_id, TAG_PROJECT: key.project_id}
 
 
+def partition_of(tags: dict[str, str]) -> str | None:
+    """A run's single partition: `dagster/partition`, or a range of one partition (what an
+    asset backfill under a multi-run backfill policy creates)."""
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    start = tags.get("dagster/asset_partition_range_start")
+    return start if start and start == tags.get("dagster/asset_partition_range_end") else None
+
+
 class NovelRunCoordinator(QueuedRunCoordinator):
     """QueuedRunCoordinator that tags a novel partition's run with its tenant and project."""
 
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
         run = context.dagster_run
         missing = {
-            k: v
-            for k, v in tenant_tags(run.tags.get("dagster/partition")).items()
-            if k not in run.tags
+            k: v for k, v in tenant_tags(partition_of(run.tags)).items() if k not in run.tags
         }
         if missing:
             self._instance.add_run_tags(run.run_id, missing)

@@ -129,13 +129,16 @@ def skills_guide() -> str:
 
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
+        if not node.is_executable:  # an external asset (project_versions) runs nothing
+            continue
         ad = node.assets_def
         ops = (
             [n.name for n in ad.node_def.node_defs]
             if isinstance(ad.node_def, dg.GraphDefinition)
             else [ad.node_def.name]
         )
-        note(" ".join([node.description or "", *ops]), f"asset `{key.to_user_string()}`")
+        text = " ".join([node.description or "", node.code_version or "", *ops])
+        note(text, f"asset `{key.to_user_string()}`")
     for ck in graph.asset_check_keys:
         spec = graph.get_check_spec(ck)
         note(spec.description or "", f"check `{ck.asset_key.to_user_string()}:{ck.name}`")

@@ -25,6 +25,7 @@ def graph_doc() -> dict:
             "group": node.group_name,
             "deps": sorted(p.to_user_string() for p in node.parent_keys),
             "partitioned": node.partitions_def is not None,
+            "code_version": node.code_version,
         }
     checks = {}
     for ck in sorted(graph.asset_check_keys, key=lambda c: (c.asset_key.to_user_string(), c.name)):
@@ -34,7 +35,18 @@ def graph_doc() -> dict:
             "extra_inputs": sorted(d.asset_key.to_user_string() for d in spec.additional_deps),
         }
     jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
-    return {"assets": assets, "checks": checks, "jobs": jobs}
+    repo = defs.get_repository_def()
+    automation = {
+        **{
+            s.name: f"sensor, {s.default_status.value.lower()}, every {s.minimum_interval_seconds}s"
+            for s in repo.sensor_defs
+        },
+        **{
+            s.name: f"schedule, {s.default_status.value.lower()}, {s.cron_schedule}"
+            for s in repo.schedule_defs
+        },
+    }
+    return {"assets": assets, "checks": checks, "jobs": jobs, "automation": automation}
 
 
 def upstream(doc: dict, key: str) -> set[str]:

@@ -1,0 +1,293 @@
+"""Versions as Dagster sees them, and the scheduled backfill of stale or failed novels.
+
+- Code: each novel asset's `code_version` is the versions of the skills it runs
+  (`ASSET_SKILLS`), so a skill release marks its assets "code version changed" in the UI.
+- Data in nf's tables: a project's active skill versions and prompt templates (what a promotion
+  changes). An asset is stale when a skill or template it runs became active after the
+  partition's latest materialization of it. `project_versions_sensor` observes the current set
+  per novel as the external asset `project_versions`, so the UI shows, partition by partition,
+  what each novel runs with now. It is deliberately not an upstream dependency: Dagster 1.13
+  records a step's input data versions from the latest event of the upstream asset in *any*
+  partition (measured: novel b's run recorded novel a's observation and a's `personas`), so
+  its data-version staleness is wrong across dynamic partitions. `stale_assets` decides per
+  partition instead.
+- `stale_novels_schedule` (every 30 minutes) re-materializes, per novel partition, only the
+  stale assets (code version changed, a skill or template it runs was promoted, or missing,
+  plus everything downstream of those), and re-runs novels whose latest run failed: at most
+  `MAX_RUNS_PER_TICK` runs a tick, `MAX_RUNS_PER_TENANT` per tenant, the oldest first; the
+  queue's per-tenant limit applies on top (every run carries nf/tenant). A schedule rather than
+  an automation condition: explicit about batches and tenants, no asset daemon, and its
+  decisions are a plain function a test can call.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from types import ModuleType
+
+import dagster as dg
+from dagster._core.definitions.data_version import extract_data_version_from_entry
+from sqlalchemy import Engine, select
+
+from nf_assets.partitions import novels_partitions
+from nf_assets.rendering import COMPOSER_VERSION, EXECUTOR_SKILL, EXECUTOR_VERSION, EXPORT_VERSION
+from nf_assets.run_coordinator import partition_of
+from nf_assets.skills import (
+    s01_ingest,
+    s02_chapter_split,
+    s03_chunk,
+    s04_summarize,
+    s05_characters,
+    s06_relations,
+    s07_scenes,
+    s08_dialogue,
+    s09_render_plan,
+    s10_script_adapt,
+    s11_voice_cast,
+    s12_settings,
+    s13_storyboard,
+    s14_persona,
+    s15_style_bible,
+    s16_content_gate,
+    s18_media_gate,
+    s19_continuity,
+    s20_prompt_compile,
+    s21_subtitle,
+)
+from nf_resources.database import DatabaseResource
+from nf_resources.governance.active_versions import Active, active_versions, fingerprint
+from shared.models import Base
+
+T = Base.metadata.tables
+PROJECT_VERSIONS = dg.AssetKey("project_versions")
+MAX_RUNS_PER_TICK = 20
+MAX_RUNS_PER_TENANT = 2  # per tick; the run queue's per-tenant limit (dagster.yaml) is 2 too
+NOVEL_JOB = "novel_pipeline"
+
+
+def _v(*skills: ModuleType) -> tuple[tuple[str, str], ...]:
+    return tuple((s.SKILL_ID, s.VERSION) for s in skills)
+
+
+# What each novel asset runs; its code_version is their versions joined.
+ASSET_SKILLS: dict[str, tuple[tuple[str, str], ...]] = {
+    "novel_source": _v(s01_ingest),
+    "chapters": _v(s02_chapter_split),
+    "characters": _v(s05_characters),
+    "relations": _v(s06_relations),
+    "understanding": _v(s04_summarize, s07_scenes, s08_dialogue, s12_settings),
+    "personas": _v(s14_persona),
+    "voice_cast": _v(s11_voice_cast),
+    "scripts": _v(s10_script_adapt, s16_content_gate),  # the degradation loop runs SKILL_16
+    "storyboards": _v(s13_storyboard),
+    "style_bible": _v(s15_style_bible),
+    "continuity": _v(s19_continuity),
+    "render_plans": _v(s09_render_plan),
+    "compiled_prompts": _v(s20_prompt_compile),
+    "panels_and_narration": ((EXECUTOR_SKILL, EXECUTOR_VERSION), *_v(s18_media_gate)),
+    "subtitles": _v(s21_subtitle),
+    "chapter_videos": (("EXEC_COMPOSE", COMPOSER_VERSION),),
+    "export_record": (("EXPORT", EXPORT_VERSION),),
+    "rag_chunks": _v(s03_chunk),
+}
+
+
+def code_version_of(asset: str) -> str | None:
+    """`SKILL_10@1.1.0+SKILL_16@1.0.0` for the skills an asset runs; None if unmapped."""
+    return "+".join(f"{skill}@{version}" for skill, version in ASSET_SKILLS.get(asset, ())) or None
+
+
+project_versions = dg.AssetSpec(
+    PROJECT_VERSIONS,
+    partitions_def=novels_partitions,
+    group_name="versions",
+    description="The project's active skill versions and prompt templates (nf's tables), "
+    "observed per novel; its data version changes when a promotion does. Never materialized.",
+)
+
+
+# -- observing ----------------------------------------------------------------------------------
+def _novels(engine: Engine, keys: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(partition_key, tenant, project) of the registered novels among `keys`."""
+    novels = T["novels"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(novels.c.partition_key, novels.c.tenant_id, novels.c.project_id).where(
+                novels.c.partition_key.in_(list(keys))
+            )
+        ).all()
+    return [tuple(r) for r in rows]
+
+
+def observed_version(instance: dg.DagsterInstance, partition_key: str) -> str | None:
+    record = instance.get_latest_data_version_record(
+        PROJECT_VERSIONS, is_source=True, partition_key=partition_key
+    )
+    version = extract_data_version_from_entry(record.event_log_entry) if record else None
+    return version.value if version else None
+
+
+def version_observations(
+    engine: Engine, instance: dg.DagsterInstance, partition_keys: list[str]
+) -> list[dg.AssetObservation]:
+    """Observations for the novels whose project's versions differ from the last observed."""
+    novels = _novels(engine, partition_keys)
+    versions = active_versions(engine, sorted({(t, p) for _, t, p in novels}))
+    out = []
+    for key, tenant, project in novels:
+        current = versions[(tenant, project)]
+        value = fingerprint(current)
+        if observed_version(instance, key) != value:
+            out.append(
+                dg.AssetObservation(
+                    asset_key=PROJECT_VERSIONS,
+                    partition=key,
+                    tags={"dagster/data_version": value},
+                    metadata={
+                        "active": dg.MetadataValue.json(
+                            {k: v.version for k, v in current.items()} or {"all": "defaults"}
+                        )
+                    },
+                )
+            )
+    return out
+
+
+@dg.sensor(
+    name="project_versions_sensor",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Observes each novel's project_versions (active skill versions and prompt "
+    "templates): after a promotion the project's novels show as unsynced.",
+)
+def project_versions_sensor(context: dg.SensorEvaluationContext, db: DatabaseResource):
+    keys = context.instance.get_dynamic_partitions(novels_partitions.name)
+    events = version_observations(db.engine(), context.instance, keys)
+    if not events:
+        return dg.SkipReason("no project's versions changed")
+    return dg.SensorResult(asset_events=events)
+
+
+# -- the scheduled backfill ---------------------------------------------------------------------
+def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition_key: str):
+    """(record, materialization) of the asset's latest materialization of the partition."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition_key]), limit=1
+    ).records
+    return (records[0], records[0].asset_materialization) if records else None
+
+
+def stale_assets(
+    instance: dg.DagsterInstance,
+    asset_graph,
+    partition_key: str,
+    keys: list[dg.AssetKey],
+    active: dict[str, Active],
+) -> list[dg.AssetKey]:
+    """The assets among `keys` to re-materialize for one novel partition: never materialized,
+    materialized with another code version, or running a skill or template whose active version
+    (`active`, the project's) was promoted after it was materialized - and everything downstream
+    of those, within `keys`."""
+    promoted: dict[str, float] = {}  # skill id -> when its newest active version/template began
+    for name, act in active.items():
+        skill = name.split("/")[0]
+        promoted[skill] = max(promoted.get(skill, 0.0), act.since.timestamp())
+    changed: set[dg.AssetKey] = set()
+    for key in keys:
+        latest = _latest(instance, key, partition_key)
+        if latest is None:
+            changed.add(key)
+            continue
+        record, event = latest
+        skills = {skill for skill, _ in ASSET_SKILLS.get(key.to_user_string(), ())}
+        code = asset_graph.get(key).code_version  # None: unversioned (Dagster uses the run id)
+        if (code and event.tags.get("dagster/code_version") != code) or any(
+            promoted.get(skill, 0.0) > record.timestamp for skill in skills
+        ):
+            changed.add(key)
+    stale, todo = set(), list(changed)
+    while todo:  # downstream closure within the job
+        key = todo.pop()
+        if key in stale or key not in keys:
+            continue
+        stale.add(key)
+        todo += list(asset_graph.get(key).child_keys)
+    return sorted(stale)
+
+
+def _last_run_failed(instance: dg.DagsterInstance, partition_key: str) -> bool:
+    [*runs] = instance.get_runs(
+        filters=dg.RunsFilter(job_name=NOVEL_JOB, tags={"dagster/partition": partition_key}),
+        limit=1,
+    )
+    return bool(runs) and runs[0].status == dg.DagsterRunStatus.FAILURE
+
+
+def _busy(instance: dg.DagsterInstance) -> set[str]:
+    """Partitions with a novel run queued or in progress: not requested again."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+            ]
+        )
+    )
+    return {partition_of(r.tags) for r in runs} - {None}
+
+
+def backfill_requests(
+    engine: Engine, instance: dg.DagsterInstance, repo: dg.RepositoryDefinition, tick: str
+) -> list[dg.RunRequest]:
+    """One tick of the scheduled backfill: a run per novel partition with stale assets (only
+    those) or a failed latest run (the whole novel; the skill cache makes finished work free),
+    capped per tick and per tenant."""
+    keys = instance.get_dynamic_partitions(novels_partitions.name)
+    novels = sorted(_novels(engine, keys))
+    versions = active_versions(engine, sorted({(t, p) for _, t, p in novels}))
+    asset_graph = repo.asset_graph
+    job_keys = sorted(repo.get_job(NOVEL_JOB).asset_layer.selected_asset_keys)
+    busy, per_tenant, requests = _busy(instance), Counter(), []
+    for key, tenant, project in novels:
+        if len(requests) >= MAX_RUNS_PER_TICK:
+            break
+        if key in busy or per_tenant[tenant] >= MAX_RUNS_PER_TENANT:
+            continue
+        failed = _last_run_failed(instance, key)
+        active = versions[(tenant, project)]
+        stale = None if failed else stale_assets(instance, asset_graph, key, job_keys, active)
+        if not failed and not stale:
+            continue
+        per_tenant[tenant] += 1
+        requests.append(
+            dg.RunRequest(
+                partition_key=key,
+                asset_selection=stale,  # None: the whole novel
+                run_key=f"backfill:{key}:{tick}",
+                tags={"nf/backfill_reason": "failed" if failed else "stale"},
+            )
+        )
+    return requests
+
+
+@dg.schedule(
+    name="stale_novels_schedule",
+    job_name=NOVEL_JOB,
+    cron_schedule="*/30 * * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Re-materializes stale assets of novel partitions (a skill or prompt promotion, "
+    "a new skill release) and re-runs failed novels, a few per tenant per tick.",
+)
+def stale_novels_schedule(context: dg.ScheduleEvaluationContext, db: DatabaseResource):
+    tick = context.scheduled_execution_time.strftime("%Y%m%dT%H%M")
+    requests = backfill_requests(db.engine(), context.instance, context.repository_def, tick)
+    return requests or dg.SkipReason("no stale or failed novels")
+
+
+defs = dg.Definitions(
+    assets=[project_versions], sensors=[project_versions_sensor], schedules=[stale_novels_schedule]
+)
