@@ -6,6 +6,7 @@ import json
 import uuid
 
 import dagster as dg
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_assets.executors import (
@@ -33,6 +34,7 @@ from nf_assets.skills.contracts import CompiledPrompt, Subtitles
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 from nf_resources.providers.registry import resolve_config, settings_config
 from nf_resources.recorder import Unit
+from shared.config import get_settings
 from shared.models import Base
 from shared.stages import Stage
 
@@ -174,15 +176,47 @@ def compose_videos(
             "shortest_seconds": round(min(secs), 1),
             "longest_seconds": round(max(secs), 1),
             "first_video": dg.MetadataValue.path(str(rec.store.resolve(videos[0].mp4_path))),
-            "videos_table": dg.MetadataValue.md(
-                "| chapter | seconds | mp4 |\n|---:|---:|---|\n"
-                + "\n".join(
-                    f"| {v.chapter_index} | {v.seconds:.1f} | {v.mp4_path} |" for v in videos[:100]
-                )
-            ),
+            "videos_table": dg.MetadataValue.md(_videos_table(db, rec.scope, videos[:100])),
         }
     )
     return videos
+
+
+def _videos_table(db: DatabaseResource, scope, videos: list[ChapterVideo]) -> str:
+    """Chapter, title, length and links to the gateway's downloads of the MP4 and subtitles."""
+    t = Base.metadata.tables
+    paths = [p for v in videos for p in (v.mp4_path, v.srt_path, v.vtt_path)]
+    with db.engine().connect() as conn:
+        titles = dict(
+            conn.execute(
+                select(t["chapters"].c.index, t["chapters"].c.title).where(
+                    t["chapters"].c.novel_id == scope.novel_id
+                )
+            ).all()
+        )
+        ids = dict(
+            conn.execute(
+                select(t["artifacts"].c.path, t["artifacts"].c.id).where(
+                    t["artifacts"].c.tenant_id == scope.tenant_id,
+                    t["artifacts"].c.path.in_(paths),
+                )
+            ).all()
+        )
+    base = get_settings().gateway_url.rstrip("/")
+
+    def link(label: str, path: str) -> str:
+        return f"[{label}]({base}/v1/artifacts/{ids[path]})" if path in ids else label
+
+    rows = [
+        f"| {v.chapter_index} | {(titles.get(v.chapter_index) or '').replace('|', '/')} "
+        f"| {v.seconds:.1f} | {link('mp4', v.mp4_path)} "
+        f"| {link('srt', v.srt_path)} {link('vtt', v.vtt_path)} |"
+        for v in videos
+    ]
+    return (
+        "| chapter | title | seconds | video | subtitles |\n|---:|---|---:|---|---|\n"
+        + "\n".join(rows)
+    )
 
 
 @dg.graph_asset(

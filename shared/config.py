@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     token_ttl_seconds: int = 3600
+    # where users reach the gateway: links in the Dagster UI's metadata point here
+    gateway_url: str = "http://127.0.0.1:8080"
     # Provider health (nf_resources/providers/health.py). A circuit breaker per provider opens
     # after this many consecutive unavailability failures (connection errors, 5xx, timeouts)...
     provider_breaker_failures: int = Field(default=5, ge=1)

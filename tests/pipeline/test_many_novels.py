@@ -64,6 +64,10 @@ def test_three_novels_two_tenants_then_the_first_again(
         assert set(names) == {"content_gate", "media_gate", "retrieval_regression"}
         assert names["content_gate"] and names["media_gate"]
         assert {c.partition for c in checks} == {run.partition_key}
+        # the videos table a user clicks: titles, lengths, the gateway's download links
+        [videos] = run.result.asset_materializations_for_node("chapter_videos")
+        table = videos.metadata["videos_table"].value
+        assert table.count("/v1/artifacts/") == 3 * 2, table  # mp4, srt, vtt per chapter
 
     assert loads, "the spy saw no step-output loads"
     foreign = [(p, keys) for p, keys in loads if keys != {p}]
