@@ -13,8 +13,6 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from scipy import stats
-
 from nf_assets.skills.contracts import ExperimentDecision
 from shared.errors import NFError
 
@@ -56,7 +54,7 @@ def _proportion(control: Sequence[float], candidate: Sequence[float]) -> tuple[f
     if se == 0:  # everyone succeeded or everyone failed, in both arms
         return h, 1.0
     z = (p2 - p1) / se
-    return h, float(2 * stats.norm.sf(abs(z)))
+    return h, math.erfc(abs(z) / math.sqrt(2))  # two-sided normal tail, no scipy
 
 
 def _continuous(control: Sequence[float], candidate: Sequence[float]) -> tuple[float | None, float]:
@@ -68,6 +66,8 @@ def _continuous(control: Sequence[float], candidate: Sequence[float]) -> tuple[f
     pooled_sd = math.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))
     if pooled_sd == 0:  # both arms constant: the test is undefined, the answer is not
         return (0.0 if m1 == m2 else None), (1.0 if m1 == m2 else 0.0)
+    from scipy import stats  # here, not at import: scipy.stats costs every run start ~1.4 s
+
     p = stats.ttest_ind(candidate, control, equal_var=False).pvalue
     return (m2 - m1) / pooled_sd, float(p)
 
