@@ -25,7 +25,28 @@ from shared.models.enums import ExperimentStatus
 from shared.slugs import SLUG_RE
 
 GROUP = "governance"
+GOVERNANCE_ASSETS = {
+    dg.AssetKey(k) for k in ("observer_rollup", "experiment_decision", "index_audit")
+}
 experiments_partitions = dg.DynamicPartitionsDefinition(name="experiments")
+
+
+def refuse_if_swept(context: dg.AssetExecutionContext) -> None:
+    """Governance assets are maintenance with their own jobs and schedules. "Materialize all" on
+    the global lineage page would sweep them into a backfill of every novel (the index audit
+    seeds 100k rows): such a run fails at once, unretried, saying where to run it."""
+    backfill_id = context.run.tags.get("dagster/backfill")
+    backfill = context.instance.get_backfill(backfill_id) if backfill_id else None
+    selected = set(backfill.asset_selection or []) if backfill else set()
+    others = selected - GOVERNANCE_ASSETS
+    if others:
+        err = NFError(
+            "NF-GOV-004",
+            f"{context.asset_key.to_user_string()} was selected with "
+            f"{len(others)} other asset(s) in backfill {backfill_id}; run it from its own job "
+            "(observer_rollup_job, experiment_decisions) or its asset page alone",
+        )
+        raise dg.Failure(description=str(err), allow_retries=False)
 
 
 def _meta(values: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +73,10 @@ class ObserverConfig(dg.Config):
         )
     ],
 )
-def observer_rollup(config: ObserverConfig, db: DatabaseResource) -> dg.MaterializeResult:
+def observer_rollup(
+    context: dg.AssetExecutionContext, config: ObserverConfig, db: DatabaseResource
+) -> dg.MaterializeResult:
+    refuse_if_swept(context)
     today = datetime.now(UTC).date()
     report = observer.rollup(
         db.engine(),
@@ -172,6 +196,7 @@ def _experiment_metadata(exp: dict[str, Any]) -> dict[str, Any]:
 def experiment_decision(
     context: dg.AssetExecutionContext, db: DatabaseResource
 ) -> dg.MaterializeResult:
+    refuse_if_swept(context)
     tenant_id, project_id, name = parse_experiment_key(context.partition_key)
     engine = db.engine()
     exp = exp_api.get_experiment(engine, name, tenant_id=tenant_id, project_id=project_id)
@@ -266,7 +291,10 @@ class IndexAuditConfig(dg.Config):
         )
     ],
 )
-def index_audit_report(config: IndexAuditConfig, db: DatabaseResource) -> dg.MaterializeResult:
+def index_audit_report(
+    context: dg.AssetExecutionContext, config: IndexAuditConfig, db: DatabaseResource
+) -> dg.MaterializeResult:
+    refuse_if_swept(context)
     report = index_audit.audit_indexes(
         db.engine(), seed_jobs=config.seed_jobs, min_rows=config.min_rows
     )

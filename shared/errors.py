@@ -303,6 +303,13 @@ _CODES = [
         422,
         "The experiment does not have enough samples yet.",
     ),
+    ErrorCode(
+        "NF-GOV-004",
+        ErrorDomain.GOV,
+        False,
+        409,
+        "A governance asset was swept into a backfill of other assets; run it from its own job.",
+    ),
     # last resort: counted as uncovered by the observer's coverage metric
     ErrorCode("NF-INTERNAL-000", ErrorDomain.INTERNAL, False, 500, "Unexpected internal error."),
 ]

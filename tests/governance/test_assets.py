@@ -110,3 +110,44 @@ def test_definitions_include_governance() -> None:
     assert "observer_rollup" not in {
         k.to_user_string() for k in novel.asset_layer.executable_asset_keys
     }
+
+
+def test_governance_assets_refuse_a_backfill_of_other_assets(resources: dict) -> None:
+    """ "Materialize all" on the global lineage sweeps governance into a novels backfill: the
+    governance run fails at once with NF-GOV-004; alone (or with its own kind) it runs."""
+    import time
+
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    instance = dg.DagsterInstance.ephemeral()
+    for backfill_id, selection in (
+        ("allassets", ["observer_rollup", "index_audit", "chapters", "novel_source"]),
+        ("governance", ["observer_rollup", "index_audit"]),
+    ):
+        instance.add_backfill(
+            PartitionBackfill(
+                backfill_id=backfill_id,
+                status=BulkActionStatus.REQUESTED,
+                from_failure=False,
+                tags={},
+                backfill_timestamp=time.time(),
+                asset_selection=[dg.AssetKey(k) for k in selection],
+            )
+        )
+    swept = dg.materialize(
+        [gov_assets.observer_rollup],
+        resources=resources,
+        instance=instance,
+        tags={"dagster/backfill": "allassets"},
+        raise_on_error=False,
+    )
+    assert not swept.success
+    [failure] = swept.get_step_failure_events()
+    assert "NF-GOV-004" in failure.step_failure_data.error.message
+    alone = dg.materialize(
+        [gov_assets.observer_rollup],
+        resources=resources,
+        instance=instance,
+        tags={"dagster/backfill": "governance"},
+    )
+    assert alone.success
