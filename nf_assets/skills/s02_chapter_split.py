@@ -3,13 +3,19 @@
 1. Scan every line once and classify heading candidates by family: Chinese 第X章/回/节/话
    (any numeral style), 卷/部/集/篇 parts, 楔子/序章/尾声/番外 specials; English CHAPTER/Chapter
    + roman/arabic/words, `I. TITLE`, bare roman numerals, Letter N, PART/BOOK/VOLUME, Prologue/
-   Epilogue.
+   Epilogue. A Chinese heading may sit in brackets (【第1章】) or after a short prefix (web dumps:
+   `正文 第一章 出山`, `书名 第1章 出山`; the title leaves the prefix out).
 2. For each chapter family, clean the candidates: drop table-of-contents entries (empty bodies,
-   headings repeated later with a real body, runs of three or more tiny bodies), keep the longest
-   increasing run of numbers (a restart at 1 is allowed: books in parts renumber), keep
-   prologues only before the first chapter and epilogues/extras only after the last.
-3. Pick the family with most chapters whose sizes are sane; parts become chapters only when no
-   chapter family works; otherwise split by size at paragraph boundaries ("Part 1"/"第1部分").
+   headings repeated later with a real body, runs of three or more tiny bodies; lines that repeat
+   a later heading in any layout count as no body, so a contents entry that is itself a heading
+   line is dropped however long the list below it), keep the longest increasing run of numbers
+   (a restart at 1 is allowed: books in parts renumber; a numeral that breaks the run between
+   n and n + 2 is read as n + 1, so a mislabelled chapter is kept), keep prologues only before
+   the first chapter and epilogues/extras only after the last.
+3. Pick the family with most chapters whose sizes are sane, leaving out families nested in
+   another (numbered sections that restart at 1 inside each story of a collection); parts become
+   chapters only when no chapter family works; otherwise split by size at paragraph boundaries
+   ("Part 1"/"第1部分").
 
 Titles are the heading text with every whitespace run (ideographic spaces included) replaced by
 one ASCII space: `第一回 灵根育孕源流出 心性修持大道生`, `CHAPTER I. Down the Rabbit-Hole` (a
@@ -34,7 +40,7 @@ from nf_assets.skills.s01_ingest import detect_language
 from shared.errors import NFError
 
 SKILL_ID = "SKILL_02"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 # --- tunables ------------------------------------------------------------------------------
 
@@ -51,8 +57,13 @@ _NUM = f"[{ZH_NUMERAL_CHARS}]"
 _ZH_CHAPTER_UNITS = {"章": "章", "回": "回", "节": "节", "節": "节", "话": "话", "話": "话"}
 _ZH_PART_UNITS = {"卷", "部", "部分", "集", "篇"}
 _ZH_HEAD_RE = re.compile(
-    rf"^[{_WS}]*第[{_WS}]*(?P<num>{_NUM}{{1,12}})[{_WS}]*(?P<unit>部分|[章回节節话話卷部集篇])"
-    r"(?P<rest>.*)$"
+    rf"^[{_WS}]*[【〖〔\[]?[{_WS}]*第[{_WS}]*(?P<num>{_NUM}{{1,12}})[{_WS}]*"
+    r"(?P<unit>部分|[章回节節话話卷部集篇])[】〗〕\]]?(?P<rest>.*)$"
+)
+# 正文 第一章 / 书名 第1章: a short unpunctuated prefix before the heading (web dumps)
+_ZH_PREFIX_RE = re.compile(
+    rf"^[{_WS}]*(?P<pre>[^{_WS}，。！？；：“”「」『』…,!?;:]{{1,12}}"
+    rf"(?:[{_WS}]+[^{_WS}，。！？；：“”「」『』…,!?;:]{{1,12}})?)[{_WS}]+(?=[【〖〔\[]?第)"
 )
 _ZH_VOLUME_RE = re.compile(rf"^[{_WS}]*卷(?P<num>{_NUM}{{1,6}})(?P<rest>.*)$")  # 卷一 初入江湖
 _ZH_INNER_CHAPTER_RE = re.compile(
@@ -116,6 +127,7 @@ class _Heading:
     bare: bool = False  # number only, no title on the line: the title may be on the next line
     title_text: str = ""  # the title proper, without the number (Chinese headings)
     couplet: tuple[str, str] | None = None  # alternative (title_text, runin), see _zh_rest
+    prefixed: bool = False  # 正文 第一章: found after a short prefix (see _zh_prefixed)
 
 
 def _norm(s: str) -> str:
@@ -388,7 +400,20 @@ def _en_title_below(lines: list[str], h: _Heading) -> None:
 # --- scanning --------------------------------------------------------------------------------
 
 
-_ZH_FIRST_CHARS = frozenset("第卷" + "".join(k[0] for k in _ZH_SPECIALS))
+_ZH_FIRST_CHARS = frozenset("第卷【〖〔[" + "".join(k[0] for k in _ZH_SPECIALS))
+
+
+def _zh_prefixed(line: str, idx: int) -> _Heading | None:
+    """`正文 第一章 出山`, `某书 第1章 出山`: a chapter heading after a short prefix; the title
+    leaves the prefix out (it repeats on every heading of the dump, or marks a contents list)."""
+    m = _ZH_PREFIX_RE.match(line)
+    if m is None or _ZH_INNER_CHAPTER_RE.search(m["pre"]):
+        return None
+    h = _zh_heading(line[m.end() :], idx)
+    if h is None or h.kind != "chapter":
+        return None
+    h.prefixed = True
+    return h
 
 
 def _scan(lines: list[str]) -> list[_Heading]:
@@ -403,9 +428,14 @@ def _scan(lines: list[str]) -> list[_Heading]:
         first = stripped[0]
         if first in _ZH_FIRST_CHARS:
             h = _zh_heading(line, idx)
-            if h is not None and h.bare:
+        if h is None and "第" in stripped[1:40]:
+            h = _zh_prefixed(line, idx)
+        if h is not None:
+            if h.bare:
                 _zh_title_below(lines, h)
-        elif len(stripped) <= 120 and (first.isalpha() or first == "["):
+        elif len(stripped) <= 120 and (
+            first == "[" or (first.isalpha() and first not in _ZH_FIRST_CHARS)
+        ):
             h = _en_heading(line, idx, prev_blank)
             if h is not None and h.bare:
                 _en_title_below(lines, h)
@@ -414,6 +444,50 @@ def _scan(lines: list[str]) -> list[_Heading]:
         prev_blank = False
     _apply_couplets(heads)
     return heads
+
+
+# --- contents lists ----------------------------------------------------------------------------
+
+_PAGE_REF_RE = re.compile(r"[\s.·…_\-–—]*(?:\d+|[ivxlc]+)\s*$")
+_KEY_DROP_RE = re.compile(r"[\W_]+")
+ECHO_PREFIX_MAX = 8  # chars of a prefix a contents line may add to a heading (正文, 书名…)
+
+
+def _key(text: str) -> str:
+    return _KEY_DROP_RE.sub("", text.casefold())
+
+
+def _echo_prefix(lines: list[str], heads: list[_Heading], prefix: list[int]) -> list[int]:
+    """Like `prefix` (non-space chars before each line) but contents lines count for nothing.
+
+    A contents line repeats a heading that comes later in the book, in any layout: other case or
+    spacing, dot leaders and a page number after it, a short prefix before it (正文 第一章 …).
+    A contents entry that is itself a heading candidate then has an empty body and is dropped,
+    however long the list below it is (story collections: `I. A Scandal in Bohemia` + 11 more).
+    """
+    last_at: dict[str, int] = {}
+    for h in heads:
+        for text in {h.title, _norm(" ".join(lines[h.line : h.end]))}:
+            k = _key(text)
+            if len(k) >= 2:
+                last_at[k] = max(last_at.get(k, -1), h.line)
+    if not last_at:
+        return prefix
+    out = [0]
+    for idx, line in enumerate(lines):
+        n = prefix[idx + 1] - prefix[idx]
+        stripped = line.strip()
+        if n and len(stripped) <= 120:
+            for k in {_key(stripped), _key(_PAGE_REF_RE.sub("", stripped))}:
+                hit = last_at.get(k, -1) > idx or any(
+                    last_at.get(k[i:], -1) > idx  # a prefixed entry repeats a title of 4+
+                    for i in range(1, min(ECHO_PREFIX_MAX, len(k) - 4) + 1)
+                )
+                if hit:
+                    n = 0
+                    break
+        out.append(out[-1] + n)
+    return out
 
 
 # --- choosing the chapters of one family -------------------------------------------------------
@@ -468,21 +542,31 @@ def _drop_toc(pool: list[_Heading], sizes: list[int]) -> list[bool]:
     return toc
 
 
+def _sequence_numbers(items: list[_Heading]) -> list[int]:
+    """The chapter numbers, with a mislabelled numeral read by its place in the sequence: a number
+    that breaks the run between n and n + 2 is chapter n + 1 (III, V, V, VI; X, IX, XII)."""
+    nums = [h.number or 0 for h in items]
+    for i in range(1, len(nums) - 1):
+        if nums[i - 1] + 2 == nums[i + 1] and nums[i] != nums[i - 1] + 1:
+            nums[i] = nums[i - 1] + 1
+    return nums
+
+
 def _longest_increasing(items: list[_Heading]) -> list[_Heading]:
     """Longest strictly increasing run of numbers; a 1 followed by a 2 may restart the count."""
-    segments: list[list[_Heading]] = [[]]
+    numbers = _sequence_numbers(items)
+    segments: list[list[tuple[_Heading, int]]] = [[]]
     for i, h in enumerate(items):
-        nxt = items[i + 1].number if i + 1 < len(items) else None
-        if h.number == 1 and nxt == 2 and segments[-1]:
+        nxt = numbers[i + 1] if i + 1 < len(items) else None
+        if numbers[i] == 1 and nxt == 2 and segments[-1]:
             segments.append([])
-        segments[-1].append(h)
+        segments[-1].append((h, numbers[i]))
     kept: list[_Heading] = []
     for seg in segments:
         tails: list[int] = []  # smallest last number of an increasing run of each length
         tail_idx: list[int] = []
         prev: list[int] = [-1] * len(seg)
-        for i, h in enumerate(seg):
-            num = h.number or 0
+        for i, (_h, num) in enumerate(seg):
             pos = bisect.bisect_left(tails, num)
             if pos == len(tails):
                 tails.append(num)
@@ -496,12 +580,16 @@ def _longest_increasing(items: list[_Heading]) -> list[_Heading]:
         while i >= 0:
             chain.append(i)
             i = prev[i]
-        kept.extend(seg[i] for i in reversed(chain))
+        kept.extend(seg[i][0] for i in reversed(chain))
     return kept
 
 
 def _evaluate(
-    family: str, heads: list[_Heading], lines: list[str], prefix: list[int]
+    family: str,
+    heads: list[_Heading],
+    lines: list[str],
+    prefix: list[int],
+    echo_prefix: list[int],
 ) -> _Outcome | None:
     as_chapters = family in _PART_FAMILIES
     pool: list[_Heading] = []
@@ -519,7 +607,7 @@ def _evaluate(
             pool.append(_Heading(h.line, h.end, "en_special", "prologue", h.number, h.title))
     if not any(h.kind == "chapter" for h in pool):
         return None
-    sizes = _body_sizes(pool, prefix)
+    sizes = _body_sizes(pool, echo_prefix)
     toc = _drop_toc(pool, sizes)
     toc_pool = pool
     toc_lines = [h.line for h, t in zip(pool, toc, strict=True) if t]
@@ -579,21 +667,45 @@ def _sane(o: _Outcome, total: int) -> bool:
     return True
 
 
+def _nested(inner: _Outcome, outer: _Outcome) -> bool:
+    """Inner headings are sections of the outer chapters: they start after the first outer
+    heading and their numbering starts again at 1 in every outer chapter that has some."""
+    outer_lines = [h.line for h in outer.heads if h.kind == "chapter"]
+    inner_heads = [h for h in inner.heads if h.kind == "chapter"]
+    if not outer_lines or not inner_heads or inner_heads[0].line < outer_lines[0]:
+        return False
+    seen: set[int] = set()
+    restarts = 0
+    for h in inner_heads:
+        enclosing = bisect.bisect_right(outer_lines, h.line)
+        if enclosing not in seen:
+            seen.add(enclosing)
+            if h.number != 1:
+                return False
+            restarts += 1
+    return restarts >= 2
+
+
 def _choose(
     heads: list[_Heading], lines: list[str], prefix: list[int], language: str
 ) -> _Outcome | None:
     total = prefix[-1]
+    echo = _echo_prefix(lines, heads, prefix)
     families = {h.family for h in heads if h.kind == "chapter"}
     order = [f for f in _PREFERENCE[language] if f in families]
-    outcomes = [o for f in order if (o := _evaluate(f, heads, lines, prefix)) and _sane(o, total)]
+    outcomes = [
+        o for f in order if (o := _evaluate(f, heads, lines, prefix, echo)) and _sane(o, total)
+    ]
     if any(o.family in _MAIN_FAMILIES for o in outcomes):
         # 节, bare numerals and letters are sections inside chapters when chapters exist
         outcomes = [o for o in outcomes if o.family in _MAIN_FAMILIES]
+    # numbered sections inside the stories of a collection (I. A TITLE, then I., II. …)
+    outcomes = [o for o in outcomes if not any(_nested(o, p) for p in outcomes if p is not o)]
     if outcomes:
         return max(outcomes, key=lambda o: o.numbered)  # max keeps the first of equals
     part_order = _PART_FAMILIES if language == "zh" else _PART_FAMILIES[::-1]
     for f in part_order:
-        o = _evaluate(f, heads, lines, prefix) if any(h.family == f for h in heads) else None
+        o = _evaluate(f, heads, lines, prefix, echo) if any(h.family == f for h in heads) else None
         if o is not None and _sane(o, total):
             return o
     return None

@@ -490,3 +490,123 @@ def test_duplicated_heading_line_at_chapter_start() -> None:
     split = split_chapters(book)
     assert _titles(split) == ["第一章 标题一", "第二章 标题二", "第三章 标题三"]
     assert all(c.text == ZH_PARA for c in split.chapters)
+
+
+# --- issue 12 shapes: contents lists, collections, parts, mislabels, web-dump prefixes ----------
+
+
+@pytest.mark.parametrize(
+    ("name", "count", "strategy"),
+    [
+        ("zh_xiyouji.txt", 100, "zh_heading:回"),
+        ("zh_a_q_zhengzhuan.txt", 9, "zh_heading:章"),
+        ("en_alice_in_wonderland.txt", 12, "en_chapter"),
+        ("en_pride_and_prejudice.txt", 61, "en_chapter"),
+    ],
+)
+def test_corpus_chapter_counts_are_pinned(name: str, count: int, strategy: str) -> None:
+    _, split = _corpus_split(name)
+    assert (len(split.chapters), split.strategy) == (count, strategy)
+
+
+STORIES = ["A Scandal in Bohemia", "The Red-Headed League", "A Case of Identity", "The Five Pips"]
+ROMANS = ["I", "II", "III", "IV"]
+
+
+def _collection(with_sections: bool) -> str:
+    toc = "THE ADVENTURES\n\nby Someone\n\n\nContents\n\n"
+    toc += "\n".join(
+        f"   {r}.{' ' * (7 - len(r))}{t}" for r, t in zip(ROMANS, STORIES, strict=True)
+    )
+    book = toc + "\n\n\n\n"
+    for i, (r, t) in enumerate(zip(ROMANS, STORIES, strict=True)):
+        book += f"{r}. {t.upper()}\n\n\n"
+        if with_sections and i in (0, 2):
+            book += "".join(f"{s}.\n\n\n{EN_PARA}" for s in ROMANS[:3])
+        else:
+            book += EN_PARA * 2
+    return book
+
+
+@pytest.mark.parametrize("with_sections", [False, True])
+def test_story_collection_contents_and_roman_title_headings(with_sections: bool) -> None:
+    # the first contents entry is itself an `I. Title` line: its "body" is the rest of the list
+    split = split_chapters(_collection(with_sections))
+    assert split.strategy == "en_roman_title"
+    assert _titles(split) == [f"{r}. {t.upper()}" for r, t in zip(ROMANS, STORIES, strict=True)]
+    assert "Contents" not in split.chapters[0].text
+    if with_sections:  # numbered sections restart inside each story: they stay in the body
+        assert split.chapters[0].text.startswith("I.\n\n\nIt was a bright cold day")
+
+
+def _bare(nums: list[str]) -> str:
+    return "".join(f"{n}\n\n{EN_PARA}" for n in nums)
+
+
+def test_parts_with_bare_roman_numerals_and_a_mislabelled_numeral() -> None:
+    book = "PART ONE\n\n" + _bare(["I", "II", "III", "V", "V", "VI"])
+    book += "PART TWO\n\n" + _bare(["I", "II", "II", "IV"])
+    split = split_chapters(book)
+    assert split.strategy == "en_bare_roman"
+    assert [(c.title, c.part) for c in split.chapters] == [
+        *[(t, "PART ONE") for t in ["I", "II", "III", "V", "V", "VI"]],
+        *[(t, "PART TWO") for t in ["I", "II", "II", "IV"]],
+    ]
+
+
+def test_a_swapped_numeral_where_the_next_chapter_should_be_is_kept() -> None:
+    book = "PART I\n\n" + _bare(["I.", "II.", "III."]) + "PART II\n\n"
+    book += _bare(["I.", "II.", "III.", "IV.", "IX.", "VI."])
+    assert len(split_chapters(book).chapters) == 9
+    zh = _zh_book(["第一章 甲", "第二章 乙", "第二章 丙", "第四章 丁"])  # 丙 is chapter 3
+    assert _titles(split_chapters(zh)) == ["第一章 甲", "第二章 乙", "第二章 丙", "第四章 丁"]
+
+
+ZH_HEADS = ["第一章 出山", "第二章 入世", "第三章 归隐", "第四章 重逢"]
+
+
+@pytest.mark.parametrize(
+    ("toc", "heading"),
+    [
+        ("目录\n\n" + "\n".join(f"正文 {h}" for h in ZH_HEADS) + "\n\n正文\n\n", "{h}"),
+        ("目录\n" + "\n\n".join(f"某某小说 {h}" for h in ZH_HEADS) + "\n\n", "某某小说 {h}"),
+        ("目录\n\n" + "".join(f"{h}　　（字数：3000）\n\n" for h in ZH_HEADS), "{h}"),
+        ("目录\n" + "\n".join(f"1、{h}" for h in ZH_HEADS) + "\n作者：某人\n\n", "{h}"),
+    ],
+    ids=["prefixed-list", "book-title-prefix-everywhere", "word-counts", "numbered-list"],
+)
+def test_web_dump_contents_list_of_any_shape(toc: str, heading: str) -> None:
+    book = "某某小说\n作者：某人\n\n" + toc
+    book += "".join(f"{heading.format(h=h)}\n{ZH_PARA}\n\n" for h in ZH_HEADS)
+    split = split_chapters(book)
+    assert _titles(split) == ZH_HEADS
+    assert all(c.text == ZH_PARA for c in split.chapters)
+    assert split.front_matter_chars > 0
+
+
+def test_prefixed_and_variant_chinese_headings() -> None:
+    heads = ["正文 第1章 出山", "正文 第2章 入世", "正文　第3章　归隐"]
+    split = split_chapters(_zh_book(heads))
+    assert _titles(split) == ["第1章 出山", "第2章 入世", "第3章 归隐"]
+    split = split_chapters(
+        _zh_book(["【第1章】出山", "第 2 章 入世", "第03章：归隐", "第4章.重逢"])
+    )
+    assert _titles(split) == ["【第1章】出山", "第 2 章 入世", "第03章：归隐", "第4章.重逢"]
+
+
+def test_prose_with_di_after_a_phrase_is_not_a_prefixed_heading() -> None:
+    book = _zh_book(["第一章 开始", "第二章 继续"]).replace(
+        ZH_PARA, "他说 第三章，写得不好，不如重写。\n" + ZH_PARA, 1
+    )
+    split = split_chapters(book)
+    assert _titles(split) == ["第一章 开始", "第二章 继续"]
+
+
+def test_english_contents_with_page_numbers_and_other_case() -> None:
+    toc = "CONTENTS\n\n" + "".join(
+        f"CHAPTER {r}. {t.upper()} .... {p}\n"
+        for r, t, p in zip(ROMANS, STORIES, (1, 9, 20, 31), strict=True)
+    )
+    heads = [f"Chapter {r}. {t}" for r, t in zip(ROMANS, STORIES, strict=True)]
+    split = split_chapters(toc + "\n\n" + _en_book(heads))
+    assert _titles(split) == heads
