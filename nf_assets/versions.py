@@ -14,8 +14,8 @@
 - `stale_novels_schedule` (every 30 minutes) re-materializes, per novel partition, only the
   stale assets (code version changed, a skill or template it runs was promoted, or missing,
   plus everything downstream of those), and re-runs novels whose latest run failed: at most
-  `MAX_RUNS_PER_TICK` runs a tick, `MAX_RUNS_PER_TENANT` per tenant, the oldest first; the
-  queue's per-tenant limit applies on top (every run carries nf/tenant). A schedule rather than
+  `MAX_RUNS_PER_TICK` runs a tick, `MAX_RUNS_PER_TENANT` per tenant, in partition-key order;
+  the queue's per-tenant limit applies on top (every run carries nf/tenant). A schedule rather than
   an automation condition: explicit about batches and tenants, no asset daemon, and its
   decisions are a plain function a test can call.
 """
@@ -170,41 +170,50 @@ def project_versions_sensor(context: dg.SensorEvaluationContext, db: DatabaseRes
 
 
 # -- the scheduled backfill ---------------------------------------------------------------------
-def _latest(instance: dg.DagsterInstance, key: dg.AssetKey, partition_key: str):
-    """(record, materialization) of the asset's latest materialization of the partition."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition_key]), limit=1
-    ).records
-    return (records[0], records[0].asset_materialization) if records else None
+Latest = dict[dg.AssetKey, tuple[float, str | None]]  # asset -> (timestamp, code version)
 
 
-def stale_assets(
-    instance: dg.DagsterInstance,
-    asset_graph,
-    partition_key: str,
-    keys: list[dg.AssetKey],
-    active: dict[str, Active],
+def latest_materializations(
+    instance: dg.DagsterInstance, keys: list[dg.AssetKey], partitions: list[str]
+) -> dict[str, Latest]:
+    """Per partition, each asset's latest materialization: two queries per asset, whatever the
+    number of novels."""
+    out: dict[str, Latest] = {p: {} for p in partitions}
+    for key in keys:
+        ids = instance.event_log_storage.get_latest_storage_id_by_partition(
+            key, dg.DagsterEventType.ASSET_MATERIALIZATION, partitions=set(partitions)
+        )
+        if not ids:
+            continue
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, storage_ids=list(ids.values())), limit=len(ids)
+        ).records
+        for r in records:
+            code = r.asset_materialization.tags.get("dagster/code_version")
+            out[r.partition_key][key] = (r.timestamp, code)
+    return out
+
+
+def stale_among(
+    asset_graph, keys: list[dg.AssetKey], latest: Latest, active: dict[str, Active]
 ) -> list[dg.AssetKey]:
-    """The assets among `keys` to re-materialize for one novel partition: never materialized,
-    materialized with another code version, or running a skill or template whose active version
-    (`active`, the project's) was promoted after it was materialized - and everything downstream
-    of those, within `keys`."""
+    """The assets among `keys` to re-materialize for one novel partition, given its `latest`
+    materializations and the project's `active` versions: never materialized, materialized with
+    another code version, or running a skill or template promoted after it was materialized -
+    and everything downstream of those, within `keys`."""
     promoted: dict[str, float] = {}  # skill id -> when its newest active version/template began
     for name, act in active.items():
         skill = name.split("/")[0]
         promoted[skill] = max(promoted.get(skill, 0.0), act.since.timestamp())
     changed: set[dg.AssetKey] = set()
     for key in keys:
-        latest = _latest(instance, key, partition_key)
-        if latest is None:
+        if key not in latest:
             changed.add(key)
             continue
-        record, event = latest
+        when, recorded = latest[key]
         skills = {skill for skill, _ in ASSET_SKILLS.get(key.to_user_string(), ())}
         code = asset_graph.get(key).code_version  # None: unversioned (Dagster uses the run id)
-        if (code and event.tags.get("dagster/code_version") != code) or any(
-            promoted.get(skill, 0.0) > record.timestamp for skill in skills
-        ):
+        if (code and recorded != code) or any(promoted.get(s, 0.0) > when for s in skills):
             changed.add(key)
     stale, todo = set(), list(changed)
     while todo:  # downstream closure within the job
@@ -216,12 +225,22 @@ def stale_assets(
     return sorted(stale)
 
 
-def _last_run_failed(instance: dg.DagsterInstance, partition_key: str) -> bool:
-    [*runs] = instance.get_runs(
-        filters=dg.RunsFilter(job_name=NOVEL_JOB, tags={"dagster/partition": partition_key}),
-        limit=1,
-    )
-    return bool(runs) and runs[0].status == dg.DagsterRunStatus.FAILURE
+def stale_assets(
+    instance: dg.DagsterInstance,
+    asset_graph,
+    partition_key: str,
+    keys: list[dg.AssetKey],
+    active: dict[str, Active],
+) -> list[dg.AssetKey]:
+    """`stale_among` for one partition, read from the instance."""
+    latest = latest_materializations(instance, keys, [partition_key])[partition_key]
+    return stale_among(asset_graph, keys, latest, active)
+
+
+def _failed_partitions(instance: dg.DagsterInstance) -> set[str]:
+    """Novel partitions whose latest novel_pipeline run failed (one query for all)."""
+    latest = instance.run_storage.get_run_partition_data(dg.RunsFilter(job_name=NOVEL_JOB))
+    return {r.partition for r in latest if r.status == dg.DagsterRunStatus.FAILURE}
 
 
 def _busy(instance: dg.DagsterInstance) -> set[str]:
@@ -250,15 +269,18 @@ def backfill_requests(
     versions = active_versions(engine, sorted({(t, p) for _, t, p in novels}))
     asset_graph = repo.asset_graph
     job_keys = sorted(repo.get_job(NOVEL_JOB).asset_layer.selected_asset_keys)
-    busy, per_tenant, requests = _busy(instance), Counter(), []
-    for key, tenant, project in novels:
+    busy, failing = _busy(instance), _failed_partitions(instance)
+    per_tenant, requests = Counter(), []
+    todo = [n for n in novels if n[0] not in busy]
+    latest = latest_materializations(instance, job_keys, [key for key, _, _ in todo])
+    for key, tenant, project in todo:
         if len(requests) >= MAX_RUNS_PER_TICK:
             break
-        if key in busy or per_tenant[tenant] >= MAX_RUNS_PER_TENANT:
+        if per_tenant[tenant] >= MAX_RUNS_PER_TENANT:
             continue
-        failed = _last_run_failed(instance, key)
+        failed = key in failing
         active = versions[(tenant, project)]
-        stale = None if failed else stale_assets(instance, asset_graph, key, job_keys, active)
+        stale = None if failed else stale_among(asset_graph, job_keys, latest[key], active)
         if not failed and not stale:
             continue
         per_tenant[tenant] += 1
