@@ -1,6 +1,6 @@
 """`nf`: operators' tool. Every failure prints its registered error code and message on one
 line of stderr and exits non-zero: `error NF-INPUT-003: ...` for the commands that print text
-(demo, chapters, characters, db, docs, env), the JSON object `{"error_code", "message",
+(demo, chapters, characters, dialogue, db, docs, env), the JSON object `{"error_code", "message",
 "retryable"}` for those that print JSON (and with --json), which scripts parse."""
 
 from __future__ import annotations
@@ -69,6 +69,69 @@ def cmd_characters(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             print(f"{r['mentions']:>6}  {r['name']}  {' / '.join(r['aliases'])}")
+    return 0
+
+
+DIALOGUE_CHARACTERS = 50  # as many characters as the pipeline gives SKILL_08 (TOP_CHARACTERS)
+
+
+def cmd_dialogue(args: argparse.Namespace) -> int:
+    """SKILL_08 on a file: per chapter, every quote with offsets, speaker, rule and confidence."""
+    from nf_assets.skills import s05_characters, s08_dialogue
+
+    ingested, split = _read_split(args.path)
+    chapters = split.chapters
+    if args.chapter is not None:
+        chapters = [c for c in chapters if c.index == args.chapter]
+        if not chapters:
+            raise NFError(
+                "NF-INPUT-010", f"no chapter {args.chapter}: the file has {len(split.chapters)}"
+            )
+    found = s05_characters.extract_characters(
+        split.chapters, ingested.language, top_n=DIALOGUE_CHARACTERS
+    )
+    doc_chapters = []
+    for c in chapters:
+        lines = s08_dialogue.attribute_dialogue(c, found, ingested.language)
+        quotes = [
+            {
+                "start": d.start,
+                "end": d.end,
+                "text": d.quote,
+                "speaker": d.speaker,
+                "rule": d.rule,
+                "cue": d.cue,
+                "confidence": d.confidence,
+            }
+            for d in lines
+        ]
+        doc_chapters.append({"index": c.index, "title": c.title, "quotes": quotes})
+    if args.json:
+        _out(
+            {
+                "language": ingested.language,
+                "strategy": split.strategy,
+                "characters": [ch.name for ch in found.characters],
+                "chapters": doc_chapters,
+            }
+        )
+        return 0
+    total = sum(len(c["quotes"]) for c in doc_chapters)
+    named = sum(1 for c in doc_chapters for q in c["quotes"] if q["speaker"])
+    print(
+        f"language {ingested.language}, {len(doc_chapters)} chapters, {total} quotes, "
+        f"{named} attributed"
+    )
+    for c in doc_chapters:
+        print(f"chapter {c['index']}  {c['title']}  ({len(c['quotes'])} quotes)")
+        for q in c["quotes"]:
+            text = " ".join(q["text"].split())
+            text = text if len(text) <= 60 else text[:59] + "…"
+            who = q["speaker"] or "-"
+            print(
+                f"  {q['start']:>7}-{q['end']:<7} {who:<18} {q['rule'] or '-':<12} "
+                f"{q['confidence']:.2f}  {text}"
+            )
     return 0
 
 
@@ -162,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=int, default=20)
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_characters, text_errors=True)
+
+    s = sub.add_parser(
+        "dialogue", help="quotes of each chapter with speaker, rule and confidence (SKILL_08)"
+    )
+    s.add_argument("path")
+    s.add_argument("--chapter", type=int, default=None, help="only chapter N (1-based)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_dialogue, text_errors=True)
 
     s = sub.add_parser("db", help="migrations, backfill and status of nf's database")
     s.add_argument("action", choices=["upgrade", "downgrade", "current", "backfill", "status"])
