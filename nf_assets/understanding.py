@@ -3,8 +3,15 @@ scenes (07), dialogue attribution (08) and settings (12)."""
 
 import dagster as dg
 
+from nf_assets.llm_attribution import attribute_unassigned
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import open_recorder, pure
+from nf_assets.runtime import (
+    ProviderCallConfig,
+    active_skill_config,
+    open_recorder,
+    project_config,
+    pure,
+)
 from nf_assets.skills import (
     s04_summarize,
     s05_characters,
@@ -26,6 +33,7 @@ from nf_assets.skills.contracts import (
     Summary,
 )
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_resources.providers.registry import resolve_config, settings_config
 from nf_resources.recorder import Unit
 from shared.stages import Stage
 
@@ -50,7 +58,12 @@ def _scenes(args):
 
 
 def _dialogue(args):
-    return pure(s08_dialogue.attribute_dialogue(*args))
+    chapter, characters, language, *llm = args
+    lines = s08_dialogue.attribute_dialogue(chapter, characters, language)
+    if not llm:
+        return pure(lines)  # offline: the rules' answer
+    chat_config, retry_scale = llm
+    return attribute_unassigned(lines, chapter, characters, chat_config, retry_scale)
 
 
 def _settings(args):
@@ -148,6 +161,7 @@ def skill_07_scenes(
 @dg.op
 def skill_08_dialogue(
     context,
+    config: ProviderCallConfig,
     chapters: ChapterSplit,
     characters: CharacterList,
     language: str,
@@ -155,8 +169,38 @@ def skill_08_dialogue(
     store: ArtifactStoreResource,
 ) -> list[list[DialogueLine]]:
     rec = open_recorder(context, db, store)
-    return _per_chapter(
-        rec, s08_dialogue, _dialogue, list[DialogueLine], chapters.chapters, characters, language
+    # opt-in: with `{"dialogue": {"llm_attribution": true}}` in the project config, or a chat
+    # section in SKILL_08's active version config, the configured chat provider (skill version >
+    # project > environment) answers the quotes the rules leave unattributed; otherwise (the
+    # default) the units are exactly the rules' ones
+    project = project_config(db, context.partition_key)
+    skill_cfg = active_skill_config(db, context.partition_key, s08_dialogue.SKILL_ID)
+    wanted = bool((project.get("dialogue") or {}).get("llm_attribution")) or "chat" in (
+        skill_cfg.get("providers") or skill_cfg
+    )
+    chat = resolve_config("chat", project, skill_cfg, defaults=settings_config()) if wanted else {}
+    if chat.get("kind", "offline") == "offline":
+        return _per_chapter(
+            rec,
+            s08_dialogue,
+            _dialogue,
+            list[DialogueLine],
+            chapters.chapters,
+            characters,
+            language,
+        )
+    units = [
+        Unit(c.index, (c, characters, language, chat), (c, characters, language, chat, scale))
+        for c in chapters.chapters
+        for scale in [config.retry_scale]
+    ]
+    return rec.run_skill(
+        s08_dialogue.SKILL_ID,
+        s08_dialogue.VERSION,
+        Stage.UNDERSTAND,
+        units,
+        _dialogue,
+        list[DialogueLine],
     )
 
 
