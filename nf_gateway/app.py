@@ -229,5 +229,70 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
                 if param.get("in") == "header" and param.get("name") == "Idempotency-Key":
                     param["required"] = True
                     param["schema"] = {**IDEMPOTENCY_KEY_SCHEMA, "title": "Idempotency-Key"}
+    _add_links(schema)
     app.openapi_schema = schema
     return schema
+
+
+# OpenAPI links: what a created resource's answer lets a client call next (and what the stateful
+# fuzzer chains). (method, path) of the creating call -> {link name: (operation, parameters)}.
+_PROJECT = "/v1/projects/{tenant}/{project}"
+LINKS: dict[tuple[str, str], dict[str, tuple[tuple[str, str], dict[str, str]]]] = {
+    ("post", f"{_PROJECT}/requests"): {
+        name: (("get" if m == "get" else "post", path), {"request_id": "$response.body#/id"})
+        for name, m, path in (
+            ("GetRequest", "get", "/v1/requests/{request_id}"),
+            ("RequestEvents", "get", "/v1/requests/{request_id}/events"),
+            ("CancelRequest", "post", "/v1/requests/{request_id}/cancel"),
+        )
+    },
+    ("post", "/v1/auth/tokens"): {
+        "RevokeToken": (
+            ("delete", "/v1/auth/tokens/{token_id}"),
+            {"token_id": "$response.body#/id"},
+        )
+    },
+    ("post", "/v1/tenants"): {
+        name: ((m, path), {"tenant": "$response.body#/id"})
+        for name, m, path in (
+            ("ListProjects", "get", "/v1/tenants/{tenant}/projects"),
+            ("CreateProject", "post", "/v1/tenants/{tenant}/projects"),
+            ("ListMemberships", "get", "/v1/tenants/{tenant}/memberships"),
+        )
+    },
+    ("post", "/v1/tenants/{tenant}/memberships"): {
+        "RemoveMembership": (
+            ("delete", "/v1/tenants/{tenant}/memberships/{membership_id}"),
+            {"tenant": "$response.body#/tenant_id", "membership_id": "$response.body#/id"},
+        )
+    },
+    ("post", f"{_PROJECT}/novels"): {
+        "ListChapters": (
+            ("get", f"{_PROJECT}/novels/{{novel}}/chapters"),
+            {
+                "tenant": "$response.body#/tenant_id",
+                "project": "$response.body#/project_id",
+                "novel": "$response.body#/slug",
+            },
+        )
+    },
+}
+
+
+def _add_links(schema: dict[str, Any]) -> None:
+    paths = schema.get("paths", {})
+    for (method, path), links in LINKS.items():
+        op = paths.get(path, {}).get(method)
+        if op is None:
+            continue
+        for status, answer in op.get("responses", {}).items():
+            if not status.startswith("2"):
+                continue
+            answer["links"] = {
+                name: {
+                    "operationId": paths[target_path][target_method]["operationId"],
+                    "parameters": params,
+                }
+                for name, ((target_method, target_path), params) in links.items()
+                if target_method in paths.get(target_path, {})
+            }

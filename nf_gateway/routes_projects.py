@@ -51,6 +51,16 @@ _UPLOAD_META = route(
     studio="Project: upload novel",
     replay_model=schemas.NovelOut,
 )
+# The body is text (NF-INPUT-002 for binary data, NF-INPUT-004 for an empty one), not any bytes.
+# Controls other than TAB, LF, VT, FF, CR make text binary when they are more than 0.1% of it
+# (s01_ingest); the schema asks for none at all, which the server always accepts.
+_UPLOAD_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": "^[^\\x00-\\x08\\x0e-\\x1f\\x7f]*$",
+    "description": "Novel text (UTF-8, GB18030, Big5 or UTF-16): no NUL bytes, and control "
+    "characters other than TAB, LF, VT, FF, CR in at most 0.1% of it (else 415 NF-INPUT-002).",
+}
 _UPLOAD_META["openapi_extra"]["requestBody"] = {
     "required": True,
     "description": "The novel as a multipart `file` part (optional `slug`, `title` parts), or "
@@ -60,15 +70,22 @@ _UPLOAD_META["openapi_extra"]["requestBody"] = {
             "schema": {
                 "type": "object",
                 "required": ["file"],
+                "additionalProperties": False,
                 "properties": {
-                    "file": {"type": "string", "format": "binary"},
-                    "slug": {"type": "string", "maxLength": 63},
-                    "title": {"type": "string", "maxLength": 300},
+                    "file": _UPLOAD_TEXT,
+                    "slug": {"type": "string", "maxLength": 63, "pattern": schemas.SLUG_PATTERN},
+                    "title": {
+                        "type": "string",
+                        "maxLength": 300,
+                        "pattern": schemas.NAME_PATTERN,
+                    },
                 },
-            }
+            },
+            "encoding": {"file": {"contentType": "text/plain"}},
         },
-        "text/plain": {"schema": {"type": "string"}},
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        # Text, whatever the declared type: a binary file (NUL bytes) is refused (415).
+        "text/plain": {"schema": _UPLOAD_TEXT},
+        "application/octet-stream": {"schema": _UPLOAD_TEXT},
     },
 }
 
@@ -105,6 +122,9 @@ async def _multipart(request: Request, body: bytes) -> tuple[bytes, str | None, 
         raise NFError("NF-INPUT-001", f"malformed multipart body: {exc}") from None
     try:
         upload = form.get("file")
+        if isinstance(upload, str):  # a `file` part without a filename: the text itself
+            fields = {k: v for k, v in form.items() if isinstance(v, str) and k != "file"}
+            return upload.encode("utf-8"), None, fields
         if not isinstance(upload, UploadFile):
             raise NFError("NF-INPUT-001", "the multipart body needs a `file` part")
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -130,9 +150,30 @@ async def upload_novel(
     cfg: ConfigDep,
     principal: PrincipalDep,
     trace_id: TraceDep,
-    slug: Annotated[str | None, Query(max_length=200, description="Novel slug")] = None,
-    title: Annotated[str | None, Query(max_length=300)] = None,
-    filename: Annotated[str | None, Query(max_length=300)] = None,
+    slug: Annotated[
+        str | None,
+        Query(
+            max_length=63,
+            description="Novel slug (NF-INPUT-005 if not a slug)",
+            json_schema_extra={"pattern": schemas.SLUG_PATTERN},
+        ),
+    ] = None,
+    title: Annotated[
+        str | None,
+        Query(
+            max_length=300,
+            description=schemas.NAME_RULE,
+            json_schema_extra={"pattern": schemas.NAME_PATTERN},
+        ),
+    ] = None,
+    filename: Annotated[
+        str | None,
+        Query(
+            max_length=300,
+            description=schemas.NAME_RULE,
+            json_schema_extra={"pattern": schemas.NAME_PATTERN},
+        ),
+    ] = None,
 ) -> dict:
     # Refuse a caller without the role before reading a possibly large body.
     validate_slug(tenant, "tenant")

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from nf_gateway import schemas
 from nf_gateway.deps import EngineDep, PrincipalDep, ProjectPath, StoreDep, TenantPath
 from nf_gateway.meta import route
 from nf_gateway.principal import Need
@@ -114,9 +115,24 @@ def search(
     engine: EngineDep,
     store: StoreDep,
     principal: PrincipalDep,
-    q: Annotated[str, Query(min_length=1, max_length=2000)],
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=2000,
+            description="No NUL (NF-INPUT-001).",
+            json_schema_extra={"pattern": schemas.NO_NUL_PATTERN},
+        ),
+    ],
     k: Annotated[int, Query(ge=1, le=100)] = 5,
-    novel: Annotated[str | None, Query(description="novel slug: only its chunks")] = None,
+    novel: Annotated[
+        str | None,
+        Query(
+            max_length=63,
+            description="novel slug: only its chunks (NF-INPUT-006 if not a slug)",
+            json_schema_extra={"pattern": schemas.SLUG_PATTERN},
+        ),
+    ] = None,
     version: Annotated[uuid.UUID | None, Query(description="a version other than active")] = None,
 ) -> dict:
     from nf_resources.rag.retrieval import retrieve

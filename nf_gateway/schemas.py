@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -23,12 +23,56 @@ FREE_JSON = (
 NAME_RULE = (
     "No control (CR, LF, TAB included), bidi (e.g. U+202E) or zero-width characters (NF-INPUT-006)."
 )
+# The characters the service refuses in names and titles (nf_gateway.service.clean_text uses
+# these very classes): every control (Cc), format (Cf: bidi, zero-width, BOM), surrogate,
+# private-use and line/paragraph separator code point of the Basic Multilingual Plane (lone
+# surrogates never get this far: NF-INPUT-015). Published as patterns (json_schema_extra: the
+# service checks them with Python's re, the schema's dialect).
+NAME_BAD = (
+    "\\x00-\\x1f\\x7f-\\x9f\\xad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u0890-\\u0891\\u08e2"
+    "\\u180e\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ue000-\\uf8ff\\ufeff"
+    "\\ufff9-\\ufffb"
+)
+# Comments are multi-line: TAB, LF, CR and the zero-width joiners are allowed there; other
+# controls, bidi controls, surrogates, separators and the BOM are not.
+COMMENT_BAD = (
+    "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u2028-\\u202e"
+    "\\u2066-\\u2069\\ufeff"
+)
+# Whitespace that str.strip() removes and NAME_BAD does not already refuse.
+_SPACE = " \\xa0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000"
+NAME_PATTERN = f"^[^{NAME_BAD}]*$"
+# A required name: at least one character that is not whitespace (blank = missing).
+NAME_REQUIRED_PATTERN = f"^[^{NAME_BAD}]*[^{NAME_BAD}{_SPACE}][^{NAME_BAD}]*$"
+COMMENT_PATTERN = f"^[^{COMMENT_BAD}]*$"
+# What the service accepts as an e-mail address (surrounding whitespace is stripped).
+EMAIL_PATTERN = "^\\s*[^@\\s\\x00-\\x1f\\x7f]{1,64}@[^@\\s\\x00-\\x1f\\x7f]{1,190}\\s*$"
+NO_NUL_PATTERN = "^[^\\x00]*$"
+_SLUG = "[a-z0-9][a-z0-9_-]{0,62}"
+# A novel named by its slug or by its partition key <tenant>.<project>.<slug>.
+NOVEL_REF_PATTERN = f"^{_SLUG}(\\.{_SLUG}\\.{_SLUG})?$"
+
+
+def _publish_no_nul(schema: dict[str, Any]) -> None:
+    """Every string field of a request body refuses NUL: say so in the schema (a string that
+    already has a pattern excludes NUL through it)."""
+
+    def mark(prop: dict[str, Any]) -> None:
+        if prop.get("type") == "string" and not {"pattern", "enum", "format"} & prop.keys():
+            prop["pattern"] = NO_NUL_PATTERN
+        elif prop.get("type") == "array" and isinstance(prop.get("items"), dict):
+            mark(prop["items"])
+        for alt in prop.get("anyOf", ()):
+            mark(alt)
+
+    for prop in schema.get("properties", {}).values():
+        mark(prop)
 
 
 class In(BaseModel):
     """A request body: unknown fields and NUL characters are refused (NF-INPUT-001)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_publish_no_nul)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -61,7 +105,9 @@ class LoginOut(BaseModel):
 
 
 class TokenIn(In):
-    name: str = Field(max_length=100, description=NAME_RULE)
+    name: str = Field(
+        max_length=100, json_schema_extra={"pattern": NAME_REQUIRED_PATTERN}, description=NAME_RULE
+    )
     tenant_id: Slug | None = Field(
         default=None,
         max_length=63,
@@ -108,9 +154,14 @@ class MeOut(BaseModel):
 
 
 class UserIn(In):
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN})
     password: str = Field(min_length=8, max_length=1024)
-    display_name: str | None = Field(default=None, max_length=200, description=NAME_RULE)
+    display_name: str | None = Field(
+        default=None,
+        max_length=200,
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description=NAME_RULE,
+    )
     is_operator: bool = False
 
 
@@ -123,7 +174,12 @@ class UserOut(BaseModel):
 
 class TenantIn(In):
     id: Slug = Field(max_length=63, json_schema_extra={"pattern": SLUG_PATTERN})
-    name: str | None = Field(default=None, max_length=200, description=NAME_RULE)
+    name: str | None = Field(
+        default=None,
+        max_length=200,
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description=NAME_RULE,
+    )
 
 
 class TenantOut(BaseModel):
@@ -134,7 +190,12 @@ class TenantOut(BaseModel):
 
 class ProjectIn(In):
     id: Slug = Field(max_length=63, json_schema_extra={"pattern": SLUG_PATTERN})
-    name: str | None = Field(default=None, max_length=200, description=NAME_RULE)
+    name: str | None = Field(
+        default=None,
+        max_length=200,
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description=NAME_RULE,
+    )
     config: dict[str, Any] = Field(default_factory=dict, description=FREE_JSON)
 
 
@@ -147,7 +208,7 @@ class ProjectOut(BaseModel):
 
 
 class MembershipIn(In):
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN})
     role: Literal["owner", "editor", "viewer"]
     project_id: Slug | None = Field(
         default=None, max_length=63, json_schema_extra={"pattern": SLUG_PATTERN}
@@ -215,7 +276,10 @@ class ChapterOut(BaseModel):
 
 class SubmitIn(In):
     novel: str = Field(
-        max_length=200, description="The novel's slug (or its full partition key) in this project."
+        max_length=200,
+        description="The novel's slug (or its full partition key) in this project: NF-INPUT-005 "
+        "if neither, NF-INPUT-010 if no such novel is in this project.",
+        json_schema_extra={"pattern": NOVEL_REF_PATTERN},
     )
     params: dict[str, Any] = Field(default_factory=dict, description=FREE_JSON)
 
@@ -255,8 +319,15 @@ class FeedbackIn(In):
     target_kind: Literal["artifact", "chapter"]
     target_id: uuid.UUID
     rating: int = Field(ge=1, le=5)
-    tags: list[str] = Field(default_factory=list, max_length=20)
-    comment: str | None = Field(default=None, max_length=4000)
+    tags: list[
+        Annotated[str, Field(max_length=64, json_schema_extra={"pattern": NAME_REQUIRED_PATTERN})]
+    ] = Field(default_factory=list, max_length=20, description=NAME_RULE)
+    comment: str | None = Field(
+        default=None,
+        max_length=4000,
+        json_schema_extra={"pattern": COMMENT_PATTERN},
+        description="Multi-line: TAB, CR, LF allowed; no other control or bidi character.",
+    )
 
 
 class FeedbackOut(BaseModel):

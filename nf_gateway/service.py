@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Text, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nf_gateway import auth
+from nf_gateway import auth, schemas
 from nf_gateway.paging import paginate
 from nf_gateway.principal import Need, Principal
 from shared import admission
@@ -41,28 +40,19 @@ def _now() -> datetime:
 
 # Characters never allowed in names and titles: every control (Cc: CR, LF and TAB too), format
 # character (Cf: bidi overrides and isolates such as U+202E, zero-width space/joiners, BOM),
-# line/paragraph separator, surrogate, private-use and unassigned code point. Comments are
+# line/paragraph separator, surrogate and private-use code point of the BMP. Comments are
 # multi-line: TAB, LF and CR are allowed there, and ZWJ/ZWNJ (emoji, Indic and Persian text),
-# but no other control and no bidi control.
-_NAME_BAD_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
+# but no other control and no bidi control. The classes are the ones the OpenAPI schema
+# publishes as patterns (nf_gateway.schemas), so a client can check a name before sending it.
+_NAME_BAD_RE = re.compile(f"[{schemas.NAME_BAD}\\ud800-\\udfff]")
+_COMMENT_BAD_RE = re.compile(f"[{schemas.COMMENT_BAD}\\ud800-\\udfff]")
 
 
 def _bad_char(value: str, multiline: bool) -> str | None:
     if value.isascii() and value.isprintable():
         return None
-    for ch in value:
-        cat = unicodedata.category(ch)
-        if multiline:
-            if ch in "\t\n\r" or ch in "\u200c\u200d":
-                continue
-            if ch in _BIDI_CONTROLS or cat in ("Cc", "Cs", "Zl", "Zp") or ch == "\ufeff":
-                return ch
-        elif cat in _NAME_BAD_CATEGORIES:
-            return ch
-    return None
+    bad = (_COMMENT_BAD_RE if multiline else _NAME_BAD_RE).search(value)
+    return bad.group() if bad else None
 
 
 def clean_text(

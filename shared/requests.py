@@ -134,8 +134,9 @@ def novel_partition_key(tenant_id: str, project_id: str, novel: str) -> Partitio
     if "." in novel:
         key = PartitionKey.parse(novel)
         if (key.tenant_id, key.project_id) != (tenant_id, project_id):
+            # Well formed but naming a novel elsewhere: no such novel here (as for a slug).
             raise NFError(
-                "NF-INPUT-005", f"partition key {novel!r} is not in {tenant_id}.{project_id}"
+                "NF-INPUT-010", f"partition key {novel!r} is not in {tenant_id}.{project_id}"
             )
         return key
     if not SLUG_RE.match(novel):

@@ -138,8 +138,8 @@ def cases(cast):
             lambda c, h: c.post(
                 req, json={"novel": f"{a}.{cast.other_project}.known"}, headers={**h, **key}
             ),
-            422,
-            "NF-INPUT-005",
+            404,
+            "NF-INPUT-010",
         ),
         "json injection in partition": (
             lambda c, h: c.post(req, json={"novel": '{"a":1}'}, headers={**h, **key}),
