@@ -30,11 +30,14 @@ def _split(text_lang: tuple[str, str]):
 @dg.asset(
     partitions_def=novels_partitions,
     group_name="ingest",
+    # the project's active versions, observed per novel before its runs: a promotion marks the
+    # promoted project's novels unsynced in the UI (nf_assets/versions.py)
+    ins={"project_versions": dg.AssetIn(dagster_type=dg.Nothing)},
     description="SKILL_01: the uploaded file decoded, normalised and cleaned.",
 )
 def novel_source(
     context: dg.AssetExecutionContext, db: DatabaseResource, store: ArtifactStoreResource
-) -> IngestResult:
+) -> dg.Output[IngestResult]:
     novels = T["novels"]
     with db.engine().connect() as conn:
         row = conn.execute(
@@ -69,16 +72,19 @@ def novel_source(
             .where(novels.c.id == row.id)
             .values(language=result.language, encoding=result.encoding, char_count=len(result.text))
         )
-    context.add_output_metadata(
-        {
+    return dg.Output(
+        result,
+        # the text's version: the upload and SKILL_01, not the project's versions it ran with,
+        # so a promotion re-syncs novel_source without marking every downstream asset unsynced
+        data_version=dg.DataVersion(f"{row.source_sha256[:16]}:{s01_ingest.VERSION}"),
+        metadata={
             "encoding": result.encoding,
             "language": result.language,
             "chars": len(result.text),
             "boilerplate_lines_removed": result.removed_lines,
             "skill_version": result.skill_version,
-        }
+        },
     )
-    return result
 
 
 @dg.op(out=dg.Out(ChapterSplit))

@@ -35,6 +35,7 @@ from sqlalchemy import Engine, select, update
 from nf_assets.lifecycle import settle_ended
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import TAG_REQUEST, run_tags
+from nf_assets.versions import version_observations
 from nf_resources.database import DatabaseResource
 from shared.errors import NFError
 from shared.events import EventEnvelope, emit_many
@@ -232,6 +233,10 @@ def evaluate_intake(
     )
     return dg.SensorResult(
         run_requests=[run_request(c) for c in todo],
+        # each novel's project versions observed before its run, so the run is in sync with them
+        asset_events=version_observations(
+            engine, instance, sorted({c.partition_key for c in todo})
+        ),
         dynamic_partitions_requests=(
             [novels_partitions.build_add_request(new_keys)] if new_keys else []
         ),

@@ -154,6 +154,16 @@ def version_observations(
     return out
 
 
+def observe_versions(
+    engine: Engine, instance: dg.DagsterInstance, partition_keys: list[str]
+) -> int:
+    """Report the observations `version_observations` finds; returns how many."""
+    events = version_observations(engine, instance, partition_keys)
+    for event in events:
+        instance.report_runless_asset_event(event)
+    return len(events)
+
+
 @dg.sensor(
     name="project_versions_sensor",
     minimum_interval_seconds=60,
@@ -216,6 +226,11 @@ def stale_among(
         if (code and recorded != code) or any(promoted.get(s, 0.0) > when for s in skills):
             changed.add(key)
     stale, todo = set(), list(changed)
+    # a promotion also re-syncs novel_source (its input project_versions moved; the UI shows it
+    # unsynced); its data version is the text's, so nothing downstream follows from that alone
+    source = dg.AssetKey("novel_source")
+    if source in latest and any(t > latest[source][0] for t in promoted.values()):
+        stale.add(source)
     while todo:  # downstream closure within the job
         key = todo.pop()
         if key in stale or key not in keys:
@@ -265,6 +280,7 @@ def backfill_requests(
     those) or a failed latest run (the whole novel; the skill cache makes finished work free),
     capped per tick and per tenant."""
     keys = instance.get_dynamic_partitions(novels_partitions.name)
+    observe_versions(engine, instance, keys)  # a promotion since the sensor's last tick
     novels = sorted(_novels(engine, keys))
     versions = active_versions(engine, sorted({(t, p) for _, t, p in novels}))
     asset_graph = repo.asset_graph

@@ -19,6 +19,7 @@ from nf_assets.lifecycle import (
 )
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import run_tags
+from nf_assets.versions import observe_versions
 from nf_resources.database import ArtifactStoreResource, DatabaseResource
 from shared.admission import Admission, admit
 from shared.errors import REGISTRY
@@ -82,6 +83,7 @@ def run_novel(
     # runs of this host killed earlier end now, in Dagster and in nf, before this one starts
     reap_dead_local_runs(instance)
     reconcile(engine, instance)
+    observe_versions(engine, instance, [novel.partition_key])
     result = defs.resolve_job_def("novel_pipeline").execute_in_process(
         partition_key=novel.partition_key,
         instance=instance,

@@ -9,6 +9,8 @@ import uuid
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.loader import LoadingContextForTest
 from sqlalchemy import insert
 
 from nf_assets.definitions import defs
@@ -20,6 +22,13 @@ from tests.conftest import CORPUS
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 T = Base.metadata.tables
+
+
+def ui_status(instance: dg.DagsterInstance, graph, partition_key: str) -> StaleStatus:
+    """novel_source's sync status as the Dagster UI computes it."""
+    resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
+    key = dg.AssetKey("novel_source")
+    return resolver.get_status(key, partition_key)
 
 
 def test_promotion_and_release_make_novels_stale_and_the_backfill_refreshes_them(
@@ -44,7 +53,9 @@ def test_promotion_and_release_make_novels_stale_and_the_backfill_refreshes_them
         )
         assert run.result.success
         keys[tenant] = run.partition_key
-    # each run pinned the versions it ran with: nothing is stale, nothing to backfill
+    # the runs were in sync with their project's versions: nothing is stale, nothing to backfill
+    assert ui_status(instance, graph, keys[a]) == ui_status(instance, graph, keys[b])
+    assert ui_status(instance, graph, keys[a]) == StaleStatus.FRESH
     assert not stale_assets(instance, graph, keys[a], job, {})
     assert not backfill_requests(engine, instance, repo, "t0")
 
@@ -74,11 +85,14 @@ def test_promotion_and_release_make_novels_stale_and_the_backfill_refreshes_them
             )
         )
     [request] = backfill_requests(engine, instance, repo, "t1")  # observes, then selects
+    # what the UI shows: the promoted project's novel unsynced, the other one not
+    assert ui_status(instance, graph, keys[a]) == StaleStatus.STALE
+    assert ui_status(instance, graph, keys[b]) == StaleStatus.FRESH
     assert request.partition_key == keys[a]
     assert request.tags["nf/backfill_reason"] == "stale"
     selected = {k.to_user_string() for k in request.asset_selection}
     assert {"scripts", "storyboards", "chapter_videos", "export_record"} <= selected
-    assert not {"novel_source", "chapters", "understanding", "personas"} & selected
+    assert not {"chapters", "understanding", "personas"} & selected  # novel_source: re-synced
     assert not stale_assets(instance, graph, keys[b], job, {})
 
     # the backfill's run: afterwards a's novel is fresh, and only stale work was redone
@@ -100,6 +114,7 @@ def test_promotion_and_release_make_novels_stale_and_the_backfill_refreshes_them
     assert media[0].metadata["chapters_computed"].value == 0  # the skill cache served it
     assert not stale_assets(instance, graph, keys[a], job, {})
     assert not backfill_requests(engine, instance, repo, "t2")
+    assert ui_status(instance, graph, keys[a]) == StaleStatus.FRESH
 
     # a novel whose latest run failed is run again, whole
     instance.add_run(
