@@ -196,7 +196,7 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
     return app
 
 
-SLUG_PARAMS = {"tenant", "project"}
+SLUG_PARAMS = {"tenant", "project", "novel"}  # novel: NF-INPUT-005 unless a slug
 IDEMPOTENCY_KEY_SCHEMA = {
     "type": "string",
     "minLength": 1,
@@ -229,6 +229,10 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
                 if param.get("in") == "header" and param.get("name") == "Idempotency-Key":
                     param["required"] = True
                     param["schema"] = {**IDEMPOTENCY_KEY_SCHEMA, "title": "Idempotency-Key"}
+    # free JSON (params, config): no NUL in any key or string, at any depth
+    schema.setdefault("components", {}).setdefault("schemas", {})["FreeJsonValue"] = (
+        schemas.FREE_JSON_VALUE
+    )
     _add_links(schema)
     app.openapi_schema = schema
     return schema

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
@@ -51,13 +51,27 @@ def cancel_request(
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 SSE_POLL_SECONDS = 1.0
-SSE_MAX_SECONDS = 600.0
+SSE_MAX_SECONDS = 600
 _EVENTS = route(role="viewer", errors=("NF-INPUT-010",), studio="Novel page: progress bar")
 _EVENTS["responses"][200] = {
     "description": "Server-sent events: `event: status` with the request (as GET "
     "/v1/requests/{id}) whenever its status or stage changes, until it finishes (or 10 min); "
     "`: keep-alive` comments in between.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    # one server-sent event (fields as the SSE format names them); data is the request's JSON
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "event": {"type": "string", "enum": ["status"]},
+                    "data": {"type": "string"},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer"},
+                },
+                "required": ["data"],
+            }
+        }
+    },
 }
 
 
@@ -68,7 +82,13 @@ _EVENTS["responses"][200] = {
     **_EVENTS,
 )
 async def request_events(
-    request_id: uuid.UUID, request: Request, engine: EngineDep, principal: PrincipalDep
+    request_id: uuid.UUID,
+    request: Request,
+    engine: EngineDep,
+    principal: PrincipalDep,
+    for_seconds: Annotated[
+        int, Query(ge=1, le=SSE_MAX_SECONDS, description="stop following after this long")
+    ] = SSE_MAX_SECONDS,
 ) -> StreamingResponse:
     first = await run_in_threadpool(service.request_status, engine, principal, request_id)
 
@@ -84,7 +104,7 @@ async def request_events(
             elif idle >= 15:
                 yield b": keep-alive\n\n"
                 idle = 0.0
-            if current["status"] in TERMINAL or time.monotonic() - started > SSE_MAX_SECONDS:
+            if current["status"] in TERMINAL or time.monotonic() - started > for_seconds:
                 return
             await asyncio.sleep(SSE_POLL_SECONDS)
             idle += SSE_POLL_SECONDS

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 Slug = str
 # What the service layer enforces on slugs (shared.slugs.SLUG_RE), published in the schema.
@@ -46,11 +46,29 @@ NAME_PATTERN = f"^[^{NAME_BAD}]*$"
 NAME_REQUIRED_PATTERN = f"^[^{NAME_BAD}]*[^{NAME_BAD}{_SPACE}][^{NAME_BAD}]*$"
 COMMENT_PATTERN = f"^[^{COMMENT_BAD}]*$"
 # What the service accepts as an e-mail address (surrounding whitespace is stripped).
-EMAIL_PATTERN = "^\\s*[^@\\s\\x00-\\x1f\\x7f]{1,64}@[^@\\s\\x00-\\x1f\\x7f]{1,190}\\s*$"
+# C1 controls (U+0080-U+009F) excluded by name: U+0085 is whitespace to Python, not to ECMA
+EMAIL_PATTERN = "^\\s*[^@\\s\\x00-\\x1f\\x7f-\\x9f]{1,64}@[^@\\s\\x00-\\x1f\\x7f-\\x9f]{1,190}\\s*$"
 NO_NUL_PATTERN = "^[^\\x00]*$"
 _SLUG = "[a-z0-9][a-z0-9_-]{0,62}"
 # A novel named by its slug or by its partition key <tenant>.<project>.<slug>.
 NOVEL_REF_PATTERN = f"^{_SLUG}(\\.{_SLUG}\\.{_SLUG})?$"
+
+
+_FREE_REF = {"$ref": "#/components/schemas/FreeJsonValue"}
+_FREE_OBJECT = {
+    "type": "object",
+    "propertyNames": {"pattern": NO_NUL_PATTERN},
+    "additionalProperties": _FREE_REF,
+}
+# Any JSON value without NUL in a key or a string (added to the OpenAPI components by the app).
+FREE_JSON_VALUE = {
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL_PATTERN},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": _FREE_REF},
+        _FREE_OBJECT,
+    ]
+}
 
 
 def _publish_no_nul(schema: dict[str, Any]) -> None:
@@ -60,6 +78,8 @@ def _publish_no_nul(schema: dict[str, Any]) -> None:
     def mark(prop: dict[str, Any]) -> None:
         if prop.get("type") == "string" and not {"pattern", "enum", "format"} & prop.keys():
             prop["pattern"] = NO_NUL_PATTERN
+        elif prop.get("type") == "object" and prop.get("additionalProperties") is True:
+            prop.update(_FREE_OBJECT)  # free JSON: NUL refused at every depth
         elif prop.get("type") == "array" and isinstance(prop.get("items"), dict):
             mark(prop["items"])
         for alt in prop.get("anyOf", ()):
@@ -162,7 +182,7 @@ class UserIn(In):
         json_schema_extra={"pattern": NAME_PATTERN},
         description=NAME_RULE,
     )
-    is_operator: bool = False
+    is_operator: StrictBool = False  # 0/1 are not booleans: the schema says boolean
 
 
 class UserOut(BaseModel):
@@ -425,7 +445,7 @@ class PasswordIn(In):
 
 
 class UserStateIn(In):
-    disabled: bool = Field(description="true: disable (ends every credential); false: enable")
+    disabled: StrictBool = Field(description="true: disable (ends every credential); false: enable")
 
 
 class UserStateOut(UserOut):

@@ -31,7 +31,7 @@ from shared.slugs import SLUG_RE, slugify, validate_slug
 from shared.storage import LocalArtifactStore
 
 T = Base.metadata.tables
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}$")
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s\x00-\x1f\x7f-\x9f]{1,190}$")
 
 
 def _now() -> datetime:
