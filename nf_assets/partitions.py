@@ -12,6 +12,8 @@ novels_partitions = dg.DynamicPartitionsDefinition(name="novels")
 
 # Dagster 1.13 features marked preview/beta that we rely on, with dagster pinned and tests holding
 # them: partitioned checks (the novel checks read only their own novel: test_many_novels.py),
-# and map_resolved_asset_specs (code versions stamped in one place: test_graph_snapshot.py).
+# map_resolved_asset_specs (code versions stamped in one place: test_graph_snapshot.py) and an
+# output's data_version (novel_source's is the text's: test_versions.py).
 for _preview in ("Specifying a partitions_def on an AssetCheckSpec", "Function `Definitions.map_"):
     warnings.filterwarnings("ignore", message=_preview, category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", message="Parameter `data_version`", category=dg.BetaWarning)
