@@ -3,14 +3,15 @@
 - Code: each novel asset's `code_version` is the versions of the skills it runs
   (`ASSET_SKILLS`), so a skill release marks its assets "code version changed" in the UI.
 - Data in nf's tables: a project's active skill versions and prompt templates (what a promotion
-  changes). An asset is stale when a skill or template it runs became active after the
-  partition's latest materialization of it. `project_versions_sensor` observes the current set
-  per novel as the external asset `project_versions`, so the UI shows, partition by partition,
-  what each novel runs with now. It is deliberately not an upstream dependency: Dagster 1.13
-  records a step's input data versions from the latest event of the upstream asset in *any*
-  partition (measured: novel b's run recorded novel a's observation and a's `personas`), so
-  its data-version staleness is wrong across dynamic partitions. `stale_assets` decides per
-  partition instead.
+  changes), observed per novel as the external asset `project_versions` - before every novel run
+  (intake sensor, `nf_cli.runs.run_novel`, the scheduled backfill) and every minute
+  (`project_versions_sensor`) - and an input (Nothing) of `novel_source`: after a promotion the
+  UI shows the promoted project's novels unsynced and no other. Observed *before* a run, because
+  a run records its inputs' versions when its step starts. Not a `deps=` edge: Dagster 1.13 reads
+  a non-input dependency's version from the latest event in *any* partition (measured: novel b's
+  run recorded novel a's observation, and a multi-asset output recorded a's `personas`).
+  `stale_among` decides per partition what to re-run: an asset is stale when a skill or template
+  it runs became active after the partition's latest materialization of it.
 - `stale_novels_schedule` (every 30 minutes) re-materializes, per novel partition, only the
   stale assets (code version changed, a skill or template it runs was promoted, or missing,
   plus everything downstream of those), and re-runs novels whose latest run failed: at most
