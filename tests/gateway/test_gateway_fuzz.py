@@ -35,6 +35,7 @@ from nf_gateway.deps import GatewayConfig
 from nf_gateway.limits import LoginThrottle
 from nf_gateway.paging import _encode
 from nf_gateway.server import serve_in_thread
+from nf_gateway.testing import login, seed_cast
 from tests.gateway.conftest import UPLOAD_LIMIT
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
@@ -94,15 +95,27 @@ algorithms = ["location-headers"]
 
 
 @pytest.fixture(scope="module")
-def fuzz_url(migrated_db_url, artifact_root):
-    """A gateway of the fuzzer's own: its failed logins lock accounts in this server's throttle,
-    not in the one the other tests of the session share."""
-    app = create_app(GatewayConfig(migrated_db_url, str(artifact_root), UPLOAD_LIMIT))
+def fuzz_gateway(artifact_root):
+    """A database, cast and gateway of the fuzzer's own: as an operator it removes memberships
+    and disables users, and its failed logins lock accounts; none of that may reach the other
+    tests of the session."""
+    import httpx
+
+    from migrations import runner
+    from shared.db import get_engine
+    from tests.conftest import create_database, drop_database
+
+    url = create_database("nf_fuzz")
+    runner.upgrade(url, "head")
+    cast = seed_cast(get_engine(url))
+    app = create_app(GatewayConfig(url, str(artifact_root), UPLOAD_LIMIT))
     app.state.login_throttle = LoginThrottle(
         max_per_account=10, max_per_client=10**9, window=900.0, concurrency=2, queue_max=64
     )
-    with serve_in_thread(app) as url:
-        yield url
+    with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+        auth = {who: login(client, cast.email(who)) for who in cast.emails}
+        yield base, cast, auth
+    drop_database(url)
 
 
 def run_schemathesis(gateway_url: str, headers: dict, cast, tmp: Path) -> dict:
@@ -152,9 +165,10 @@ def summary(out: str) -> str:
 
 
 @pytest.mark.parametrize("who", ["editor", "operator"])
-def test_schemathesis_all_checks_stateful(fuzz_url, auth, cast, tmp_path, who):
+def test_schemathesis_all_checks_stateful(fuzz_gateway, tmp_path, who):
     """As an editor (most writes, one tenant) and as an operator (everything, every tenant)."""
-    result = run_schemathesis(fuzz_url, auth[who], cast, tmp_path)
+    url, cast, auth = fuzz_gateway
+    result = run_schemathesis(url, auth[who], cast, tmp_path)
     out = result["out"]
     assert result["rc"] == 0, out[-20000:]
     assert " 0 failures" in out or "failures" not in out.split("SUMMARY")[-1], summary(out)
