@@ -29,15 +29,20 @@ def artifact_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("artifacts")
 
 
+def per_account_throttle() -> LoginThrottle:
+    """The login throttle of a test gateway: per account only (every test client is 127.0.0.1)."""
+    return LoginThrottle(
+        max_per_account=10, max_per_client=10**9, window=900.0, concurrency=2, queue_max=64
+    )
+
+
 @pytest.fixture(scope="session")
 def gateway_url(migrated_db_url, artifact_root):
     app = create_app(GatewayConfig(migrated_db_url, str(artifact_root), UPLOAD_LIMIT))
     # Every test (and the fuzzer's random logins) comes from 127.0.0.1: the per-address login
     # throttle would lock the whole session out. Throttling is tested on a server of its own
     # (test_gateway_abuse.py); here only the per-account limit applies.
-    app.state.login_throttle = LoginThrottle(
-        max_per_account=10, max_per_client=10**9, window=900.0, concurrency=2, queue_max=64
-    )
+    app.state.login_throttle = per_account_throttle()
     with serve_in_thread(app) as url:
         yield url
 

@@ -32,11 +32,10 @@ import pytest
 
 from nf_gateway.app import create_app
 from nf_gateway.deps import GatewayConfig
-from nf_gateway.limits import LoginThrottle
 from nf_gateway.paging import _encode
 from nf_gateway.server import serve_in_thread
 from nf_gateway.testing import login, seed_cast
-from tests.gateway.conftest import UPLOAD_LIMIT
+from tests.gateway.conftest import UPLOAD_LIMIT, per_account_throttle
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 
@@ -109,9 +108,7 @@ def fuzz_gateway(artifact_root):
     runner.upgrade(url, "head")
     cast = seed_cast(get_engine(url))
     app = create_app(GatewayConfig(url, str(artifact_root), UPLOAD_LIMIT))
-    app.state.login_throttle = LoginThrottle(
-        max_per_account=10, max_per_client=10**9, window=900.0, concurrency=2, queue_max=64
-    )
+    app.state.login_throttle = per_account_throttle()
     with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=60) as client:
         auth = {who: login(client, cast.email(who)) for who in cast.emails}
         yield base, cast, auth
