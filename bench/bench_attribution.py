@@ -39,7 +39,7 @@ def run(
     sys.path.insert(0, str(ROOT))
     import eval_dialogue  # the gold folder's scorer
 
-    from nf_assets.skills import s08_dialogue
+    from nf_skills import s08_dialogue
 
     if threshold is not None:
         s08_dialogue.THRESHOLD = threshold

@@ -22,11 +22,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nf_assets.skills.s18_media_gate import media_gate  # noqa: E402
-from nf_assets.skills.s21_subtitle import build_subtitles  # noqa: E402
-from nf_resources.media.composer import compose_chapter, concat_wavs_timed  # noqa: E402
-from nf_resources.providers.offline_image import OfflinePanelProvider  # noqa: E402
-from nf_resources.providers.offline_speech import EspeakSpeechProvider, find_espeak  # noqa: E402
+from nf_services.media.composer import compose_chapter, concat_wavs_timed  # noqa: E402
+from nf_services.providers.offline_image import OfflinePanelProvider  # noqa: E402
+from nf_services.providers.offline_speech import EspeakSpeechProvider, find_espeak  # noqa: E402
+from nf_skills.s18_media_gate import media_gate  # noqa: E402
+from nf_skills.s21_subtitle import build_subtitles  # noqa: E402
 
 SENTENCES = [
     "那猴王手持金箍棒，打得众神东倒西歪，一路杀到通明殿外。",

@@ -37,7 +37,8 @@ def plain_loop(data: bytes, store_root: Path) -> int:
     )
     from nf_assets.planning import BUDGET_SECONDS, MIN_SECONDS
     from nf_assets.runtime import media_pool
-    from nf_assets.skills import (
+    from nf_services.providers.offline_embedding import HashingNgramEmbedding
+    from nf_skills import (
         gated_script,
         s01_ingest,
         s02_chapter_split,
@@ -55,7 +56,6 @@ def plain_loop(data: bytes, store_root: Path) -> int:
         s20_prompt_compile,
         understand,
     )
-    from nf_resources.providers.offline_embedding import HashingNgramEmbedding
     from shared.storage import LocalArtifactStore
 
     src = s01_ingest.ingest(data)

@@ -37,11 +37,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_gateway import drop_database, scratch_database  # noqa: E402
-from nf_assets.skills import s01_ingest, s02_chapter_split, s03_chunk  # noqa: E402
-from nf_assets.skills.contracts import Chunk  # noqa: E402
-from nf_resources.rag import backends, governance, indexing, minilm  # noqa: E402
-from nf_resources.rag.eval import _masked, _sentences, _units  # noqa: E402
-from nf_resources.rag.store import RagStore  # noqa: E402
+from nf_services.rag import backends, governance, indexing, minilm  # noqa: E402
+from nf_services.rag.eval import _masked, _sentences, _units  # noqa: E402
+from nf_services.rag.store import RagStore  # noqa: E402
+from nf_skills import s01_ingest, s02_chapter_split, s03_chunk  # noqa: E402
+from nf_skills.contracts import Chunk  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 NOVELS = (
@@ -241,8 +241,8 @@ def bench_backend(
 
 
 def bench_size(url, store_root, books, size, n_queries, backend_list, seed) -> list[dict]:
+    from nf_services.novels import ensure_tenant_project, register_novel
     from shared.db import get_engine
-    from shared.novels import ensure_tenant_project, register_novel
     from shared.storage import LocalArtifactStore
 
     engine = get_engine(url)

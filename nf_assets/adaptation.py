@@ -7,7 +7,9 @@ import dagster as dg
 
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import experiment_arms, failures_md, open_recorder, pure, settle_gate
-from nf_assets.skills import (
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.recorder import Outcome, Unit
+from nf_skills import (
     gated_script,
     s10_script_adapt,
     s11_voice_cast,
@@ -15,7 +17,7 @@ from nf_assets.skills import (
     s14_persona,
     s16_content_gate,
 )
-from nf_assets.skills.contracts import (
+from nf_skills.contracts import (
     ChapterSplit,
     ChapterUnderstanding,
     CharacterList,
@@ -24,8 +26,6 @@ from nf_assets.skills.contracts import (
     Storyboard,
     VoiceAssignment,
 )
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.recorder import Outcome, Unit
 from shared.stages import Stage
 
 

@@ -18,7 +18,7 @@ from nf_assets.partitions import novels_partitions
 from nf_assets.run_coordinator import tenant_tags
 from nf_assets.runtime import TRANSIENT_RETRY
 from nf_assets.versions import code_version_of
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_services.database import ArtifactStoreResource, DatabaseResource
 
 # A run carries a whole novel; ops fan chapters out to a process pool themselves, so the
 # in-process executor saves a Python start-up per step without losing parallelism.

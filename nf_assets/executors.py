@@ -25,12 +25,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from nf_assets.skills import s18_media_gate, s21_subtitle
-from nf_assets.skills.contracts import CompiledPrompt, Frozen, GateFinding, GateResult, Subtitles
-from nf_resources.media import composer
-from nf_resources.providers import health
-from nf_resources.providers.registry import build_provider
-from nf_resources.recorder import FileArtifact, Outcome
+from nf_services.media import composer
+from nf_services.providers import health
+from nf_services.providers.registry import build_provider
+from nf_services.recorder import FileArtifact, Outcome
+from nf_skills import s18_media_gate, s21_subtitle
+from nf_skills.contracts import CompiledPrompt, Frozen, GateFinding, GateResult, Subtitles
 from shared.errors import NFError
 from shared.retry import call_with_retry
 from shared.storage import LocalArtifactStore

@@ -16,9 +16,9 @@ from typing import Any
 import dagster as dg
 from sqlalchemy import select
 
-from nf_resources.database import DatabaseResource
-from nf_resources.governance import experiments as exp_api
-from nf_resources.governance import index_audit, observer
+from nf_services.database import DatabaseResource
+from nf_services.governance import experiments as exp_api
+from nf_services.governance import index_audit, observer
 from shared.errors import NFError
 from shared.models import Base
 from shared.models.enums import ExperimentStatus

@@ -8,10 +8,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import open_recorder, pure
-from nf_assets.skills import s01_ingest, s02_chapter_split
-from nf_assets.skills.contracts import ChapterSplit, IngestResult
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.recorder import Unit
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.recorder import Unit
+from nf_skills import s01_ingest, s02_chapter_split
+from nf_skills.contracts import ChapterSplit, IngestResult
 from shared.errors import NFError
 from shared.models import Base
 from shared.stages import Stage

@@ -36,7 +36,7 @@ from nf_assets.lifecycle import settle_ended
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import TAG_REQUEST, run_tags
 from nf_assets.versions import version_observations
-from nf_resources.database import DatabaseResource
+from nf_services.database import DatabaseResource
 from shared.errors import NFError
 from shared.events import EventEnvelope, emit_many
 from shared.models import Base

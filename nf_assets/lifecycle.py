@@ -22,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy import Engine, select, update
 
-from nf_resources.database import DatabaseResource
+from nf_services.database import DatabaseResource
 from shared.errors import REGISTRY, NFError
 from shared.events import EventEnvelope, emit_many
 from shared.models import Base

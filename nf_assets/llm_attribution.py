@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 
 from nf_assets.executors import _attempt, run_health_policy
-from nf_assets.skills.contracts import Chapter, CharacterList, DialogueLine
-from nf_resources.providers import health
-from nf_resources.recorder import Outcome
+from nf_services.providers import health
+from nf_services.recorder import Outcome
+from nf_skills.contracts import Chapter, CharacterList, DialogueLine
 from shared.errors import NFError
 
 RULE = "llm"

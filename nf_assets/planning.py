@@ -13,8 +13,11 @@ from nf_assets.runtime import (
     project_config,
     pure,
 )
-from nf_assets.skills import s09_render_plan, s15_style_bible, s19_continuity, s20_prompt_compile
-from nf_assets.skills.contracts import (
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.providers.registry import resolve_config, settings_config
+from nf_services.recorder import Unit
+from nf_skills import s09_render_plan, s15_style_bible, s19_continuity, s20_prompt_compile
+from nf_skills.contracts import (
     CompiledPrompt,
     ContinuitySheet,
     Persona,
@@ -24,9 +27,6 @@ from nf_assets.skills.contracts import (
     StyleBible,
     VoiceAssignment,
 )
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.providers.registry import resolve_config, settings_config
-from nf_resources.recorder import Unit
 from shared.stages import Stage
 
 BUDGET_SECONDS = 180.0

@@ -31,13 +31,13 @@ from sqlalchemy import Engine, select, text
 
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import open_recorder, run_tags
-from nf_assets.skills import s03_chunk
-from nf_assets.skills.contracts import Chapter, ChapterSplit, Chunk
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.rag import eval as rag_eval
-from nf_resources.rag import governance, indexing, suggestions
-from nf_resources.rag.store import RagStore
-from nf_resources.recorder import Outcome, Unit
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.rag import eval as rag_eval
+from nf_services.rag import governance, indexing, suggestions
+from nf_services.rag.store import RagStore
+from nf_services.recorder import Outcome, Unit
+from nf_skills import s03_chunk
+from nf_skills.contracts import Chapter, ChapterSplit, Chunk
 from shared.errors import NFError
 from shared.models import Base
 from shared.models.enums import EmbeddingStatus

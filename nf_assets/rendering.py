@@ -29,11 +29,11 @@ from nf_assets.runtime import (
     pure,
     settle_gate,
 )
-from nf_assets.skills import s18_media_gate, s21_subtitle
-from nf_assets.skills.contracts import CompiledPrompt, Subtitles
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.providers.registry import resolve_config, settings_config
-from nf_resources.recorder import Unit
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.providers.registry import resolve_config, settings_config
+from nf_services.recorder import Unit
+from nf_skills import s18_media_gate, s21_subtitle
+from nf_skills.contracts import CompiledPrompt, Subtitles
 from shared.config import get_settings
 from shared.models import Base
 from shared.stages import Stage

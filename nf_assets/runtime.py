@@ -13,11 +13,11 @@ import dagster as dg
 from sqlalchemy import select
 
 from nf_assets.run_coordinator import TAG_PROJECT, TAG_TENANT
-from nf_assets.skills.contracts import GateResult
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.governance.experiments import chapter_versions, unit_id
-from nf_resources.governance.gates import ChapterGateOutcome, record_check_outcomes
-from nf_resources.recorder import Outcome, Recorder
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.governance.experiments import chapter_versions, unit_id
+from nf_services.governance.gates import ChapterGateOutcome, record_check_outcomes
+from nf_services.recorder import Outcome, Recorder
+from nf_skills.contracts import GateResult
 from shared.errors import NFError
 from shared.models import Base
 from shared.slugs import PartitionKey

@@ -12,7 +12,10 @@ from nf_assets.runtime import (
     project_config,
     pure,
 )
-from nf_assets.skills import (
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.providers.registry import resolve_config, settings_config
+from nf_services.recorder import Unit
+from nf_skills import (
     s04_summarize,
     s05_characters,
     s06_relations,
@@ -21,7 +24,7 @@ from nf_assets.skills import (
     s12_settings,
     understand,
 )
-from nf_assets.skills.contracts import (
+from nf_skills.contracts import (
     Chapter,
     ChapterSplit,
     ChapterUnderstanding,
@@ -32,9 +35,6 @@ from nf_assets.skills.contracts import (
     Setting,
     Summary,
 )
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.providers.registry import resolve_config, settings_config
-from nf_resources.recorder import Unit
 from shared.stages import Stage
 
 TOP_CHARACTERS = 50

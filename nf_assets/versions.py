@@ -34,7 +34,9 @@ from sqlalchemy import Engine, select
 from nf_assets.partitions import novels_partitions
 from nf_assets.rendering import COMPOSER_VERSION, EXECUTOR_SKILL, EXECUTOR_VERSION, EXPORT_VERSION
 from nf_assets.run_coordinator import partition_of
-from nf_assets.skills import (
+from nf_services.database import DatabaseResource
+from nf_services.governance.active_versions import Active, active_versions, fingerprint
+from nf_skills import (
     s01_ingest,
     s02_chapter_split,
     s03_chunk,
@@ -56,8 +58,6 @@ from nf_assets.skills import (
     s20_prompt_compile,
     s21_subtitle,
 )
-from nf_resources.database import DatabaseResource
-from nf_resources.governance.active_versions import Active, active_versions, fingerprint
 from shared.models import Base
 
 T = Base.metadata.tables

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from shared.admission import Admission, admit, check_size
+from nf_services.admission import Admission, admit, check_size
 from shared.config import REPO_ROOT, get_settings
 from shared.errors import NFError
 
@@ -34,7 +34,7 @@ def dagster_env() -> dict[str, str]:
 
 def first_chapters(data: bytes, n: int) -> bytes:
     """The book cut to its first n chapters (headings kept), re-encoded as UTF-8."""
-    from nf_assets.skills import s01_ingest, s02_chapter_split
+    from nf_skills import s01_ingest, s02_chapter_split
 
     ingested = s01_ingest.ingest(data)
     split = s02_chapter_split.split_chapters(ingested.text, ingested.language)
@@ -43,7 +43,7 @@ def first_chapters(data: bytes, n: int) -> bytes:
 
 
 def admit_file(path: Path) -> tuple[bytes, Admission]:
-    """Read and admit a novel file (shared.admission), printing its warnings on stderr. The
+    """Read and admit a novel file (nf_services.admission), printing its warnings on stderr. The
     size is checked before the file is read; a refusal raises NFError and writes nothing."""
     if not path.is_file():
         raise NFError("NF-INPUT-010", f"no such file: {path}")

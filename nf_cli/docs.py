@@ -144,15 +144,14 @@ def skills_guide() -> str:
         note(spec.description or "", f"check `{ck.asset_key.to_user_string()}:{ck.name}`")
     rows = []
     for path in sorted((REPO_ROOT / "nf_assets" / "skills").glob("s[0-9][0-9]_*.py")):
-        mod = importlib.import_module(f"nf_assets.skills.{path.stem}")
+        mod = importlib.import_module(f"nf_skills.{path.stem}")
         doc = (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").splitlines()
         summary = doc[0].split(":", 1)[-1].strip() if doc else ""
         where = ", ".join(sorted(homes.get(path.stem[1:3], set()))) or "governance/CLI"
         rows.append(f"| {mod.SKILL_ID} | `{path.stem}` | {mod.VERSION} | {summary} | {where} |")
     return (
-        HEADER.format(src="nf_assets/skills and the asset graph")
-        + "# Skills 01-22 integration guide\n\n"
-        "Every skill is a pure function (pydantic in, pydantic out) in `nf_assets/skills/`, "
+        HEADER.format(src="nf_skills and the asset graph") + "# Skills 01-22 integration guide\n\n"
+        "Every skill is a pure function (pydantic in, pydantic out) in `nf_skills/`, "
         "unit-tested without Dagster, and runs as an op inside the assets below (or as an asset "
         "check). Its version is recorded on every job row and on its output.\n\n"
         "| skill | module | version | what it does | runs in |\n|---|---|---|---|---|\n"

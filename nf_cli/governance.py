@@ -42,7 +42,7 @@ def _scope(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_proposal(args: argparse.Namespace) -> int:
-    from nf_resources.governance import proposals
+    from nf_services.governance import proposals
 
     engine = _engine()
     if args.action == "create":
@@ -83,7 +83,7 @@ def cmd_proposal(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from nf_resources.governance import experiments
+    from nf_services.governance import experiments
 
     engine = _engine()
     tenant, project = _scope(args)
@@ -129,7 +129,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_observer(args: argparse.Namespace) -> int:
-    from nf_resources.governance import observer
+    from nf_services.governance import observer
 
     report = observer.rollup(
         _engine(),
@@ -148,7 +148,7 @@ def cmd_observer(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from nf_resources.governance import index_audit
+    from nf_services.governance import index_audit
 
     report = index_audit.audit_indexes(
         _engine(), seed_jobs=0 if args.live else args.rows, min_rows=args.min_rows

@@ -24,7 +24,7 @@ def _out(obj: object) -> None:
 
 # file checks -------------------------------------------------------------------------------
 def _read_split(path: str):
-    from nf_assets.skills import s01_ingest, s02_chapter_split
+    from nf_skills import s01_ingest, s02_chapter_split
 
     p = Path(path)
     if not p.is_file():
@@ -56,7 +56,7 @@ def cmd_chapters(args: argparse.Namespace) -> int:
 
 
 def cmd_characters(args: argparse.Namespace) -> int:
-    from nf_assets.skills import s05_characters
+    from nf_skills import s05_characters
 
     ingested, split = _read_split(args.path)
     found = s05_characters.extract_characters(split.chapters, ingested.language, top_n=args.top)
@@ -77,7 +77,7 @@ DIALOGUE_CHARACTERS = 50  # as many characters as the pipeline gives SKILL_08 (T
 
 def cmd_dialogue(args: argparse.Namespace) -> int:
     """SKILL_08 on a file: per chapter, every quote with offsets, speaker, rule and confidence."""
-    from nf_assets.skills import s05_characters, s08_dialogue
+    from nf_skills import s05_characters, s08_dialogue
 
     ingested, split = _read_split(args.path)
     chapters = split.chapters

@@ -69,8 +69,8 @@ def _indexed_novels(engine, tenant: str, project: str) -> list[uuid.UUID]:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from nf_resources.rag import eval as rag_eval
-    from nf_resources.rag import governance
+    from nf_services.rag import eval as rag_eval
+    from nf_services.rag import governance
 
     engine = _engine()
     rows = []
@@ -97,7 +97,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 
 
 def cmd_create_version(args: argparse.Namespace) -> int:
-    from nf_resources.rag import governance
+    from nf_services.rag import governance
 
     params = json.loads(args.params) if args.params else None
     v = governance.create_version(
@@ -115,7 +115,7 @@ def cmd_create_version(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from nf_resources.rag import governance, indexing
+    from nf_services.rag import governance, indexing
     from shared.telemetry import new_trace_id
 
     engine = _engine()
@@ -141,8 +141,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from nf_resources.rag import eval as rag_eval
-    from nf_resources.rag import governance, suggestions
+    from nf_services.rag import eval as rag_eval
+    from nf_services.rag import governance, suggestions
     from shared.models.enums import EmbeddingStatus
 
     engine = _engine()
@@ -204,7 +204,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from nf_resources.rag import governance
+    from nf_services.rag import governance
 
     v = governance.rollback(
         args.tenant, args.project, args.by, args.reason, to_version_id=args.to, engine=_engine()
@@ -214,7 +214,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_suggestions(args: argparse.Namespace) -> int:
-    from nf_resources.rag import suggestions
+    from nf_services.rag import suggestions
 
     _out(
         suggestions.list_suggestions(
@@ -225,8 +225,8 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
 
 
 def cmd_accept(args: argparse.Namespace) -> int:
-    from nf_resources.governance.gate import rag_promotion_gate
-    from nf_resources.rag import suggestions
+    from nf_services.governance.gate import rag_promotion_gate
+    from nf_services.rag import suggestions
 
     engine = _engine()
     v = suggestions.accept(engine, args.suggestion, args.by, gate=rag_promotion_gate(engine))
@@ -235,7 +235,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from nf_resources.rag.retrieval import retrieve
+    from nf_services.rag.retrieval import retrieve
 
     engine = _engine()
     got = retrieve(
@@ -266,8 +266,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from nf_resources.rag.backends import BACKENDS
-    from nf_resources.rag.store import METHODS
+    from nf_services.rag.backends import BACKENDS
+    from nf_services.rag.store import METHODS
     from shared.config import get_settings
 
     s = get_settings()

@@ -20,11 +20,11 @@ from nf_assets.lifecycle import (
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import run_tags
 from nf_assets.versions import observe_versions
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from shared.admission import Admission, admit
+from nf_services.admission import Admission, admit
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.novels import ensure_tenant_project, register_novel
 from shared.errors import REGISTRY
 from shared.models import Base
-from shared.novels import ensure_tenant_project, register_novel
 from shared.slugs import PartitionKey
 from shared.telemetry import new_trace_id
 
@@ -53,7 +53,7 @@ def run_novel(
     run_config: dict | None = None,
     admission: Admission | None = None,
 ) -> NovelRun:
-    """Admit the bytes (shared.admission; a refusal raises before anything is written), then
+    """Admit the bytes (nf_services.admission; a refusal raises before anything is written), then
     tenant/project, the novels row, the Dagster partition and the in-process run."""
     from shared.storage import LocalArtifactStore
 

@@ -157,7 +157,7 @@ def default_key(data: bytes, tenant: str, project: str, slug: str, params: dict)
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from nf_gateway import service
-    from shared.admission import check_size
+    from nf_services.admission import check_size
     from shared.config import get_settings
     from shared.slugs import slugify
     from shared.storage import LocalArtifactStore

@@ -15,7 +15,7 @@ import concurrent.futures as cf
 import multiprocessing
 import threading
 
-from shared import admission
+from nf_services import admission
 from shared.errors import NFError
 
 OFFLOAD_MIN_BYTES = 1024 * 1024

@@ -24,7 +24,7 @@ from nf_gateway.deps import (
 from nf_gateway.meta import route
 from nf_gateway.paging import link_next
 from nf_gateway.principal import Need
-from shared import admission
+from nf_services import admission
 from shared.errors import NFError
 from shared.slugs import validate_slug
 

@@ -135,7 +135,7 @@ def search(
     ] = None,
     version: Annotated[uuid.UUID | None, Query(description="a version other than active")] = None,
 ) -> dict:
-    from nf_resources.rag.retrieval import retrieve
+    from nf_services.rag.retrieval import retrieve
 
     engine = _scope(principal, tenant, project, engine)
     if "\x00" in q:
@@ -171,8 +171,8 @@ def search(
 def versions(
     tenant: TenantPath, project: ProjectPath, engine: EngineDep, principal: PrincipalDep
 ) -> list:
-    from nf_resources.rag import eval as rag_eval
-    from nf_resources.rag import governance
+    from nf_services.rag import eval as rag_eval
+    from nf_services.rag import governance
 
     engine = _scope(principal, tenant, project, engine)
     out = []
@@ -206,7 +206,7 @@ def list_suggestions(
     principal: PrincipalDep,
     status: Annotated[str, Query(pattern="^(open|accepted|dismissed|all)$")] = "open",
 ) -> list:
-    from nf_resources.rag import suggestions
+    from nf_services.rag import suggestions
 
     engine = _scope(principal, tenant, project, engine)
     rows = suggestions.list_suggestions(

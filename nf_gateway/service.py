@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from nf_gateway import auth, schemas
 from nf_gateway.paging import paginate
 from nf_gateway.principal import Need, Principal
-from shared import admission
+from nf_services import admission
 from shared import requests as writes
 from shared.config import get_settings
 from shared.errors import NFError
@@ -769,7 +769,7 @@ def upload_novel(
     max_bytes: int | None = None,
     admit: Any = None,
 ) -> dict[str, Any]:
-    """Admit (shared.admission: size, SKILL_01 decode, SKILL_02 split, chapter checks), store
+    """Admit (nf_services.admission: size, SKILL_01 decode, SKILL_02 split, chapter checks), store
     the bytes, register the novel. `max_bytes` defaults to Settings.upload_max_bytes.
 
     Everything that can refuse the upload runs before the first write; the admission's

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 3600
     # where users reach the gateway: links in the Dagster UI's metadata point here
     gateway_url: str = "http://127.0.0.1:8080"
-    # Provider health (nf_resources/providers/health.py). A circuit breaker per provider opens
+    # Provider health (nf_services/providers/health.py). A circuit breaker per provider opens
     # after this many consecutive unavailability failures (connection errors, 5xx, timeouts)...
     provider_breaker_failures: int = Field(default=5, ge=1)
     # ...for this cool-down, doubled after each failed half-open trial up to the maximum.

@@ -79,7 +79,7 @@ _CODES = [
     ErrorCode(
         "NF-INPUT-010", ErrorDomain.INPUT, False, 404, "The requested object does not exist."
     ),
-    # admission policy (shared/admission.py); 012 and 013 are also given as warnings
+    # admission policy (nf_services/admission.py); 012 and 013 are also given as warnings
     ErrorCode(
         "NF-INPUT-011",
         ErrorDomain.INPUT,

@@ -167,7 +167,7 @@ class Job(StandardFields, IdempotentMixin, FailureMixin, Base):
         CheckConstraint("status <> 'failed' OR error_code IS NOT NULL", name="failed_has_code"),
         Index("ix_jobs_cache", "tenant_id", "skill_id", "input_hash"),
         Index("ix_jobs_run_id", "run_id"),
-        # The observer's daily failure rollup (nf_resources.governance.observer).
+        # The observer's daily failure rollup (nf_services.governance.observer).
         Index("ix_jobs_failed_finished", "finished_at", postgresql_where=text("status = 'failed'")),
         idempotent=True,
         failure=True,

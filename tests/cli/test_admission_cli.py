@@ -137,8 +137,8 @@ def test_run_failure_reads_the_code_from_render_runs_then_dagster(engine):
     from sqlalchemy import insert
 
     from nf_cli.runs import run_failure
+    from nf_services.novels import ensure_tenant_project
     from shared.models import Base
-    from shared.novels import ensure_tenant_project
 
     coded = _failed(_compose_fails)
     assert run_failure(engine, *coded) == ("NF-MEDIA-001", "ffmpeg exited with 1")

@@ -1,4 +1,4 @@
-"""The admission policy (shared.admission) on real bytes: sizes, empty files, books without
+"""The admission policy (nf_services.admission) on real bytes: sizes, empty files, books without
 headings, a book on one line, text left out of every chapter, and the corpus novels admitted."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from shared import admission
-from shared.admission import MAX_CHAPTER_CHARS, admit, assess, check_size
+from nf_services import admission
+from nf_services.admission import MAX_CHAPTER_CHARS, admit, assess, check_size
 from shared.errors import REGISTRY, NFError
 from tests.conftest import CORPUS
 
@@ -144,8 +144,8 @@ def test_assess_is_the_pure_policy():
 def test_register_novel_admits_before_writing(engine, tmp_path):
     from sqlalchemy import func, select
 
+    from nf_services.novels import ensure_tenant_project, register_novel
     from shared.models import Base
-    from shared.novels import ensure_tenant_project, register_novel
     from shared.storage import LocalArtifactStore
 
     novels = Base.metadata.tables["novels"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from nf_assets.skills.s01_ingest import ingest
-from nf_assets.skills.s02_chapter_split import split_chapters
 from nf_cli.main import main
+from nf_skills.s01_ingest import ingest
+from nf_skills.s02_chapter_split import split_chapters
 from tests.conftest import CORPUS
 
 EN_BODY = (

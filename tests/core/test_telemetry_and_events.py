@@ -7,9 +7,9 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from nf_services.novels import ensure_tenant_project
 from shared import events, telemetry
 from shared.models import Base
-from shared.novels import ensure_tenant_project
 
 
 def test_trace_context_reaches_every_log_line():

@@ -1,4 +1,4 @@
-"""The upload applies the admission policy (shared.admission): refusals with their code and
+"""The upload applies the admission policy (nf_services.admission): refusals with their code and
 nothing written, admitted-with-warnings in the response's `warnings` list."""
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ from sqlalchemy import select, update
 
 from nf_assets import intake
 from nf_assets.definitions import defs
-from nf_assets.skills import s22_feedback
-from nf_assets.skills.contracts import FeedbackItem
 from nf_cli.demo import first_chapters
 from nf_gateway.testing import login
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_skills import s22_feedback
+from nf_skills.contracts import FeedbackItem
 from shared.models import Base
 from tests.conftest import CORPUS
 

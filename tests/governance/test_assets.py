@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from nf_assets import governance as gov_assets
-from nf_resources.database import DatabaseResource
-from nf_resources.governance import experiments
+from nf_services.database import DatabaseResource
+from nf_services.governance import experiments
 
 from .conftest import World
 

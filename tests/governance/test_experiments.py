@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sqlalchemy import func, insert, select
 
-from nf_assets.skills import s17_experiment
-from nf_resources.governance import experiments, proposals
-from nf_resources.governance.roles import SYSTEM
+from nf_services.governance import experiments, proposals
+from nf_services.governance.roles import SYSTEM
+from nf_skills import s17_experiment
 from shared.errors import NFError
 from shared.models import Base
 

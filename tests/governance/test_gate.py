@@ -7,8 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import insert, select
 
-from nf_resources.governance import experiments, proposals
-from nf_resources.governance.gate import GatePolicy, rag_promotion_gate
+from nf_services.governance import experiments, proposals
+from nf_services.governance.gate import GatePolicy, rag_promotion_gate
 from shared.errors import NFError
 from shared.models import Base
 
@@ -254,7 +254,7 @@ def test_rag_regression_refuses_embedding_promotion(world: World) -> None:
 
 
 def test_rag_gate_plugs_into_rag_governance(world: World) -> None:
-    from nf_resources.rag import governance as rag
+    from nf_services.rag import governance as rag
 
     w = world
     base = _embedding_version(w, "emb-a", "active")
@@ -275,7 +275,7 @@ def test_rag_gate_plugs_into_rag_governance(world: World) -> None:
 
 
 def test_check_outcomes_are_recorded_per_run_and_chapter(world: World) -> None:
-    from nf_resources.governance.gates import ChapterGateOutcome, record_check_outcomes
+    from nf_services.governance.gates import ChapterGateOutcome, record_check_outcomes
 
     w = world
     nid, _ = w.novel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
-from nf_resources.governance import index_audit
+from nf_services.governance import index_audit
 
 
 def _count(engine: Engine, sql: str) -> int:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select
 
-from nf_resources.governance import observer
+from nf_services.governance import observer
 from shared.models import Base
 
 from .conftest import World, trace

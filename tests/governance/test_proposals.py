@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
-from nf_resources.governance import proposals
-from nf_resources.governance.gate import GatePolicy
-from nf_resources.governance.roles import SYSTEM
+from nf_services.governance import proposals
+from nf_services.governance.gate import GatePolicy
+from nf_services.governance.roles import SYSTEM
 from shared.errors import NFError
 from shared.models import Base
 

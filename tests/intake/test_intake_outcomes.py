@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from nf_assets import intake
 from nf_assets.runtime import TAG_REQUEST
-from nf_resources.database import DatabaseResource
+from nf_services.database import DatabaseResource
 from shared.models import Base
 
 pytestmark = pytest.mark.pg

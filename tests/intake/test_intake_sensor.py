@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 
 from nf_assets import intake
 from nf_assets.runtime import TAG_PROJECT, TAG_REQUEST, TAG_TENANT, TAG_TRACE
-from nf_resources.database import DatabaseResource
+from nf_services.database import DatabaseResource
 from shared.models import Base
 
 pytestmark = pytest.mark.pg

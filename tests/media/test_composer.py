@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nf_assets.skills.s21_subtitle import build_subtitles
-from nf_resources.media import probe
-from nf_resources.media.composer import compose_chapter, concat_wavs, concat_wavs_timed
-from nf_resources.media.probe import probe_media, wav_duration, wav_info, wav_stats
-from nf_resources.providers.offline_image import OfflinePanelProvider
-from nf_resources.providers.offline_speech import EspeakSpeechProvider
+from nf_services.media.composer import compose_chapter, concat_wavs, concat_wavs_timed
+from nf_services.providers.offline_image import OfflinePanelProvider
+from nf_services.providers.offline_speech import EspeakSpeechProvider
+from nf_skills.s21_subtitle import build_subtitles
+from shared import media_probe as probe
 from shared.errors import NFError
+from shared.media_probe import probe_media, wav_duration, wav_info, wav_stats
 
 LINES = [
     "孙悟空大闹天宫，玉帝急调天兵天将前来捉拿。",

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFont
 
-from nf_resources.media.fonts import KNOWN_LATIN_FONTS, draws_cjk, find_font, glyph_mask, load_font
-from nf_resources.media.probe import image_stats
-from nf_resources.providers.base import ImageProvider
-from nf_resources.providers.offline_image import OfflinePanelProvider, wrap_text
+from nf_services.media.fonts import KNOWN_LATIN_FONTS, draws_cjk, find_font, glyph_mask, load_font
+from nf_services.providers.base import ImageProvider
+from nf_services.providers.offline_image import OfflinePanelProvider, wrap_text
 from shared.errors import NFError
+from shared.media_probe import image_stats
 
 CAPTION = "孙悟空大闹天宫，玉帝急调天兵天将前来捉拿。"
 

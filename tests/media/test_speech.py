@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from nf_resources.media.probe import wav_stats
-from nf_resources.providers import offline_speech
-from nf_resources.providers.base import SpeechProvider
-from nf_resources.providers.offline_speech import EspeakSpeechProvider
+from nf_services.providers import offline_speech
+from nf_services.providers.base import SpeechProvider
+from nf_services.providers.offline_speech import EspeakSpeechProvider
 from shared.errors import NFError
+from shared.media_probe import wav_stats
 
 
 @pytest.mark.parametrize(

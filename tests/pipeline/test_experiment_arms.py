@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import insert, select
 
 from nf_cli.runs import run_novel
-from nf_resources.governance.experiments import create_experiment, unit_id
+from nf_services.governance.experiments import create_experiment, unit_id
+from nf_services.novels import ensure_tenant_project
 from shared.models import Base
-from shared.novels import ensure_tenant_project
 from tests.pipeline.conftest import small_novel
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]

@@ -102,7 +102,7 @@ def test_a_partition_added_by_hand_fails_at_once_with_its_code(
 
     from nf_assets.definitions import defs
     from nf_assets.lifecycle import failure_of
-    from nf_resources.database import ArtifactStoreResource, DatabaseResource
+    from nf_services.database import ArtifactStoreResource, DatabaseResource
 
     key = f"h{uuid.uuid4().hex[:6]}.books.ghost"
     pg_dagster_instance.add_dynamic_partitions("novels", [key])

@@ -11,8 +11,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from nf_cli.runs import run_novel
-from nf_resources.media.probe import probe_media, read_wav
 from shared.errors import NFError
+from shared.media_probe import probe_media, read_wav
 from shared.models import Base
 from tests.pipeline.conftest import small_novel
 

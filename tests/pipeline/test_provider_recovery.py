@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from nf_cli.runs import run_novel
-from nf_resources.providers import health
-from nf_resources.providers.base import Usage
-from nf_resources.recorder import Outcome, Recorder, Unit
+from nf_services.novels import ensure_tenant_project
+from nf_services.providers import health
+from nf_services.providers.base import Usage
+from nf_services.recorder import Outcome, Recorder, Unit
 from shared.models import Base
-from shared.novels import ensure_tenant_project
 from shared.stages import Stage
 from shared.storage import LocalArtifactStore
 from tests.pipeline.conftest import small_novel

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nf_resources.providers.base import (
+from nf_services.providers.base import (
     ChatProvider,
     EmbeddingProvider,
     ImageProvider,
     SpeechProvider,
 )
-from nf_resources.providers.http_openai import (
+from nf_services.providers.http_openai import (
     OpenAIChatProvider,
     OpenAIEmbeddingProvider,
     OpenAIHTTPClient,
@@ -30,7 +30,7 @@ from nf_resources.providers.http_openai import (
     normalize_wav,
     parse_retry_after,
 )
-from nf_resources.providers.offline_text import approx_tokens
+from nf_services.providers.offline_text import approx_tokens
 from shared.errors import NFError
 from tests.providers.fake_openai import (
     FakeOpenAIServer,

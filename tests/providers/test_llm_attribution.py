@@ -4,8 +4,8 @@ quotes go to the chat model with the candidate names; the rules' answer stays on
 from __future__ import annotations
 
 from nf_assets.llm_attribution import ATTRIBUTE_SYSTEM, attribute_unassigned
-from nf_assets.skills import s08_dialogue
-from nf_assets.skills.contracts import Chapter, Character, CharacterList
+from nf_skills import s08_dialogue
+from nf_skills.contracts import Chapter, Character, CharacterList
 from tests.providers.fake_openai import FakeOpenAIServer, FakeResponse
 
 TEXT = (

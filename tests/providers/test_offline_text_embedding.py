@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nf_resources.providers.base import ChatProvider, EmbeddingProvider
-from nf_resources.providers.offline_embedding import HashingNgramEmbedding
-from nf_resources.providers.offline_text import (
+from nf_services.providers.base import ChatProvider, EmbeddingProvider
+from nf_services.providers.offline_embedding import HashingNgramEmbedding
+from nf_services.providers.offline_text import (
     OfflineChatProvider,
     approx_tokens,
     condense,
@@ -195,7 +195,7 @@ def test_embedding_model_name_encodes_parameters():
 def test_embedding_is_stable_across_processes():
     # Python's str hash is salted per process; the provider must not depend on it.
     code = (
-        "from nf_resources.providers.offline_embedding import HashingNgramEmbedding as H;"
+        "from nf_services.providers.offline_embedding import HashingNgramEmbedding as H;"
         "print(repr(H(dimensions=32).vector('红楼梦 dream')))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}

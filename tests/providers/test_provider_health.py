@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from nf_assets.executors import refine_image_prompts
-from nf_resources.providers import health
-from nf_resources.providers.health import CircuitBreaker, Guard, HealthPolicy, RunBudget
-from nf_resources.providers.registry import build_provider, select_provider, settings_config
+from nf_services.providers import health
+from nf_services.providers.health import CircuitBreaker, Guard, HealthPolicy, RunBudget
+from nf_services.providers.registry import build_provider, select_provider, settings_config
 from shared.errors import NFError
 from shared.retry import call_with_retry
 from tests.providers.fake_openai import FakeOpenAIServer
@@ -255,7 +255,7 @@ def test_timeout_layers():
 
 # fallback chain: fail fast, every call in the ledger data ----------------------------------------
 def _prompts(n: int):
-    from nf_assets.skills.contracts import CompiledPrompt
+    from nf_skills.contracts import CompiledPrompt
 
     return [
         CompiledPrompt(

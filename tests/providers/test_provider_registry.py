@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from nf_resources.providers.base import ImageProvider, SpeechProvider
-from nf_resources.providers.http_openai import (
+from nf_services.providers.base import ImageProvider, SpeechProvider
+from nf_services.providers.http_openai import (
     OpenAIChatProvider,
     OpenAIEmbeddingProvider,
     OpenAIImageProvider,
     OpenAISpeechProvider,
 )
-from nf_resources.providers.offline_embedding import HashingNgramEmbedding
-from nf_resources.providers.offline_text import OfflineChatProvider
-from nf_resources.providers.registry import (
+from nf_services.providers.offline_embedding import HashingNgramEmbedding
+from nf_services.providers.offline_text import OfflineChatProvider
+from nf_services.providers.registry import (
     build_provider,
     build_providers,
     redacted,
@@ -208,7 +208,7 @@ def test_registry_built_provider_talks_to_fake_server(fake_openai: FakeOpenAISer
 
 
 @pytest.mark.skipif(
-    not _has("nf_resources.providers.offline_image"), reason="offline_image not written yet"
+    not _has("nf_services.providers.offline_image"), reason="offline_image not written yet"
 )
 def test_offline_image_is_built_lazily(tmp_path: Path):
     provider = select_provider("image", {})
@@ -216,7 +216,7 @@ def test_offline_image_is_built_lazily(tmp_path: Path):
 
 
 @pytest.mark.skipif(
-    not _has("nf_resources.providers.offline_speech"), reason="offline_speech not written yet"
+    not _has("nf_services.providers.offline_speech"), reason="offline_speech not written yet"
 )
 def test_offline_speech_is_built_lazily():
     provider = select_provider("speech", {})

@@ -25,7 +25,7 @@ class Indexed:
 
 
 def chapters_of(name: str, n: int) -> list:
-    from nf_assets.skills import s01_ingest, s02_chapter_split
+    from nf_skills import s01_ingest, s02_chapter_split
 
     ingested = s01_ingest.ingest((CORPUS / name).read_bytes())
     return s02_chapter_split.split_chapters(ingested.text, ingested.language).chapters[:n]
@@ -33,9 +33,9 @@ def chapters_of(name: str, n: int) -> list:
 
 def load_novel(engine, store, tenant: str, project: str, name: str, n: int) -> Indexed:
     """Register a novel and write its SKILL_03 chunks (no embeddings yet)."""
-    from nf_assets.skills import s03_chunk
-    from nf_resources.rag.store import RagStore
-    from shared.novels import ensure_tenant_project, register_novel
+    from nf_services.novels import ensure_tenant_project, register_novel
+    from nf_services.rag.store import RagStore
+    from nf_skills import s03_chunk
 
     ensure_tenant_project(engine, tenant, project)
     chapters = chapters_of(name, n)

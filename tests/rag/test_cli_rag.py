@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from nf_cli.main import main
-from nf_resources.rag import indexing
+from nf_services.rag import indexing
 
 pytestmark = pytest.mark.pg
 

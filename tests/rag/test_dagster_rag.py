@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from nf_assets import ingest, rag
 from nf_assets.definitions import defs
 from nf_assets.partitions import novels_partitions
-from nf_resources.database import ArtifactStoreResource, DatabaseResource
-from nf_resources.rag import eval as rag_eval
-from nf_resources.rag import governance
+from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.rag import eval as rag_eval
+from nf_services.rag import governance
 from shared.models import Base
 from tests.conftest import CORPUS
 
@@ -38,8 +38,8 @@ def own_db_url():
 @pytest.fixture(scope="module")
 def setup(own_db_url, tmp_path_factory):
     from nf_cli.demo import first_chapters
+    from nf_services.novels import ensure_tenant_project, register_novel
     from shared.db import get_engine
-    from shared.novels import ensure_tenant_project, register_novel
     from shared.storage import LocalArtifactStore
 
     engine = get_engine(own_db_url)
@@ -163,7 +163,7 @@ def test_pipeline_sensor_and_schedule(setup):
     # A corrupted active index: the next evaluation warns and suggests a rollback.
     import numpy as np
 
-    from nf_resources.rag.store import RagStore
+    from nf_services.rag.store import RagStore
 
     store = RagStore(engine)
     rows = store.chunk_rows(tenant, project)

@@ -11,7 +11,7 @@ from nf_gateway import routes_rag
 from nf_gateway.app import create_app
 from nf_gateway.deps import GatewayConfig
 from nf_gateway.testing import login, seed_cast
-from nf_resources.rag import indexing
+from nf_services.rag import indexing
 from tests.rag.conftest import load_novel
 
 pytestmark = pytest.mark.pg

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from nf_resources.rag import eval as rag_eval
-from nf_resources.rag import governance, indexing, suggestions
-from nf_resources.rag.governance import EmbeddingStatus as S
-from nf_resources.rag.store import RagStore
+from nf_services.rag import eval as rag_eval
+from nf_services.rag import governance, indexing, suggestions
+from nf_services.rag.governance import EmbeddingStatus as S
+from nf_services.rag.store import RagStore
 from shared.errors import NFError
 from shared.models import Base
 
@@ -22,7 +22,7 @@ T = Base.metadata.tables
 @pytest.fixture
 def project(xiyouji):
     """A fresh project (own versions and suggestions) over the module's chunks."""
-    from shared.novels import ensure_tenant_project
+    from nf_services.novels import ensure_tenant_project
     from tests.rag.conftest import load_novel
 
     name = f"p{uuid.uuid4().hex[:8]}"

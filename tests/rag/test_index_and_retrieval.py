@@ -7,9 +7,9 @@ import uuid
 import numpy as np
 import pytest
 
-from nf_resources.rag import governance, indexing
-from nf_resources.rag.retrieval import retrieve, retriever
-from nf_resources.rag.store import RagStore
+from nf_services.rag import governance, indexing
+from nf_services.rag.retrieval import retrieve, retriever
+from nf_services.rag.store import RagStore
 from shared.errors import NFError
 from tests.rag.conftest import N_CHAPTERS, load_novel
 
@@ -57,7 +57,7 @@ def test_retrieval_finds_the_known_chunk_with_exact_offsets(indexed):
 
 
 def test_search_paths_agree(indexed, monkeypatch):
-    from nf_resources.rag import store as store_mod
+    from nf_services.rag import store as store_mod
 
     x, versions, _ = indexed
     store = RagStore(x.engine)
@@ -146,7 +146,7 @@ def test_tenant_and_project_filters_hold(indexed, artifact_store):
 
 def test_without_pgvector_everything_falls_back(indexed, monkeypatch):
     """What CI's PostgreSQL 15 (no pgvector) sees: no side table, exact/ivf paths only."""
-    from nf_resources.rag import store as store_mod
+    from nf_services.rag import store as store_mod
 
     x, versions, _ = indexed
     monkeypatch.setitem(store_mod._PGV_CACHE, str(x.engine.url), False)

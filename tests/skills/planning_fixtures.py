@@ -6,7 +6,7 @@ understanding skills. Offsets are computed from the text, never typed in.
 
 from __future__ import annotations
 
-from nf_assets.skills.contracts import (
+from nf_skills.contracts import (
     Chapter,
     ChapterUnderstanding,
     DialogueLine,

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from nf_assets.skills import s01_ingest
-from nf_assets.skills.s01_ingest import detect_language, ingest, is_boilerplate
+from nf_skills import s01_ingest
+from nf_skills.s01_ingest import detect_language, ingest, is_boilerplate
 from shared.errors import NFError
 from tests.conftest import CORPUS
 

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from nf_assets.skills import s02_chapter_split
-from nf_assets.skills.contracts import ChapterSplit
-from nf_assets.skills.s01_ingest import ingest
-from nf_assets.skills.s02_chapter_split import split_chapters
+from nf_skills import s02_chapter_split
+from nf_skills.contracts import ChapterSplit
+from nf_skills.s01_ingest import ingest
+from nf_skills.s02_chapter_split import split_chapters
 from shared.errors import NFError
 from tests.conftest import CORPUS
 

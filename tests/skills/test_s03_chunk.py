@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from nf_assets.skills import s03_chunk
-from nf_assets.skills.contracts import Chapter
-from nf_assets.skills.s03_chunk import (
+from nf_skills import s03_chunk
+from nf_skills.contracts import Chapter
+from nf_skills.s03_chunk import (
     chunk_chapter,
     containment,
     detect_language,

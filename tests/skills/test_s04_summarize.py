@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nf_assets.skills import s04_summarize as s04
-from nf_assets.skills.contracts import Chapter
-from nf_assets.skills.s04_summarize import summarize, textrank
+from nf_skills import s04_summarize as s04
+from nf_skills.contracts import Chapter
+from nf_skills.s04_summarize import summarize, textrank
 from tests.skills.understanding_corpus import corpus_chapters
 
 ZH = (

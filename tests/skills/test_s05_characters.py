@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from nf_assets.skills import s05_characters as s05
-from nf_assets.skills.contracts import Chapter, CharacterList
-from nf_assets.skills.s05_characters import extract_characters
+from nf_skills import s05_characters as s05
+from nf_skills.contracts import Chapter, CharacterList
+from nf_skills.s05_characters import extract_characters
 from tests.skills.understanding_corpus import corpus_chapters
 
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from nf_assets.skills import s06_relations as s06
-from nf_assets.skills.contracts import Chapter, Character, CharacterList
-from nf_assets.skills.s05_characters import extract_characters
-from nf_assets.skills.s06_relations import relation_graph
+from nf_skills import s06_relations as s06
+from nf_skills.contracts import Chapter, Character, CharacterList
+from nf_skills.s05_characters import extract_characters
+from nf_skills.s06_relations import relation_graph
 from tests.skills.understanding_corpus import corpus_chapters
 
 CAST = CharacterList(

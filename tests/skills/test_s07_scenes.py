@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from nf_assets.skills import s07_scenes as s07
-from nf_assets.skills.contracts import Chapter
-from nf_assets.skills.s07_scenes import split_scenes
+from nf_skills import s07_scenes as s07
+from nf_skills.contracts import Chapter
+from nf_skills.s07_scenes import split_scenes
 from tests.skills.understanding_corpus import corpus_chapters
 
 

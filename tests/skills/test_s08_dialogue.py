@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from nf_assets.skills import s08_dialogue as s08
-from nf_assets.skills.contracts import Chapter, Character, CharacterList
-from nf_assets.skills.s05_characters import extract_characters
-from nf_assets.skills.s08_dialogue import attribute_dialogue
+from nf_skills import s08_dialogue as s08
+from nf_skills.contracts import Chapter, Character, CharacterList
+from nf_skills.s05_characters import extract_characters
+from nf_skills.s08_dialogue import attribute_dialogue
 from tests.skills.understanding_corpus import corpus_chapters
 
 

@@ -7,9 +7,9 @@ import pathlib
 
 import pytest
 
-from nf_assets.skills.contracts import Chapter, Character, CharacterList
-from nf_assets.skills.s05_characters import extract_characters
-from nf_assets.skills.s08_dialogue import attribute_dialogue
+from nf_skills.contracts import Chapter, Character, CharacterList
+from nf_skills.s05_characters import extract_characters
+from nf_skills.s08_dialogue import attribute_dialogue
 
 
 def _cl(*groups: tuple[str, ...]) -> CharacterList:

@@ -2,19 +2,19 @@ from __future__ import annotations
 
 import pytest
 
-from nf_assets.skills import s09_render_plan
-from nf_assets.skills.contracts import Script, ScriptLine, Shot, Storyboard
-from nf_assets.skills.s03_chunk import speech_units
-from nf_assets.skills.s09_render_plan import (
+from nf_skills import s09_render_plan
+from nf_skills.contracts import Script, ScriptLine, Shot, Storyboard
+from nf_skills.s03_chunk import speech_units
+from nf_skills.s09_render_plan import (
     MIN_SHOT_SECONDS,
     PAUSE_SECONDS,
     render_plan,
     speech_rate_for,
 )
-from nf_assets.skills.s10_script_adapt import adapt_script
-from nf_assets.skills.s13_storyboard import make_storyboard
-from nf_assets.skills.s15_style_bible import style_bible
-from nf_assets.skills.s19_continuity import continuity
+from nf_skills.s10_script_adapt import adapt_script
+from nf_skills.s13_storyboard import make_storyboard
+from nf_skills.s15_style_bible import style_bible
+from nf_skills.s19_continuity import continuity
 from shared.errors import NFError
 from tests.skills.planning_fixtures import long_zh_case, persona
 

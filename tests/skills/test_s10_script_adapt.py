@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from nf_assets.skills import s10_script_adapt
-from nf_assets.skills.contracts import Chapter, Script
-from nf_assets.skills.s03_chunk import speech_units
-from nf_assets.skills.s10_script_adapt import (
+from nf_skills import s10_script_adapt
+from nf_skills.contracts import Chapter, Script
+from nf_skills.s03_chunk import speech_units
+from nf_skills.s10_script_adapt import (
     ANCHORED_CAP,
     NOMINAL_RATE,
     adapt_script,
@@ -14,8 +14,8 @@ from nf_assets.skills.s10_script_adapt import (
     normalise_line,
     trim_to_units,
 )
-from nf_assets.skills.s13_storyboard import make_storyboard
-from nf_assets.skills.s16_content_gate import content_gate
+from nf_skills.s13_storyboard import make_storyboard
+from nf_skills.s16_content_gate import content_gate
 from shared.errors import NFError
 from tests.conftest import CORPUS
 from tests.skills.planning_fixtures import en_case, long_zh_case, persona, understanding, zh_case
@@ -383,8 +383,8 @@ BOOKS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("book", BOOKS)
 def test_summary_anchored_scripts_pass_the_content_gate_on_every_corpus_chapter(book) -> None:
-    from nf_assets.skills import s01_ingest, s02_chapter_split, s05_characters, s14_persona
-    from nf_assets.skills.understand import understand_chapter
+    from nf_skills import s01_ingest, s02_chapter_split, s05_characters, s14_persona
+    from nf_skills.understand import understand_chapter
 
     src = s01_ingest.ingest((CORPUS / book).read_bytes())
     lang = src.language

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from nf_assets.skills import s11_voice_cast as s11
-from nf_assets.skills.contracts import Persona
-from nf_assets.skills.s11_voice_cast import cast_voices
+from nf_skills import s11_voice_cast as s11
+from nf_skills.contracts import Persona
+from nf_skills.s11_voice_cast import cast_voices
 
 
 def _p(name: str, gender: str | None = None, aliases: list[str] | None = None) -> Persona:

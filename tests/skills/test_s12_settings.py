@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from nf_assets.skills import s12_settings as s12
-from nf_assets.skills.contracts import Chapter
-from nf_assets.skills.s12_settings import extract_settings, locations_in
+from nf_skills import s12_settings as s12
+from nf_skills.contracts import Chapter
+from nf_skills.s12_settings import extract_settings, locations_in
 from tests.skills.understanding_corpus import corpus_chapters
 
 

@@ -4,10 +4,10 @@ from collections import Counter
 
 import pytest
 
-from nf_assets.skills import s13_storyboard
-from nf_assets.skills.contracts import Script, ScriptLine, Storyboard
-from nf_assets.skills.s10_script_adapt import adapt_script
-from nf_assets.skills.s13_storyboard import make_storyboard
+from nf_skills import s13_storyboard
+from nf_skills.contracts import Script, ScriptLine, Storyboard
+from nf_skills.s10_script_adapt import adapt_script
+from nf_skills.s13_storyboard import make_storyboard
 from shared.errors import NFError
 from tests.skills.planning_fixtures import en_case, long_zh_case, zh_case
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import re
 
-from nf_assets.skills import s14_persona as s14
-from nf_assets.skills.contracts import Chapter, Character, CharacterList
-from nf_assets.skills.s05_characters import extract_characters
-from nf_assets.skills.s14_persona import build_personas, colour_for
-from nf_assets.skills.understand import understand_chapter
+from nf_skills import s14_persona as s14
+from nf_skills.contracts import Chapter, Character, CharacterList
+from nf_skills.s05_characters import extract_characters
+from nf_skills.s14_persona import build_personas, colour_for
+from nf_skills.understand import understand_chapter
 from tests.skills.understanding_corpus import corpus_chapters
 
 EN_TEXT = "\n\n".join(

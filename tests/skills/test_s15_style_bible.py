@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from nf_assets.skills import s15_style_bible
-from nf_assets.skills.s15_style_bible import normalise_colour, style_bible
+from nf_skills import s15_style_bible
+from nf_skills.s15_style_bible import normalise_colour, style_bible
 from shared.errors import NFError
 
 

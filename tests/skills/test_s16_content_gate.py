@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from nf_assets.skills import s16_content_gate
-from nf_assets.skills.contracts import Chapter, ContentGateThresholds, Script
-from nf_assets.skills.s10_script_adapt import adapt_script
-from nf_assets.skills.s13_storyboard import make_storyboard
-from nf_assets.skills.s16_content_gate import content_gate
+from nf_skills import s16_content_gate
+from nf_skills.contracts import Chapter, ContentGateThresholds, Script
+from nf_skills.s10_script_adapt import adapt_script
+from nf_skills.s13_storyboard import make_storyboard
+from nf_skills.s16_content_gate import content_gate
 from shared.errors import NFError
 from tests.skills.planning_fixtures import en_case, long_zh_case, zh_case
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from nf_assets.skills import s17_experiment
-from nf_assets.skills.s17_experiment import assign_variant, evaluate_experiment
+from nf_skills import s17_experiment
+from nf_skills.s17_experiment import assign_variant, evaluate_experiment
 from shared.errors import NFError
 
 

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nf_assets.skills import s18_media_gate as s18
-from nf_assets.skills.s18_media_gate import (
+from nf_services.media.composer import compose_chapter
+from nf_services.providers.offline_image import OfflinePanelProvider
+from nf_services.providers.offline_speech import EspeakSpeechProvider
+from nf_skills import s18_media_gate as s18
+from nf_skills.s18_media_gate import (
     audio_gate,
     check_audio,
     check_image,
@@ -19,9 +22,6 @@ from nf_assets.skills.s18_media_gate import (
     media_gate,
     video_gate,
 )
-from nf_resources.media.composer import compose_chapter
-from nf_resources.providers.offline_image import OfflinePanelProvider
-from nf_resources.providers.offline_speech import EspeakSpeechProvider
 
 
 def _wav(path: Path, samples: np.ndarray, rate: int = 22050) -> Path:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import itertools
 
-from nf_assets.skills import s19_continuity
-from nf_assets.skills.s15_style_bible import style_bible
-from nf_assets.skills.s19_continuity import (
+from nf_skills import s19_continuity
+from nf_skills.s15_style_bible import style_bible
+from nf_skills.s19_continuity import (
     MIN_CONTRAST,
     MIN_DELTA_E,
     _rgb,

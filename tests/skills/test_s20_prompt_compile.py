@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-from nf_assets.skills import s20_prompt_compile
-from nf_assets.skills.contracts import RenderPlan, VoiceAssignment
-from nf_assets.skills.s09_render_plan import render_plan, speech_rate_for
-from nf_assets.skills.s10_script_adapt import adapt_script
-from nf_assets.skills.s13_storyboard import make_storyboard
-from nf_assets.skills.s15_style_bible import style_bible
-from nf_assets.skills.s19_continuity import continuity
-from nf_assets.skills.s20_prompt_compile import compile_prompts
+from nf_skills import s20_prompt_compile
+from nf_skills.contracts import RenderPlan, VoiceAssignment
+from nf_skills.s09_render_plan import render_plan, speech_rate_for
+from nf_skills.s10_script_adapt import adapt_script
+from nf_skills.s13_storyboard import make_storyboard
+from nf_skills.s15_style_bible import style_bible
+from nf_skills.s19_continuity import continuity
+from nf_skills.s20_prompt_compile import compile_prompts
 from shared.errors import NFError
 from tests.skills.planning_fixtures import voices, zh_case
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from nf_assets.skills import s21_subtitle as s21
-from nf_assets.skills.s21_subtitle import (
+from nf_skills import s21_subtitle as s21
+from nf_skills.s21_subtitle import (
     build_subtitles,
     split_lines,
     srt_timestamp,

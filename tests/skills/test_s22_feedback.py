@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from nf_assets.skills import s22_feedback
-from nf_assets.skills.contracts import FeedbackItem
-from nf_assets.skills.s17_experiment import evaluate_experiment
-from nf_assets.skills.s22_feedback import feedback_metrics, ratings_by_version
+from nf_skills import s22_feedback
+from nf_skills.contracts import FeedbackItem
+from nf_skills.s17_experiment import evaluate_experiment
+from nf_skills.s22_feedback import feedback_metrics, ratings_by_version
 
 
 def _item(rating: int, version: str, tags=(), skill: str = "SKILL_13") -> FeedbackItem:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from nf_assets.skills import s04_summarize, s07_scenes, s08_dialogue, s12_settings
-from nf_assets.skills.contracts import Chapter, Character, CharacterList
-from nf_assets.skills.understand import understand_chapter
+from nf_skills import s04_summarize, s07_scenes, s08_dialogue, s12_settings
+from nf_skills.contracts import Chapter, Character, CharacterList
+from nf_skills.understand import understand_chapter
 from tests.skills.understanding_corpus import corpus_chapters
 
 
@@ -36,7 +36,7 @@ def test_understand_a_small_chapter() -> None:
 
 
 def test_understand_an_alice_chapter() -> None:
-    from nf_assets.skills.s05_characters import extract_characters
+    from nf_skills.s05_characters import extract_characters
 
     chapters = list(corpus_chapters("en_alice_in_wonderland.txt"))
     cast = extract_characters(chapters, "en", top_n=20)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from nf_assets.skills.contracts import Chapter
-from nf_assets.skills.s02_chapter_split import split_chapters
+from nf_skills.contracts import Chapter
+from nf_skills.s02_chapter_split import split_chapters
 from tests.conftest import CORPUS
 
 

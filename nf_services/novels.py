@@ -1,0 +1,69 @@
+"""Putting a novel into a project: store the raw bytes, create the novels row, return its key.
+
+The CLI and the main job call `register_novel`; the gateway calls `register_upload` inside its
+tenant-scoped transaction: one set of rules for all three. Both admit the bytes first
+(nf_services.admission: size, text, chapters), so a refused file leaves no blob and no row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from nf_services.admission import Admission, admit
+from shared.models import Base
+from shared.requests import NovelUpload, register_upload
+from shared.slugs import validate_slug
+from shared.storage import LocalArtifactStore
+
+T = Base.metadata.tables
+
+
+def ensure_tenant_project(engine: Engine, tenant_id: str, project_id: str) -> None:
+    validate_slug(tenant_id, "tenant")
+    validate_slug(project_id, "project")
+    with engine.begin() as conn:
+        conn.execute(
+            pg_insert(T["tenants"]).values(id=tenant_id, name=tenant_id).on_conflict_do_nothing()
+        )
+        conn.execute(
+            pg_insert(T["projects"])
+            .values(tenant_id=tenant_id, id=project_id, name=project_id)
+            .on_conflict_do_nothing()
+        )
+
+
+def register_novel(
+    engine: Engine,
+    store: LocalArtifactStore,
+    *,
+    tenant_id: str,
+    project_id: str,
+    slug: str,
+    data: bytes,
+    title: str,
+    trace_id: str,
+    admission: Admission | None = None,
+) -> NovelUpload:
+    """Store the bytes and write the novels row (`register_upload`'s rules: the same bytes again
+    return the stored novel, other bytes under a taken slug are refused with NF-DB-002).
+
+    The admission policy runs first (unless `admission` is the caller's verdict on these very
+    bytes): a refused file (NF-INPUT-0xx) writes nothing."""
+    validate_slug(slug, "novel slug")
+    if admission is None or admission.sha256 != hashlib.sha256(data).hexdigest():
+        admit(data)
+    blob = store.put_bytes(data, "txt")
+    with engine.begin() as conn:
+        return register_upload(
+            conn,
+            tenant_id=tenant_id,
+            project_id=project_id,
+            slug=slug,
+            title=title,
+            source_sha256=blob.sha256,
+            source_path=blob.path,
+            trace_id=trace_id,
+        )
