@@ -1,7 +1,8 @@
 """`nf rag ...`: embedding versions, indexing, evaluation, rollback and search for operators.
 
 Promotion of a candidate goes through the proposal flow (`nf proposal`, kind embedding_version);
-`nf rag accept` carries out an open suggestion (a promotion through the same RAG gate).
+`nf rag accept` carries out an open suggestion (a promotion through the same RAG gate);
+`nf rag dismiss` closes one with a reason.
 """
 
 from __future__ import annotations
@@ -234,6 +235,14 @@ def cmd_accept(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dismiss(args: argparse.Namespace) -> int:
+    from nf_services.rag import suggestions
+
+    suggestions.dismiss(_engine(), args.suggestion, args.by, args.reason)
+    _out({"dismissed": args.suggestion})
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from nf_services.rag.retrieval import retrieve
 
@@ -315,6 +324,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suggestion")
     p.add_argument("--by", required=True)
     p.set_defaults(fn=cmd_accept)
+
+    p = cmds.add_parser("dismiss", help="close a suggestion without carrying it out")
+    p.add_argument("suggestion")
+    p.add_argument("--by", required=True)
+    p.add_argument("--reason", required=True)
+    p.set_defaults(fn=cmd_dismiss)
 
     p = scoped("search", "top-k chunks for a query", cmd_search)
     p.add_argument("query")

@@ -24,6 +24,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
+from nf_services.governance.experiment_metrics import evaluate
+from nf_skills.contracts import ExperimentDecision
 from shared.errors import NFError
 from shared.models import Base
 from shared.models.enums import EmbeddingStatus, ExperimentStatus
@@ -252,13 +254,9 @@ def experiment_check(
             + ("; one is required (run `nf experiment create`)" if required else " (not required)"),
         )
     if exp.status == ExperimentStatus.DECIDED and exp.result and "decision" in exp.result:
-        from nf_skills.contracts import ExperimentDecision
-
         decision = ExperimentDecision.model_validate(exp.result["decision"])
         source = "stored decision"
     elif exp.status in (ExperimentStatus.DRAFT, ExperimentStatus.RUNNING):
-        from nf_services.governance.experiments import evaluate
-
         decision = evaluate(conn, exp, alpha=policy.alpha)
         source = "evaluated now (experiment still running)"
     else:
@@ -489,9 +487,9 @@ def evaluate_gate(
 
 
 def rag_promotion_gate(engine: Engine | None = None, policy: GatePolicy | None = None):
-    """The gate for nf_services.rag.governance.promote(..., gate=...) (or
-    `register_promotion_gate`): refuses a candidate embedding version that regresses RAG eval
-    against the active one, raising NF-GOV-002 with the comparison (which metric, by how much)."""
+    """The gate for nf_services.rag.governance.promote(..., gate=...): refuses a candidate
+    embedding version that regresses RAG eval against the active one, raising NF-GOV-002 with
+    the comparison (which metric, by how much)."""
 
     def gate(request: Any) -> bool:
         from shared.db import get_engine
@@ -516,10 +514,3 @@ def rag_promotion_gate(engine: Engine | None = None, policy: GatePolicy | None =
         return True
 
     return gate
-
-
-def install_rag_gate(engine: Engine | None = None) -> None:
-    """Make every embedding-version promotion go through the RAG regression gate."""
-    from nf_services.rag.governance import register_promotion_gate
-
-    register_promotion_gate(rag_promotion_gate(engine))

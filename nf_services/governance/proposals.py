@@ -261,16 +261,16 @@ def _activate(
         from nf_services.rag import backends
         from nf_services.rag import governance as rag
 
-        versions = {v.name: v for v in rag._lock_project(conn, t, p)}
+        versions = {v.name: v for v in rag.lock_versions(conn, t, p)}
         target_v = versions.get(new) if new is not None else None
         if target_v is not None and backends.needs_fit(target_v.backend, target_v.params):
             raise NFError("NF-RAG-003", f"{new} has no index yet (not fitted)")
         why = f"proposal {prop.id}"
         for v in versions.values():  # at most one active per project: retire first
             if v.status == EmbeddingStatus.ACTIVE:
-                rag._retire(conn, v, who, f"{action}: replaced by {new} ({why})", action)
+                rag.retire_locked(conn, v, who, f"{action}: replaced by {new} ({why})", action)
         if target_v is not None:
-            rag._activate(conn, target_v, who, why, action, gate="nf_services.governance")
+            rag.activate_locked(conn, target_v, who, why, action, gate="nf_services.governance")
 
 
 # -- reads ----------------------------------------------------------------------------------

@@ -4,11 +4,12 @@ Who/when/why: `created_by`, `promoted_by`/`promoted_at`, `retired_at` and `reaso
 latest transition; the full history is appended to `params["lifecycle"]` (action, by, at, reason,
 from/to status), which no backend reads.
 
-Promotion goes through a gate. The governance domain (proposal flow) plugs its gate in once with
-`register_promotion_gate(fn)`; `promote(..., gate=None)` then uses it, an explicit `gate=` wins.
-A gate receives a `PromotionRequest` (the version, the active one it would replace, the latest
-evaluation evidence of both) and refuses by returning False or raising NFError (NF-GOV-002).
-Without a registered gate a promotion is recorded as ungated.
+Promotion goes through the gate its caller passes (`nf rag accept` passes the RAG regression gate,
+`nf_services.governance.gate.rag_promotion_gate`; the proposal flow runs its own gate first and
+switches versions with `retire_locked` / `activate_locked` inside its transaction). A gate
+receives a `PromotionRequest` (the version, the active one it would replace, the caller's
+evidence) and refuses by returning False or raising NFError (NF-GOV-002). `gate=None` is recorded
+as an ungated promotion.
 
 Rollback is one call: the active version is retired and the most recently retired version that
 was once active (or the one named) becomes active again. It skips the gate on purpose: the
@@ -87,19 +88,6 @@ class PromotionRequest:
 
 
 PromotionGate = Callable[[PromotionRequest], bool | None]
-_registered_gate: PromotionGate | None = None
-
-
-def register_promotion_gate(gate: PromotionGate | None) -> PromotionGate | None:
-    """Install the gate every `promote(..., gate=None)` goes through; returns the previous one.
-    This is the hook for the proposal flow (nf governance); None removes it."""
-    global _registered_gate
-    previous, _registered_gate = _registered_gate, gate
-    return previous
-
-
-def registered_promotion_gate() -> PromotionGate | None:
-    return _registered_gate
 
 
 def _now() -> datetime:
@@ -279,7 +267,9 @@ def set_fitted_params(
     return _info(row)
 
 
-def _lock_project(conn, tenant_id: str, project_id: str) -> list[VersionInfo]:
+def lock_versions(conn, tenant_id: str, project_id: str) -> list[VersionInfo]:
+    """The project's versions, locked for the caller's transaction (with retire_locked and
+    activate_locked, the building blocks of every version switch)."""
     table = T["embedding_versions"]
     rows = conn.execute(
         select(table)
@@ -290,7 +280,7 @@ def _lock_project(conn, tenant_id: str, project_id: str) -> list[VersionInfo]:
     return [_info(r) for r in rows]
 
 
-def _retire(conn, info: VersionInfo, by: str, reason: str, action: str) -> None:
+def retire_locked(conn, info: VersionInfo, by: str, reason: str, action: str) -> None:
     table = T["embedding_versions"]
     conn.execute(
         update(table)
@@ -304,7 +294,9 @@ def _retire(conn, info: VersionInfo, by: str, reason: str, action: str) -> None:
     )
 
 
-def _activate(conn, info: VersionInfo, by: str, reason: str, action: str, **extra: Any) -> Row:
+def activate_locked(
+    conn, info: VersionInfo, by: str, reason: str, action: str, **extra: Any
+) -> Row:
     table = T["embedding_versions"]
     return conn.execute(
         update(table)
@@ -330,11 +322,8 @@ def promote(
     evidence: dict[str, Any] | None = None,
     engine: Engine | None = None,
 ) -> VersionInfo:
-    """Make a candidate the project's active version (the old active is retired).
-
-    The gate (explicit, else the registered one) sees the evidence (default: the latest
-    evaluation summary of both versions) and may refuse: NF-GOV-002.
-    """
+    """Make a candidate the project's active version (the old active is retired). The gate sees
+    the evidence and may refuse: NF-GOV-002."""
     eng = _engine(engine)
     target = get_version(version_id, engine=eng)
     if target.status != EmbeddingStatus.CANDIDATE:
@@ -344,28 +333,20 @@ def promote(
     if backends.needs_fit(target.backend, target.params):
         raise NFError("NF-RAG-003", f"{target.name} has no index yet (not fitted)")
     current = active_version(target.tenant_id, target.project_id, engine=eng)
-    if evidence is None:
-        from nf_services.rag.eval import latest_summary
-
-        evidence = {
-            "candidate": latest_summary(target.id, engine=eng),
-            "active": latest_summary(current.id, engine=eng) if current else None,
-        }
-    chosen = gate if gate is not None else _registered_gate
-    if chosen is not None:
-        verdict = chosen(PromotionRequest(target, current, by, reason, evidence))
+    if gate is not None:
+        verdict = gate(PromotionRequest(target, current, by, reason, evidence or {}))
         if verdict is False:
             raise NFError("NF-GOV-002", f"the promotion gate refused {target.name}")
-    gate_name = getattr(chosen, "__qualname__", repr(chosen)) if chosen else "none"
+    gate_name = getattr(gate, "__qualname__", repr(gate)) if gate else "none"
     with eng.begin() as conn:
-        versions = {v.id: v for v in _lock_project(conn, target.tenant_id, target.project_id)}
+        versions = {v.id: v for v in lock_versions(conn, target.tenant_id, target.project_id)}
         fresh = versions[target.id]
         if fresh.status != EmbeddingStatus.CANDIDATE:  # raced with another transition
             raise NFError("NF-RAG-003", f"{fresh.name} is {fresh.status} now")
         for v in versions.values():
             if v.status == EmbeddingStatus.ACTIVE:
-                _retire(conn, v, by, f"replaced by {fresh.name}: {reason}", "replaced")
-        row = _activate(conn, fresh, by, reason, "promote", gate=gate_name)
+                retire_locked(conn, v, by, f"replaced by {fresh.name}: {reason}", "replaced")
+        row = activate_locked(conn, fresh, by, reason, "promote", gate=gate_name)
     return _info(row)
 
 
@@ -375,13 +356,13 @@ def bootstrap_active(
     """Activate candidate `name` of a project that has never had an active version. There is
     nothing to replace or compare with, so no gate applies; NF-RAG-003 otherwise."""
     with _engine(engine).begin() as conn:
-        versions = _lock_project(conn, tenant_id, project_id)
+        versions = lock_versions(conn, tenant_id, project_id)
         if any(v.promoted_at is not None for v in versions):
             raise NFError("NF-RAG-003", "the project already had an active version: promote")
         target = next((v for v in versions if v.name == name), None)
         if target is None or target.status != EmbeddingStatus.CANDIDATE:
             raise NFError("NF-RAG-003", f"no candidate {name!r} to bootstrap")
-        row = _activate(
+        row = activate_locked(
             conn, target, "system:bootstrap", "first version of the project", "bootstrap"
         )
     return _info(row)
@@ -400,7 +381,7 @@ def rollback(
     must be a retired version that was active before). NF-RAG-003 when there is none."""
     eng = _engine(engine)
     with eng.begin() as conn:
-        versions = _lock_project(conn, tenant_id, project_id)
+        versions = lock_versions(conn, tenant_id, project_id)
         active = next((v for v in versions if v.status == EmbeddingStatus.ACTIVE), None)
         was_active = [
             v for v in versions if v.status == EmbeddingStatus.RETIRED and v.promoted_at is not None
@@ -419,8 +400,8 @@ def rollback(
                 raise NFError("NF-RAG-003", "no previously active version to roll back to")
             target = max(was_active, key=lambda v: v.retired_at or v.created_at)
         if active is not None:
-            _retire(conn, active, by, f"rolled back to {target.name}: {reason}", "rollback")
-        row = _activate(
+            retire_locked(conn, active, by, f"rolled back to {target.name}: {reason}", "rollback")
+        row = activate_locked(
             conn, target, by, reason, "restore", replaced=str(active.id) if active else None
         )
     return _info(row)
@@ -435,8 +416,8 @@ def retire(
     if info.status == EmbeddingStatus.RETIRED:
         raise NFError("NF-RAG-003", f"{info.name} is already retired")
     with eng.begin() as conn:
-        fresh = {v.id: v for v in _lock_project(conn, info.tenant_id, info.project_id)}[info.id]
+        fresh = {v.id: v for v in lock_versions(conn, info.tenant_id, info.project_id)}[info.id]
         if fresh.status == EmbeddingStatus.RETIRED:
             raise NFError("NF-RAG-003", f"{info.name} is already retired")
-        _retire(conn, fresh, by, reason, "retire")
+        retire_locked(conn, fresh, by, reason, "retire")
     return get_version(version_id, engine=eng)

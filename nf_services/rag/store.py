@@ -521,11 +521,6 @@ class RagStore:
             conn.execute(text(f"ANALYZE {table}"))
             return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar())
 
-    def drop_pgvector(self, version_id: uuid.UUID) -> None:
-        if self.pgvector_available():
-            with self.engine.begin() as conn:
-                conn.execute(text(f"DROP TABLE IF EXISTS {_side_table(version_id)}"))
-
     def _search_pgvector(
         self, tenant_id, project_id, version_id, q: np.ndarray, k: int, ef_search: int
     ) -> list[Hit]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, insert, select
 
-from nf_services.governance import experiments, proposals
+from nf_services.governance import experiment_metrics, experiments, proposals
 from nf_services.governance.roles import SYSTEM
 from nf_skills import s17_experiment
 from shared.errors import NFError
@@ -243,7 +243,7 @@ def test_unit_run_with_the_wrong_version_is_left_out(world: World) -> None:
     w.job(rid, nid, 0, "SKILL_13", wrong)
     with w.engine.connect() as conn:
         e = experiments.find_experiment(conn, exp["id"])
-        obs = experiments.observations(conn, e)
+        obs = experiment_metrics.observations(conn, e)
     assert len(obs) == 10 and unit not in set(obs["unit_id"])
     assert sorted(obs["unit_id"]) == sorted(assigned)
 
@@ -278,8 +278,8 @@ def test_cost_latency_and_feedback_per_variant(world: World) -> None:
         conn.execute(insert(T["feedback"]), rows)
     with w.engine.connect() as conn:
         e = experiments.find_experiment(conn, exp["id"])
-        summary = experiments.variant_summary(conn, e)
-        control, candidate = experiments.samples(conn, e)
+        summary = experiment_metrics.variant_summary(conn, e)
+        control, candidate = experiment_metrics.samples(conn, e)
     assert summary["control"]["latency_ms_mean"] == 1000
     assert summary["candidate"]["latency_ms_mean"] == 600
     assert summary["control"]["cost_usd_mean"] == pytest.approx(0.02)

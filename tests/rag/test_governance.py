@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import numpy as np
@@ -73,15 +74,12 @@ def test_lifecycle_gate_and_rollback(project):
     assert seen[0].version.id == a.id and seen[0].current_active is None
     assert governance.get_version(a.id, engine=p.engine).status == S.CANDIDATE
 
-    previous = governance.register_promotion_gate(lambda req: req.by == "bob")
-    try:
-        a = governance.promote(a.id, "bob", "go live", engine=p.engine)
-        with pytest.raises(NFError) as err:  # the registered gate refuses anyone else
-            governance.promote(b.id, "mallory", "sneak", engine=p.engine)
-        assert err.value.code == "NF-GOV-002"
-        b = governance.promote(b.id, "bob", "wider n-grams", engine=p.engine)
-    finally:
-        governance.register_promotion_gate(previous)
+    only_bob = lambda req: req.by == "bob"  # noqa: E731
+    a = governance.promote(a.id, "bob", "go live", gate=only_bob, engine=p.engine)
+    with pytest.raises(NFError) as err:  # the gate refuses anyone else
+        governance.promote(b.id, "mallory", "sneak", gate=only_bob, engine=p.engine)
+    assert err.value.code == "NF-GOV-002"
+    b = governance.promote(b.id, "bob", "wider n-grams", gate=only_bob, engine=p.engine)
     a = governance.get_version(a.id, engine=p.engine)
     assert (a.status, b.status) == (S.RETIRED, S.ACTIVE)
     assert b.promoted_by == "bob" and b.promoted_at is not None
@@ -281,3 +279,22 @@ def test_better_candidate_gets_a_promote_suggestion(project):
         suggestions.accept(p.engine, made.id, "bob", gate=lambda req: refused.append(req) or False)
     assert refused[0].evidence["gain"]["recall_at_k"] > 0
     assert suggestions.accept(p.engine, made.id, "bob", gate=lambda req: True).id == strong.id
+
+
+def test_operator_dismisses_a_suggestion_from_the_cli(project, capsys):
+    from nf_cli.main import main
+
+    p = project
+    weak = _version(p, "weak", params={"dimensions": 16, "n_min": 1, "n_max": 1})
+    governance.promote(weak.id, "bob", "first", engine=p.engine)
+    strong = _version(p, "strong")
+    es = rag_eval.ensure_auto_eval_set(p.engine, p.tenant, p.project, p.novel_id)
+    _evaluate(p, weak, es), _evaluate(p, strong, es)
+    [made] = suggestions.suggest(p.engine, p.tenant, p.project)
+    argv = ["rag", "dismiss", str(made.id), "--by", "ops", "--reason", "not this week"]
+    assert main(argv) == 0
+    [row] = suggestions.list_suggestions(p.engine, p.tenant, p.project, status="dismissed")
+    assert row["id"] == made.id
+    assert governance.active_version(p.tenant, p.project, engine=p.engine).id == weak.id
+    assert main(argv) == 2  # no longer open
+    assert json.loads(capsys.readouterr().err)["error_code"] == "NF-RAG-003"
