@@ -44,7 +44,7 @@ from nf_skills._textkit import (
 from nf_skills.contracts import Chapter, CharacterList, DialogueLine
 
 SKILL_ID = "SKILL_08"
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 
 THRESHOLD = 0.35  # below: unattributed
 
@@ -407,12 +407,57 @@ def _explicit_en(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
     start = _sentence_start(text, lo, q.start)
     seg = text[start : q.start].replace("\n", " ")
     if prev_close >= 0 and prev_close + 1 == lo and start == lo:
+        # a tag between two quotes (“…,” said he, “…”), unless a later verb in the same stretch
+        # has its own subject (“…” she asked the Gryphon, and the Gryphon answered, “…”)
         m = post_verb_first.match(seg) or post_subject_first.match(seg)
-        if m:
+        if m and not re.search(rf"\b{_EN_SAY}\b", seg[m.end() :], re.I):
             a = _en_nominal(q, m, matcher, "pre")
             if a is not None:
                 return a
+    if not seg.strip() and para >= 0:
+        lead = _lead_in(text, para, q, matcher)
+        if lead is not None:
+            return lead
     return _pre_tag_en(text, q, seg, start, matcher)
+
+
+# the previous paragraph leads into the quote: “…answered most readily,” / “…began.” / “…thus:—”
+_EN_LEAD_END = re.compile(r"(?:,|:|;|--|—|,\s*--|:\s*--|,\s*—|:\s*—)\s*$")
+
+
+def _lead_in(text: str, para: int, q: Quote, matcher: NameMatcher) -> Attribution | None:
+    """A quote opening its paragraph, introduced by the previous paragraph's last sentence
+    (“Mr. Bennet coolly observed,” ⏎ “…”): that sentence's tag decides."""
+    end = para
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    tail = text[max(0, end - 300) : end]
+    if not tail or tail[-1] in "”\"’'":
+        return None
+    dotted = re.search(
+        rf"\b{_EN_SAY}(?:\s+(?:thus|again|then|\w+ly))?\s*\.(?:--|—)?\s*$", tail, re.I
+    )
+    if not _EN_LEAD_END.search(tail) and not dotted:
+        return None
+    lo = max(0, end - 300)
+    prev_close = max(text.rfind("”", lo, end), text.rfind('"', lo, end))
+    if prev_close >= 0:
+        lo = prev_close + 1
+    blank = text.rfind("\n\n", lo, end)
+    if blank >= 0:
+        lo = blank + 2
+    cut = (
+        end - (len(tail) - dotted.start() - len(dotted.group().rstrip(" .-—\n"))) if dotted else end
+    )
+    start = _sentence_start(text, lo, cut)
+    seg = text[start:cut].replace("\n", " ") + " "
+    a = _pre_tag_en(text, q, seg, start, matcher)
+    if a.form is None and a.rule != "pronoun" and not a.other:
+        return None
+    if a.form:
+        a.conf = min(a.conf, 0.85)
+    a.anchor = start if a.rule == "pronoun" else a.anchor
+    return a
 
 
 def _en_nominal(q: Quote, m: re.Match, matcher: NameMatcher, rule: str) -> Attribution | None:
@@ -444,6 +489,11 @@ def _pre_tag_en(text: str, q: Quote, seg: str, start: int, matcher: NameMatcher)
         if not _EN_TAIL.match(tail) or re.search(r"\b(?:that|if|whether)\b", tail):
             continue
         head = seg[: v.start()]
+        by = re.match(r"\s+by\s+(?:the\s+)?", tail)  # passive: “accosted by Miss Bingley,”
+        if by:
+            agent = next(matcher.finditer(tail, by.end()), None)
+            if agent is not None and agent.start() == by.end():
+                return Attribution(q, matcher.form(agent), v.group("v"), "pre", conf=0.9)
         who = re.search(r"\bwho\b[^.!?;“”\"]{0,80}$", head)
         if who:
             names_before = [m for m in matcher.finditer(head[: who.start()]) if m.end() >= 0]
@@ -457,19 +507,65 @@ def _pre_tag_en(text: str, q: Quote, seg: str, start: int, matcher: NameMatcher)
 
 
 _EN_PRON_RE = re.compile(r"\b((?i:he|she|they|we)|I)\b")
+_EN_PREP_ONLY = re.compile(
+    r"\b(?:to|at|with|from|of|towards|toward|on|upon|by|about|after|into|like|than|beside|"
+    r"behind|before|near|round|around|past|under|over)\s+(?:the\s+)?$",
+    re.I,
+)
+_EN_APPOSITIVE = re.compile(
+    r"(?:\s*,[^,;:“”\"]{1,80},|\s+\w+ing\b[^,;:“”\"]{0,40},)\s*(?:\w+ly\s+|then\s+|thus\s+)*"
+)
+# where a clause (and so a subject) starts: “, when Mr. Collins”, “; and Lydia”, “while the Dodo”
+_EN_CLAUSE_START = re.compile(
+    r"(?:^|[,;:]|\b(?:and|but|when|while|as|then|for|whereupon|till|until))\s*(?:the\s+)?$", re.I
+)
+_EN_ADJACENT = re.compile(
+    r"\s*(?:(?:\w+ly|then|again|now|only|too|also|thus|had|has|was|would|could|did|"
+    r"will|shall|might|must|to|not)\s+)*"
+)
+# a subject that is no known character right before the verb: “an old Crab took the
+# opportunity of saying”, “the young Crab said”, “one old Magpie began”
+_EN_OTHER_SUBJECT = re.compile(
+    r"(?:^|[,;]\s*|\b(?:and|but|then|while|when)\s+)(?:(?:a|an|one|another|some|the)\s+)"
+    r"(?:[a-z-]+\s+){0,2}[A-Za-z][a-z-]+\s+(?:\w+ly\s+)?(?:\w+\s+){0,5}$"
+)
 
 
 def _en_subject(
     q: Quote, head: str, h0: int, verb: str, matcher: NameMatcher, anchor: int | None = None
 ) -> Attribution:
-    """The first name or pronoun of the clause that is not an object or in a prepositional
-    phrase (to Jane, at Mr. Darcy), nor a possessor (Elizabeth's mother)."""
-    cands = [(m.start(), m.end(), "n", m) for m in matcher.finditer(head, h0)]
-    spans = [(a, b) for a, b, _k, _m in cands]
-    for m in _EN_PRON_RE.finditer(head, h0):
-        if not any(a <= m.start() < b for a, b in spans):
-            cands.append((m.start(), m.end(), "p", m))
-    cands.sort(key=lambda t: t[0])
+    """The subject of the speech verb that ends `head`: a name right before it (with at most an
+    appositive or participle between, “Lydia, always unguarded, exclaimed”), the subject of the
+    clause a coordinated verb continues (“…when Miss Bingley came towards her, and thus accosted
+    her”), else the first name or pronoun that is no object, prepositional phrase (to Jane, at
+    Mr. Darcy) or possessor (Elizabeth's mother)."""
+    cands = _en_candidates(head, h0, matcher)
+    if not cands and h0:  # “At length Darcy spoke, and … said”: the opener held the subject
+        cands = _en_candidates(head, 0, matcher)
+        h0 = 0
+    for a, b, kind, m in reversed(cands):
+        if re.match(r"(?:’s|'s)\b", head[b : b + 3]) or _EN_PREP_ONLY.search(head[h0:a]):
+            continue
+        between = head[b:]
+        if _EN_ADJACENT.fullmatch(between) or (
+            _EN_APPOSITIVE.fullmatch(between) and _EN_CLAUSE_START.search(head[h0:a])
+        ):
+            if kind == "n":
+                return Attribution(q, matcher.form(m), verb, "pre", conf=0.9)
+            break
+    if not cands and _EN_OTHER_SUBJECT.search(head[h0:]):
+        return Attribution(q, None, verb, "other", other=True)  # “an old Crab took … saying”
+    coord = _coord_start(head, h0)
+    if coord is not None and not any(a >= coord for a, _b, _k, _m in cands):
+        # “…, and [adverbial] said” / “…, saying”: the subject of the clause it continues
+        subj = [
+            c
+            for c in cands
+            if _EN_CLAUSE_START.search(head[h0 : c[0]])
+            and not re.match(r"(?:’s|'s)\b", head[c[1] : c[1] + 3])
+        ]
+        if subj and subj[-1][2] == "n":
+            return Attribution(q, matcher.form(subj[-1][3]), verb, "pre", conf=0.85)
     for a, b, kind, m in cands:
         before = head[max(h0, a - 30) : a]
         if _EN_PREP.search(before):
@@ -483,6 +579,27 @@ def _en_subject(
             return Attribution(q, None, verb, "group", other=True)
         return Attribution(q, None, verb, "pronoun", _GENDER.get(p), anchor=anchor)
     return Attribution(q, None, verb, "pronoun", None)
+
+
+def _coord_start(head: str, h0: int) -> int | None:
+    """Where the coordinated tail before a verb starts (“…, and thus ” / “…, ” of “, saying”)."""
+    conj = list(re.finditer(r"(?:,\s*)?\b(?:and|but)\s+", head[h0:]))
+    if conj and re.fullmatch(
+        r"(?:[^,;]{0,50},\s*)?(?:[\w’'-]+\s+){0,8}", head[h0 + conj[-1].end() :]
+    ):
+        return h0 + conj[-1].start()
+    comma = re.search(r",\s*$", head[h0:])
+    return h0 + comma.start() if comma else None
+
+
+def _en_candidates(head: str, h0: int, matcher: NameMatcher) -> list[tuple]:
+    cands = [(m.start(), m.end(), "n", m) for m in matcher.finditer(head, h0)]
+    spans = [(a, b) for a, b, _k, _m in cands]
+    for m in _EN_PRON_RE.finditer(head, h0):
+        if not any(a <= m.start() < b for a, b in spans):
+            cands.append((m.start(), m.end(), "p", m))
+    cands.sort(key=lambda t: t[0])
+    return cands
 
 
 # --- implicit speakers --------------------------------------------------------------------
@@ -546,7 +663,7 @@ def _fill_implicit(
         if len(known) == 1:
             first = next(a for a in t.atts if a.form and a.conf >= 0.9)
             for a in t.atts:
-                if not a.form and not a.other:
+                if not a.form and not a.other and _same_turn(a, first, t, canon, genders):
                     a.form, a.rule, a.conf = first.form, "paragraph", 0.9
     # pronoun tags: the nearest character of that gender named before
     for k, t in enumerate(turns):
@@ -563,7 +680,7 @@ def _fill_implicit(
         if len(known) == 1:
             first = next(a for a in t.atts if a.form)
             for a in t.atts:
-                if not a.form and not a.other:
+                if not a.form and not a.other and _same_turn(a, first, t, canon, genders):
                     a.form, a.rule, a.conf = first.form, "paragraph", first.conf * 0.95
     # a narration beat in the quote's own paragraph: "Elizabeth smiled. “…”"
     for t in turns:
@@ -577,6 +694,19 @@ def _fill_implicit(
                 if not a.form and not a.other:
                     a.form, a.rule, a.conf = who, "beat", 0.65
     _conversations(turns, text, para_spans, matcher, zh)
+
+
+def _same_turn(a: Attribution, known: Attribution, t: _Turn, canon, genders: dict) -> bool:
+    """Whether the paragraph's known tag also covers `a`: a quote with a pronoun tag of the
+    other gender has its own speaker, and a tag before a later quote (“…?” she asked the
+    Gryphon, and the Gryphon answered, “…”) starts a new speaker, not covering what precedes."""
+    if a.rule == "pronoun" and a.gender in ("m", "f"):
+        g = genders.get(canon(known.form)) if known.form else None
+        if g is not None and g != a.gender:
+            return False
+        if g is None and known.rule == "pre" and known.quote.start > a.quote.start:
+            return False
+    return True
 
 
 def _new_speaker_zh(turn: _Turn, a: Attribution, text: str) -> bool:
