@@ -121,8 +121,12 @@ def persona_assets(novel_source, chapters, characters, understanding):
     return {"personas": personas, "voice_cast": skill_11_voice_cast(personas, novel_source)}
 
 
-@dg.op
-def skill_10_script_adapt(
+@dg.asset(
+    partitions_def=novels_partitions,
+    group_name="adaptation",
+    description="SKILL_10: screenplay lines per chapter, speakers from the personas",
+)
+def scripts(
     context,
     chapters: ChapterSplit,
     understanding: list,
@@ -159,17 +163,12 @@ def skill_10_script_adapt(
     return scripts
 
 
-@dg.graph_asset(
+@dg.asset(
     partitions_def=novels_partitions,
     group_name="adaptation",
-    description="SKILL_10: screenplay lines per chapter, speakers from the personas",
+    description="SKILL_13: shots per scene (framing, characters, caption)",
 )
-def scripts(novel_source, chapters, understanding, personas):
-    return skill_10_script_adapt(chapters, understanding, personas, novel_source)
-
-
-@dg.op
-def skill_13_storyboard(
+def storyboards(
     context,
     scripts: list[Script],
     understanding: list,
@@ -193,15 +192,6 @@ def skill_13_storyboard(
     )
     context.add_output_metadata({"shots": sum(len(b.shots) for b in boards)})
     return boards
-
-
-@dg.graph_asset(
-    partitions_def=novels_partitions,
-    group_name="adaptation",
-    description="SKILL_13: shots per scene (framing, characters, caption)",
-)
-def storyboards(scripts, understanding, personas):
-    return skill_13_storyboard(scripts, understanding, personas)
 
 
 @dg.asset_check(

@@ -87,8 +87,12 @@ def novel_source(
     )
 
 
-@dg.op(out=dg.Out(ChapterSplit))
-def skill_02_chapter_split(
+@dg.asset(
+    partitions_def=novels_partitions,
+    group_name="ingest",
+    description="SKILL_02: chapters in reading order (rows in `chapters` too).",
+)
+def chapters(
     context: dg.OpExecutionContext,
     novel_source: IngestResult,
     db: DatabaseResource,
@@ -160,15 +164,6 @@ def _write_chapters(db: DatabaseResource, scope, split: ChapterSplit) -> None:
         conn.execute(
             update(novels).where(novels.c.id == scope.novel_id).values(chapter_count=len(rows))
         )
-
-
-@dg.graph_asset(
-    partitions_def=novels_partitions,
-    group_name="ingest",
-    description="SKILL_02: chapters in reading order (rows in `chapters` too).",
-)
-def chapters(novel_source):
-    return skill_02_chapter_split(novel_source)
 
 
 defs = dg.Definitions(assets=[novel_source, chapters])

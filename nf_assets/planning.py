@@ -124,8 +124,12 @@ def style_assets(novel_source, personas):
     return {"style_bible": style, "continuity": skill_19_continuity(personas, style)}
 
 
-@dg.op
-def skill_09_render_plan(
+@dg.asset(
+    partitions_def=novels_partitions,
+    group_name="planning",
+    description="SKILL_09: frames, narration and durations per shot, within budget",
+)
+def render_plans(
     context,
     storyboards: list[Storyboard],
     scripts: list[Script],
@@ -158,17 +162,12 @@ def skill_09_render_plan(
     return plans
 
 
-@dg.graph_asset(
+@dg.asset(
     partitions_def=novels_partitions,
     group_name="planning",
-    description="SKILL_09: frames, narration and durations per shot, within budget",
+    description="SKILL_20: provider-ready versioned prompts, the executors' input",
 )
-def render_plans(storyboards, scripts, style_bible, continuity, novel_source):
-    return skill_09_render_plan(storyboards, scripts, style_bible, continuity, novel_source)
-
-
-@dg.op
-def skill_20_prompt_compile(
+def compiled_prompts(
     context,
     config: ProviderCallConfig,
     render_plans: list[RenderPlan],
@@ -214,17 +213,6 @@ def skill_20_prompt_compile(
         }
     )
     return prompts
-
-
-@dg.graph_asset(
-    partitions_def=novels_partitions,
-    group_name="planning",
-    description="SKILL_20: provider-ready versioned prompts, the executors' input",
-)
-def compiled_prompts(render_plans, storyboards, style_bible, continuity, personas, voice_cast):
-    return skill_20_prompt_compile(
-        render_plans, storyboards, style_bible, continuity, personas, voice_cast
-    )
 
 
 defs = dg.Definitions(assets=[style_assets, render_plans, compiled_prompts])

@@ -44,8 +44,13 @@ COMPOSER_VERSION = "1.0.0"
 EXPORT_VERSION = "1.0.0"
 
 
-@dg.op
-def render_media(
+@dg.asset(
+    partitions_def=novels_partitions,
+    group_name="rendering",
+    description="Image + speech executors: storyboard panels and narration audio "
+    "per chapter, with the SKILL_18 degradation loop",
+)
+def panels_and_narration(
     context,
     config: ProviderCallConfig,
     compiled_prompts: list[list[CompiledPrompt]],
@@ -105,22 +110,16 @@ def render_media(
     return media
 
 
-@dg.graph_asset(
-    partitions_def=novels_partitions,
-    group_name="rendering",
-    description="Image + speech executors: storyboard panels and narration audio "
-    "per chapter, with the SKILL_18 degradation loop",
-)
-def panels_and_narration(compiled_prompts):
-    return render_media(compiled_prompts)
-
-
 def _subtitles(media: ChapterMedia):
     return pure(chapter_subtitles(media))
 
 
-@dg.op
-def skill_21_subtitle(
+@dg.asset(
+    partitions_def=novels_partitions,
+    group_name="rendering",
+    description="SKILL_21: SRT and WebVTT subtitles timed on the narration",
+)
+def subtitles(
     context,
     panels_and_narration: list[ChapterMedia],
     db: DatabaseResource,
@@ -136,17 +135,12 @@ def skill_21_subtitle(
     return subs
 
 
-@dg.graph_asset(
+@dg.asset(
     partitions_def=novels_partitions,
     group_name="rendering",
-    description="SKILL_21: SRT and WebVTT subtitles timed on the narration",
+    description="Composer: one MP4 per chapter (video + audio + soft subtitles)",
 )
-def subtitles(panels_and_narration):
-    return skill_21_subtitle(panels_and_narration)
-
-
-@dg.op
-def compose_videos(
+def chapter_videos(
     context,
     panels_and_narration: list[ChapterMedia],
     subtitles: list[Subtitles],
@@ -219,15 +213,6 @@ def _videos_table(db: DatabaseResource, scope, videos: list[ChapterVideo]) -> st
     )
 
 
-@dg.graph_asset(
-    partitions_def=novels_partitions,
-    group_name="rendering",
-    description="Composer: one MP4 per chapter (video + audio + soft subtitles)",
-)
-def chapter_videos(panels_and_narration, subtitles):
-    return compose_videos(panels_and_narration, subtitles)
-
-
 @dg.asset_check(
     asset=chapter_videos,
     blocking=True,
@@ -269,8 +254,12 @@ def media_gate(
     )
 
 
-@dg.op
-def write_export_record(
+@dg.asset(
+    partitions_def=novels_partitions,
+    group_name="export",
+    description="Export record: the manifest of a novel's videos; closes the run",
+)
+def export_record(
     context, chapter_videos: list[ChapterVideo], db: DatabaseResource, store: ArtifactStoreResource
 ) -> dict:
     rec = open_recorder(context, db, store)
@@ -295,7 +284,7 @@ def write_export_record(
             pg_insert(t["composer_batches"])
             .values(
                 id=uuid.uuid4(),
-                idempotency_key=f"batch:{context.run_id}",
+                idempotency_key=f"batch:{context.run.run_id}",
                 status="succeeded",
                 chapters=len(chapter_videos),
                 total_seconds=total,
@@ -310,7 +299,7 @@ def write_export_record(
             pg_insert(t["export_records"])
             .values(
                 id=uuid.uuid4(),
-                idempotency_key=f"export:{context.run_id}",
+                idempotency_key=f"export:{context.run.run_id}",
                 batch_id=batch_id,
                 manifest_path=blob.path,
                 chapters=len(chapter_videos),
@@ -330,15 +319,6 @@ def write_export_record(
         }
     )
     return {"manifest_path": blob.path, "chapters": len(chapter_videos), "seconds": total}
-
-
-@dg.graph_asset(
-    partitions_def=novels_partitions,
-    group_name="export",
-    description="Export record: the manifest of a novel's videos; closes the run",
-)
-def export_record(chapter_videos):
-    return write_export_record(chapter_videos)
 
 
 defs = dg.Definitions(

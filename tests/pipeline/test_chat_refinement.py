@@ -17,11 +17,7 @@ from tests.providers.fake_openai import FakeOpenAIServer
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 T = Base.metadata.tables
-FAST_RETRY = {
-    "ops": {
-        "compiled_prompts": {"ops": {"skill_20_prompt_compile": {"config": {"retry_scale": 0.001}}}}
-    }
-}
+FAST_RETRY = {"ops": {"compiled_prompts": {"config": {"retry_scale": 0.001}}}}
 
 
 def _run(engine, tmp_path, mode: str):

@@ -40,13 +40,7 @@ def test_failing_image_provider_retries_then_degrades_to_offline(migrated_db_url
             data=small_novel(1),
             instance=dg.DagsterInstance.ephemeral(),
             project_config=config,
-            run_config={
-                "ops": {
-                    "panels_and_narration": {
-                        "ops": {"render_media": {"config": {"retry_scale": 0.001}}}
-                    }
-                }
-            },
+            run_config={"ops": {"panels_and_narration": {"config": {"retry_scale": 0.001}}}},
         )
         assert server.requests, "the configured provider was really called"
     assert run.result.success

@@ -27,9 +27,7 @@ from tests.providers.fake_openai import FakeOpenAIServer
 pytestmark = [pytest.mark.pg]
 T = Base.metadata.tables
 MEDIA_RERUN = {"EXEC_MEDIA", "SKILL_21", "EXEC_COMPOSE"}  # the media and what is made from it
-FAST_RETRY = {
-    "ops": {"panels_and_narration": {"ops": {"render_media": {"config": {"retry_scale": 0.001}}}}}
-}
+FAST_RETRY = {"ops": {"panels_and_narration": {"config": {"retry_scale": 0.001}}}}
 
 
 def _closed_port() -> int:
