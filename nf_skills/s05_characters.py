@@ -36,7 +36,7 @@ from nf_skills.contracts import Chapter, Character, CharacterList
 from nf_skills.s08_dialogue import attribute_quotes
 
 SKILL_ID = "SKILL_05"
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 
 _DATA = Path(__file__).with_name("data") / "known_aliases.json"
 
@@ -162,12 +162,14 @@ def _count(text: str, forms, language: str) -> Counter:
 # --- zh candidates -------------------------------------------------------------------------
 
 
-def _zh_valid(w: str) -> bool:
+def _zh_valid(w: str, full_name: bool = False) -> bool:
+    """`full_name`: a surname + given name the dictionary tags as a person (田福堂, 金俊山),
+    which may end in a place character."""
     if len(w) < 2 or len(w) > 5 or w in _ZH_STOP:
         return False
     if not tk.CJK_RE.search(w) or not re.fullmatch(rf"[{tk.CJK}A-Za-zＡ-Ｚ]+", w):
         return False
-    if w.endswith(_ZH_PLACE_SUFFIX) and not _ZH_LETTER_RE.fullmatch(w):
+    if w.endswith(_ZH_PLACE_SUFFIX) and not _ZH_LETTER_RE.fullmatch(w) and not full_name:
         return False
     # names neither end in aspect particles/localisers nor start with determiners/negations
     return w[0] not in "这那此该每各诸众一不有没无且" and w[-1] not in "着了得中里上下内外过们"
@@ -180,12 +182,15 @@ def _zh_candidates(text: str) -> set[str]:
     min_freq = _min_count(len(text))
     cands: set[str] = set()
     oov: list[str] = []
+    full: set[str] = set()  # surname + given name tagged as a person: no context test
     for w, n in freq.items():
-        if n < min_freq or not _zh_valid(w):
+        if n < min_freq or not _zh_valid(w, _zh_full_name(w, tags.get(w))):
             continue
         tag = tags.get(w)
         if tag in _ZH_NR:
             cands.add(w)
+            if _zh_full_name(w, tag):
+                full.add(w)
         elif tag is None and len(w) <= 4:
             oov.append(w)
     # a short text (a few paragraphs) has too few mentions for the context test: the tagger
@@ -213,7 +218,7 @@ def _zh_candidates(text: str) -> set[str]:
     cands |= _zh_surname_speakers(text, min_freq)
     # jieba's nr tag is noisy (布衫, 籍贯) and speech tags catch predicates (行者大喜道): keep
     # words that sit where people do and do not mostly follow another name
-    kept = {w for w in cands if _person_context(text, w) >= ctx_min}
+    kept = {w for w in cands if w in full or _person_context(text, w) >= ctx_min}
     # formal full names (孙悟空, 齐天大圣) sit in naming phrases more than in action; keep them
     # when they extend a kept name
     kept |= {
@@ -234,6 +239,12 @@ def _zh_candidates(text: str) -> set[str]:
 _ZH_KIN = "姐哥妹弟嫂叔婶爷娘儿丫"
 
 
+def _zh_full_name(w: str, tag: str | None) -> bool:
+    """A three-character surname + given name that jieba's dictionary tags as a person name:
+    in modern fiction these sit in any context (孙少安 在 …), so no person-context test."""
+    return tag in _ZH_NR and len(w) == 3 and w[0] in _ZH_COMMON_SURNAMES
+
+
 def _zh_given_names(text: str, cands: set[str], min_freq: int) -> set[str]:
     """The given name of a full name (孙少平 -> 少平, 王熙凤 -> 熙凤) and a given-name character
     with a kinship suffix (凤姐, 平儿) as forms of their own when the text uses them; they are
@@ -243,7 +254,9 @@ def _zh_given_names(text: str, cands: set[str], min_freq: int) -> set[str]:
         if len(w) != 3 or w[0] not in _ZH_SURNAMES or w[0] in "和与同跟对向给把将被":
             continue
         given = w[1:]
-        if text.count(given) - text.count(w) >= min_freq and given not in _ZH_STOP:
+        if given[0] in _ZH_FUNCTION_CHARS or given in _ZH_STOP:
+            continue
+        if text.count(given) - text.count(w) >= min_freq:
             out.add(given)
         for c in set(given) - set("大小老二三四五一"):
             for k in _ZH_KIN:

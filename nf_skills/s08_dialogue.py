@@ -183,7 +183,18 @@ def character_genders(text: str, characters: CharacterList, language: str) -> di
         she = sum(votes.get(f, [0, 0])[1] for f in [c.name, *c.aliases])
         if he + she >= 3 and max(he, she) >= 0.7 * (he + she):
             out[c.name] = "m" if he > she else "f"
+        elif language == "zh" and she <= he and _zh_feminine(c.name) and he < 3:
+            out[c.name] = "f"
     return out
+
+
+# characters that end most women's given names (晓霞, 丽丽, 兰香, 秀莲, 红梅, 润叶, 玉英) and
+# rarely men's: a weak cue, used only when the text's own pronouns do not decide
+_ZH_FEMININE_END = set("霞丽香莲花梅娟芳玲凤燕萍珍琴娥婷媛娜莉蓉菊英叶秀姑妹嫂")
+
+
+def _zh_feminine(name: str) -> bool:
+    return 2 <= len(name) <= 3 and name[-1] in _ZH_FEMININE_END
 
 
 def attribute_quotes(
@@ -263,6 +274,14 @@ def _paragraph_index(text: str, qs: list[Quote]) -> dict[int, tuple[int, int, in
 # --- explicit tags: zh --------------------------------------------------------------------
 
 
+def _zh_object_or_possessor(text: str, lo: int, start: int, end: int) -> bool:
+    """对俊武说 / 握住了胡永合的手 (an object), 俊武的媳妇 (a possessor): not the subject."""
+    before = text[max(lo, start - 3) : start]
+    if before and (before[-1] in _ZH_OBJ_BEFORE or before.endswith("住了")):
+        return True
+    return text[end : end + 1] == "的" and text[end : end + 2] != "的话"
+
+
 def _zh_subject(text: str, a: int, b: int, matcher: NameMatcher):
     """The subject among the names/pronouns of text[a:b] (the clause before a speech verb):
     the name right before the verb (八戒笑道, 行者大喜道), else the first name or pronoun
@@ -272,16 +291,21 @@ def _zh_subject(text: str, a: int, b: int, matcher: NameMatcher):
         a += sub.end()
     names = list(matcher.finditer(text, a, b))
     if names:
-        tail = text[names[-1].end() : b]
+        last = names[-1]
+        tail = text[last.end() : b]
         subj_pron = re.search(r"(?:他|她|我)(?![们的])", tail)
-        if re.fullmatch(r"[^，,；;、]{0,6}", tail) and not subj_pron:
-            return "name", names[-1]
+        if (
+            re.fullmatch(r"[^，,；;、]{0,6}", tail)
+            and not subj_pron
+            and not _zh_object_or_possessor(text, a, last.start(), last.end())
+        ):
+            return "name", last
     cands = [(m.start(), "name", m) for m in names]
     cands += [(m.start() + a, "pron", m) for m in _ZH_PRONOUN.finditer(text[a:b])]
     cands.sort(key=lambda t: t[0])
     for pos, kind, m in cands:
-        before = text[max(a, pos - 3) : pos]
-        if before and (before[-1] in _ZH_OBJ_BEFORE or before.endswith("住了")):
+        end = m.end() if kind == "name" else m.end() + a
+        if _zh_object_or_possessor(text, a, pos, end):
             continue
         if kind == "pron" and any(n.start() <= pos < n.end() for n in names):
             continue
@@ -317,7 +341,7 @@ def _explicit_zh(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
             return Attribution(q, None, m.group(1), "pronoun", _GENDER.get(p), anchor=a)
     post = text[q.end : q.end + 40].split("\n")[0]
     pm = re.match(rf"(他|她|伊|我)[^，。！？“”]{{0,4}}?({_ZH_VERB})", post)
-    if pm and not re.match(r"[^，。！？“”]{0,6}想", post):
+    if pm and not re.match(r"[^，。！？“”]{0,6}想", post) and not _introduces(post, pm.end()):
         return Attribution(q, None, pm.group(2), "pronoun", _GENDER.get(pm.group(1)))
     for n in matcher.finditer(text, q.end, q.end + len(post)):
         if n.start() != q.end:
@@ -331,9 +355,38 @@ def _explicit_zh(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
         v = re.match(rf"[^，。！？“”]{{0,4}}?({_ZH_VERB})", rest) or re.match(
             rf"[^。！？“”]{{0,30}}?({_ZH_VERB})[了着]?[。，！]", rest
         )
-        if v:
+        if v and not _introduces(rest, v.end()):
             return Attribution(q, matcher.form(n), v.group(1), "post", conf=0.9)
+    beat = _zh_post_beat(text, q, post, matcher)
+    if beat:
+        return Attribution(q, beat, None, "beat", conf=0.55)
     return Attribution(q, None, None, None)
+
+
+def _zh_post_beat(text: str, q: Quote, post: str, matcher: NameMatcher) -> str | None:
+    """The narration right after the quote, on its line, is about the speaker more often than
+    not (“…”金俊武的脸色仍然不好看。/ “…”懂事的秀莲劝丈夫。): its subject, when it opens the
+    sentence (after at most a short modifier ending in 的) and is one person (not 俊武夫妻)."""
+    m = re.match(r"(?:[^，。！？“”：:]{0,6}的)?", post)
+    n = next(matcher.finditer(text, q.end + m.end(), q.end + len(post)), None)
+    if n is None or n.start() != q.end + m.end():
+        return None
+    after = text[n.end() : n.end() + 2]
+    if after[:1] in ("们", "俩", "家") or after in ("夫妻", "夫妇", "一家", "两口"):
+        return None
+    rest = text[n.end() : q.end + len(post)]
+    if re.match(r"[^，。！？“”]{0,6}(?:想|思忖|寻思|听|问道?[他她]|对[他她])", rest):
+        return None
+    if re.match(
+        r"[^，。！？“”]{0,4}?[没不未别][^，。！？“”]{0,2}(?:说|道|问|吭|回答|作声|言语)", rest
+    ):
+        return None  # “…”晓霞没说话: the one who stays silent is the listener
+    return matcher.form(n)
+
+
+def _introduces(s: str, verb_end: int) -> bool:
+    """“…”少平慌忙说：⏎“…” — a tag ending in a colon introduces the next quote, not this one."""
+    return re.match(r"[了着]?\s*[：:]", s[verb_end:]) is not None
 
 
 # --- explicit tags: en --------------------------------------------------------------------
@@ -669,7 +722,7 @@ def _fill_implicit(
     for k, t in enumerate(turns):
         for a in t.atts:
             if a.rule == "pronoun" and not a.form:
-                back = 3 if zh else 1  # a zh tag often stands alone on its line
+                back = 6 if zh else 1  # a zh tag often stands alone on its line
                 p_start = para_spans[max(0, t.para - back)][0] if para_spans else 0
                 a.form = _resolve_pronoun(
                     a, turns[max(0, k - 8) : k], text, p_start, matcher, genders
