@@ -40,7 +40,7 @@ from nf_skills.s01_ingest import detect_language
 from shared.errors import NFError
 
 SKILL_ID = "SKILL_02"
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 
 # --- tunables ------------------------------------------------------------------------------
 
@@ -90,14 +90,19 @@ _CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _EN_NUM = rf"(?:\d+|[IVXLCDM]+|[ivxlcdm]+|{NUMBER_WORDS_PATTERN})(?![\w'’-])"
 _EN_KEYWORD_RE = re.compile(
     rf"^\s*\[?\s*(?P<kw>CHAPTER|Chapter|CHAP\.|Chap\.|LETTER|Letter|PART|Part|BOOK|Book|"
-    rf"VOLUME|Volume|VOL\.|Vol\.)\s+(?P<num>{_EN_NUM})(?P<rest>.*)$"
+    rf"VOLUME|Volume|VOL\.|Vol\.|ADVENTURE|Adventure|STAVE|Stave|EPISODE|Episode)\s+"
+    rf"(?P<num>{_EN_NUM})(?P<rest>.*)$"
 )
-_EN_FAMILY = {"chapter": "en_chapter", "chap.": "en_chapter", "letter": "en_letter"}
+# chapter-like keywords of story collections and serials (ADVENTURE I., STAVE ONE, EPISODE 3)
+_EN_FAMILY = {"chapter": "en_chapter", "chap.": "en_chapter", "letter": "en_letter",
+              "adventure": "en_chapter", "stave": "en_chapter",
+              "episode": "en_chapter"}  # fmt: skip
 _EN_SPECIAL_RE = re.compile(
     r"^\s*\[?\s*(?P<kw>PROLOGUE|Prologue|EPILOGUE|Epilogue)(?![\w'’-])(?P<rest>.*)$"
 )
 _EN_ROMAN_TITLE_RE = re.compile(r"^\s*(?P<num>[IVXLCDM]+)\.\s+(?P<rest>\S.*)$")
 _EN_BARE_ROMAN_RE = re.compile(r"^\s*(?P<num>[IVXLCDM]+)\.?\s*$")
+_EN_BARE_NUMBER_RE = re.compile(r"^\s*(?P<num>\d{1,3})\.?\s*$")  # modern novels: `1` alone
 _EN_SEP_RE = re.compile(r"^\s*[.:\-–—]+\s*|^\s+")
 _EN_WORD_RE = re.compile(r"[A-Za-z][\w'’-]*")
 _SPACE_RUN_RE = re.compile(r"[\s\u3000]+")
@@ -105,9 +110,9 @@ _CONTENTS_RE = re.compile(r"^\s*(?:(?:table of )?contents|目录|目錄)\s*[.:�
 
 _PREFERENCE = {
     "zh": ["zh_heading:回", "zh_heading:章", "zh_heading:话", "zh_heading:节", "en_chapter",
-           "en_roman_title", "en_bare_roman", "en_letter"],
-    "en": ["en_chapter", "en_roman_title", "en_bare_roman", "en_letter", "zh_heading:章",
-           "zh_heading:回", "zh_heading:话", "zh_heading:节"],
+           "en_roman_title", "en_bare_roman", "en_letter", "en_bare_number"],
+    "en": ["en_chapter", "en_roman_title", "en_bare_roman", "en_letter", "en_bare_number",
+           "zh_heading:章", "zh_heading:回", "zh_heading:话", "zh_heading:节"],
 }  # fmt: skip
 _MAIN_FAMILIES = {"zh_heading:回", "zh_heading:章", "zh_heading:话", "en_chapter"}
 _PART_FAMILIES = ["zh_part", "en_part"]
@@ -375,6 +380,11 @@ def _en_heading(line: str, idx: int, prev_blank: bool) -> _Heading | None:
         if number is None:
             return None
         return _Heading(idx, idx + 1, "en_bare_roman", "chapter", number, _norm(line), bare=True)
+    m = _EN_BARE_NUMBER_RE.match(line)
+    if m and int(m["num"]) > 0:
+        return _Heading(
+            idx, idx + 1, "en_bare_number", "chapter", int(m["num"]), _norm(line), bare=True
+        )
     return None
 
 
@@ -434,7 +444,9 @@ def _scan(lines: list[str]) -> list[_Heading]:
             if h.bare:
                 _zh_title_below(lines, h)
         elif len(stripped) <= 120 and (
-            first == "[" or (first.isalpha() and first not in _ZH_FIRST_CHARS)
+            first == "["
+            or (first.isalpha() and first not in _ZH_FIRST_CHARS)
+            or (first.isdigit() and len(stripped) <= 4)  # a bare `12` numbering a chapter
         ):
             h = _en_heading(line, idx, prev_blank)
             if h is not None and h.bare:

@@ -610,3 +610,38 @@ def test_english_contents_with_page_numbers_and_other_case() -> None:
     heads = [f"Chapter {r}. {t}" for r, t in zip(ROMANS, STORIES, strict=True)]
     split = split_chapters(toc + "\n\n" + _en_book(heads))
     assert _titles(split) == heads
+
+
+def test_adventure_and_stave_keywords_number_chapters() -> None:
+    toc = "Contents\n\n" + "\n".join(
+        f"   {r}.     {t}" for r, t in zip(ROMANS, STORIES, strict=True)
+    )
+    book = (
+        toc
+        + "\n\n\n"
+        + "".join(
+            f"ADVENTURE {r}. {t.upper()}\n\n\n{EN_PARA * 2}"
+            for r, t in zip(ROMANS, STORIES, strict=True)
+        )
+    )
+    split = split_chapters(book)
+    assert split.strategy == "en_chapter"
+    assert _titles(split) == [
+        f"ADVENTURE {r}. {t.upper()}" for r, t in zip(ROMANS, STORIES, strict=True)
+    ]
+    carol = "".join(f"STAVE {w}\n\n{EN_PARA * 2}" for w in ("ONE", "TWO", "THREE"))
+    assert _titles(split_chapters(carol)) == ["STAVE ONE", "STAVE TWO", "STAVE THREE"]
+
+
+def test_bare_arabic_numerals_in_parts_and_a_repeated_numeral() -> None:
+    book = "PART ONE\n\n" + "".join(f"{n}\n\n{EN_PARA * 2}" for n in ("1", "2", "3", "3"))
+    book += "PART TWO\n\n" + "".join(f"{n}\n\n{EN_PARA * 2}" for n in ("5", "6"))
+    split = split_chapters(book)
+    assert split.strategy == "en_bare_number"
+    assert [(c.title, c.part) for c in split.chapters] == [
+        *[(t, "PART ONE") for t in ("1", "2", "3", "3")],
+        *[(t, "PART TWO") for t in ("5", "6")],
+    ]
+    # a number inside a paragraph, or a year on its own line in a chapter, is no heading
+    prose = _en_book(["Chapter 1", "Chapter 2"]).replace(EN_PARA, EN_PARA + "1851\n\n", 1)
+    assert _titles(split_chapters(prose)) == ["Chapter 1", "Chapter 2"]
