@@ -6,7 +6,7 @@ from collections import Counter
 import dagster as dg
 
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import experiment_arms, failures_md, open_recorder, pure, settle_gate
+from nf_assets.runtime import experiment_arms, failures_md, open_recorder, settle_gate
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.recorder import Outcome, Unit
 from nf_skills import (
@@ -29,25 +29,15 @@ from nf_skills.contracts import (
 from shared.stages import Stage
 
 
-def _personas(args):
-    return pure(s14_persona.build_personas(*args))
-
-
-def _voices(args):
-    return pure(s11_voice_cast.cast_voices(*args))
-
-
-def _script(args):
-    chapter, understanding, personas, language, options = args
+def _script(chapter, understanding, personas, language, options):
     script, degradations = gated_script.adapt_gated(
         chapter, understanding, personas, language, **options
     )
     return Outcome(output=script, degradations=degradations)
 
 
-def _storyboard(args):
-    script, understanding, personas = args
-    return pure(s13_storyboard.make_storyboard(script, understanding, personas=personas))
+def _storyboard(script, understanding, personas):
+    return s13_storyboard.make_storyboard(script, understanding, personas=personas)
 
 
 @dg.op
@@ -63,13 +53,8 @@ def skill_14_persona(
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.PERSONA)
     args = (characters, understanding, chapters.chapters, novel_source.language)
-    [personas] = rec.run_skill(
-        s14_persona.SKILL_ID,
-        s14_persona.VERSION,
-        Stage.PERSONA,
-        [Unit(None, args, args)],
-        _personas,
-        list[Persona],
+    [personas] = rec.run(
+        s14_persona, Stage.PERSONA, [Unit(None, args)], s14_persona.build_personas, list[Persona]
     )
     context.add_output_metadata(
         {
@@ -96,12 +81,11 @@ def skill_11_voice_cast(
 ) -> list[VoiceAssignment]:
     rec = open_recorder(context, db, store)
     args = (personas, novel_source.language)
-    [voices] = rec.run_skill(
-        s11_voice_cast.SKILL_ID,
-        s11_voice_cast.VERSION,
+    [voices] = rec.run(
+        s11_voice_cast,
         Stage.PERSONA,
-        [Unit(None, args, args)],
-        _voices,
+        [Unit(None, args)],
+        s11_voice_cast.cast_voices,
         list[VoiceAssignment],
     )
     context.add_output_metadata({"voices": len(voices)})
@@ -144,10 +128,8 @@ def scripts(
     for c, u in zip(chapters.chapters, understanding, strict=True):
         version, options = arms.get(c.index, (None, {}))
         args = (c, u, personas, novel_source.language, options)
-        units.append(Unit(c.index, args, args, version=version))
-    scripts = rec.run_skill(
-        s10_script_adapt.SKILL_ID, s10_script_adapt.VERSION, Stage.SCRIPT, units, _script, Script
-    )
+        units.append(Unit(c.index, args, version=version))
+    scripts = rec.run(s10_script_adapt, Stage.SCRIPT, units, _script, Script)
     context.add_output_metadata(
         {
             "scripts": len(scripts),
@@ -179,17 +161,9 @@ def storyboards(
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.STORYBOARD)
     units = [
-        Unit(s.chapter_index, (s, u, personas), (s, u, personas))
-        for s, u in zip(scripts, understanding, strict=True)
+        Unit(s.chapter_index, (s, u, personas)) for s, u in zip(scripts, understanding, strict=True)
     ]
-    boards = rec.run_skill(
-        s13_storyboard.SKILL_ID,
-        s13_storyboard.VERSION,
-        Stage.STORYBOARD,
-        units,
-        _storyboard,
-        Storyboard,
-    )
+    boards = rec.run(s13_storyboard, Stage.STORYBOARD, units, _storyboard, Storyboard)
     context.add_output_metadata({"shots": sum(len(b.shots) for b in boards)})
     return boards
 

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_assets.partitions import novels_partitions
-from nf_assets.runtime import open_recorder, pure
+from nf_assets.runtime import open_recorder
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.recorder import Unit
 from nf_skills import s01_ingest, s02_chapter_split
@@ -17,14 +17,6 @@ from shared.models import Base
 from shared.stages import Stage
 
 T = Base.metadata.tables
-
-
-def _ingest(data: bytes):
-    return pure(s01_ingest.ingest(data))
-
-
-def _split(text_lang: tuple[str, str]):
-    return pure(s02_chapter_split.split_chapters(*text_lang))
 
 
 @dg.asset(
@@ -58,12 +50,11 @@ def novel_source(
     rec.set_novel(row.id)
     rec.set_stage(Stage.INGEST)
     data = rec.store.open_bytes(row.source_path)
-    [result] = rec.run_skill(
-        s01_ingest.SKILL_ID,
-        s01_ingest.VERSION,
+    [result] = rec.run(
+        s01_ingest,
         Stage.INGEST,
         [Unit(None, (row.source_sha256,), data)],
-        _ingest,
+        s01_ingest.ingest,
         IngestResult,
     )
     with db.engine().begin() as conn:
@@ -100,18 +91,11 @@ def chapters(
 ) -> ChapterSplit:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.SPLIT)
-    [split] = rec.run_skill(
-        s02_chapter_split.SKILL_ID,
-        s02_chapter_split.VERSION,
+    [split] = rec.run(
+        s02_chapter_split,
         Stage.SPLIT,
-        [
-            Unit(
-                None,
-                (novel_source.text, novel_source.language),
-                (novel_source.text, novel_source.language),
-            )
-        ],
-        _split,
+        [Unit(None, (novel_source.text, novel_source.language))],
+        s02_chapter_split.split_chapters,
         ChapterSplit,
     )
     if not split.chapters:

@@ -11,7 +11,6 @@ from nf_assets.runtime import (
     active_skill_config,
     open_recorder,
     project_config,
-    pure,
 )
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.providers.registry import resolve_config, settings_config
@@ -33,34 +32,23 @@ BUDGET_SECONDS = 180.0
 MIN_SECONDS = 60.0
 
 
-def _style(args):
-    return pure(s15_style_bible.style_bible(*args))
-
-
-def _continuity(args):
-    return pure(s19_continuity.continuity(*args))
-
-
-def _plan(args):
-    board, script, style, cont, rate = args
-    return pure(
-        s09_render_plan.render_plan(
-            board,
-            script,
-            style,
-            cont,
-            budget_seconds=BUDGET_SECONDS,
-            min_seconds=MIN_SECONDS,
-            speech_rate=rate,
-        )
+def _plan(board, script, style, cont, rate):
+    return s09_render_plan.render_plan(
+        board,
+        script,
+        style,
+        cont,
+        budget_seconds=BUDGET_SECONDS,
+        min_seconds=MIN_SECONDS,
+        speech_rate=rate,
     )
 
 
-def _compile(args):
+def _compile(*args):
     *compile_args, chat_config, retry_scale = args
     prompts = s20_prompt_compile.compile_prompts(*compile_args)
     if chat_config.get("kind", "offline") == "offline":
-        return pure(prompts)  # the offline panel renderer draws from params, not prose
+        return prompts  # the offline panel renderer draws from params, not prose
     return refine_image_prompts(prompts, chat_config, retry_scale)
 
 
@@ -71,13 +59,8 @@ def skill_15_style_bible(
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.STYLE)
     args = (project_config(db, context.partition_key).get("style"), novel_source.language)
-    [style] = rec.run_skill(
-        s15_style_bible.SKILL_ID,
-        s15_style_bible.VERSION,
-        Stage.STYLE,
-        [Unit(None, args, args)],
-        _style,
-        StyleBible,
+    [style] = rec.run(
+        s15_style_bible, Stage.STYLE, [Unit(None, args)], s15_style_bible.style_bible, StyleBible
     )
     context.add_output_metadata(
         {
@@ -99,12 +82,11 @@ def skill_19_continuity(
 ) -> ContinuitySheet:
     rec = open_recorder(context, db, store)
     args = (personas, style)
-    [sheet] = rec.run_skill(
-        s19_continuity.SKILL_ID,
-        s19_continuity.VERSION,
+    [sheet] = rec.run(
+        s19_continuity,
         Stage.STYLE,
-        [Unit(None, args, args)],
-        _continuity,
+        [Unit(None, args)],
+        s19_continuity.continuity,
         ContinuitySheet,
     )
     context.add_output_metadata({"characters": len(sheet.character_colours)})
@@ -143,13 +125,11 @@ def render_plans(
     rec.set_stage(Stage.PLAN)
     rate = s09_render_plan.speech_rate_for(novel_source.language)
     units = [
-        Unit(b.chapter_index, a, a)
+        Unit(b.chapter_index, a)
         for b, s in zip(storyboards, scripts, strict=True)
         for a in [(b, s, style_bible, continuity, rate)]
     ]
-    plans = rec.run_skill(
-        s09_render_plan.SKILL_ID, s09_render_plan.VERSION, Stage.PLAN, units, _plan, RenderPlan
-    )
+    plans = rec.run(s09_render_plan, Stage.PLAN, units, _plan, RenderPlan)
     secs = [p.est_seconds for p in plans]
     context.add_output_metadata(
         {
@@ -193,14 +173,7 @@ def compiled_prompts(
         for p, b in zip(render_plans, storyboards, strict=True)
         for a in [(p, b, style_bible, continuity, personas, voice_cast)]
     ]
-    prompts = rec.run_skill(
-        s20_prompt_compile.SKILL_ID,
-        s20_prompt_compile.VERSION,
-        Stage.COMPILE,
-        units,
-        _compile,
-        list[CompiledPrompt],
-    )
+    prompts = rec.run(s20_prompt_compile, Stage.COMPILE, units, _compile, list[CompiledPrompt])
     flat = [p for ch in prompts for p in ch]
     context.add_output_metadata(
         {

@@ -6,8 +6,11 @@ import atexit
 import multiprocessing
 import os
 import uuid
-from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from functools import lru_cache, partial
+from types import ModuleType
+from typing import Any
 
 import dagster as dg
 from sqlalchemy import select
@@ -16,11 +19,12 @@ from nf_assets.run_coordinator import TAG_PROJECT, TAG_TENANT
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.governance.experiments import chapter_versions, unit_id
 from nf_services.governance.gates import ChapterGateOutcome, record_check_outcomes
-from nf_services.recorder import Outcome, Recorder
+from nf_services.recorder import Outcome, Recorder, Unit
 from nf_skills.contracts import GateResult
 from shared.errors import NFError
 from shared.models import Base
 from shared.slugs import PartitionKey
+from shared.stages import Stage
 
 TAG_TRACE = "nf/trace_id"
 TAG_REQUEST = "nf/request_id"
@@ -44,7 +48,36 @@ TRANSIENT_RETRY = dg.RetryPolicy(
 )
 
 
+def _call(fn: Callable[..., Any], payload: Any) -> Outcome:
+    """A skill function on a unit's payload (a tuple is spread over its arguments); a plain
+    return value is wrapped in an Outcome. Module-level so pool workers can unpickle it."""
+    out = fn(*payload) if isinstance(payload, tuple) else fn(payload)
+    return out if isinstance(out, Outcome) else Outcome(output=out)
+
+
 class OpRecorder(Recorder):
+    def run(
+        self,
+        skill: ModuleType,
+        stage: Stage,
+        units: Sequence[Unit],
+        fn: Callable[..., Any],
+        out_type: Any,
+        *,
+        executor: Executor | None = None,
+    ) -> list[Any]:
+        """`run_skill` for a skill module (its SKILL_ID and VERSION): `fn` takes a unit's payload
+        spread over its arguments and returns the output or an Outcome."""
+        return self.run_skill(
+            skill.SKILL_ID,
+            skill.VERSION,
+            stage,
+            units,
+            partial(_call, fn),
+            out_type,
+            executor=executor,
+        )
+
     def run_skill(self, *args, **kwargs):
         try:
             return super().run_skill(*args, **kwargs)
@@ -171,7 +204,3 @@ def run_tags(key: PartitionKey, trace_id: str, request_id: str | None = None) ->
     if request_id:
         tags[TAG_REQUEST] = request_id
     return tags
-
-
-def pure(output) -> Outcome:
-    return Outcome(output=output)

@@ -10,7 +10,6 @@ from nf_assets.runtime import (
     active_skill_config,
     open_recorder,
     project_config,
-    pure,
 )
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.providers.registry import resolve_config, settings_config
@@ -40,45 +39,20 @@ from shared.stages import Stage
 TOP_CHARACTERS = 50
 
 
-def _characters(args):
-    chapters, language = args
-    return pure(s05_characters.extract_characters(chapters, language, top_n=TOP_CHARACTERS))
+def _characters(chapters: list[Chapter], language: str) -> CharacterList:
+    return s05_characters.extract_characters(chapters, language, top_n=TOP_CHARACTERS)
 
 
-def _relations(args):
-    return pure(s06_relations.relation_graph(*args))
-
-
-def _summary(args):
-    return pure(s04_summarize.summarize(*args))
-
-
-def _scenes(args):
-    return pure(s07_scenes.split_scenes(*args))
-
-
-def _dialogue(args):
-    chapter, characters, language, *llm = args
+def _dialogue(chapter, characters, language, chat_config=None, retry_scale=1.0):
     lines = s08_dialogue.attribute_dialogue(chapter, characters, language)
-    if not llm:
-        return pure(lines)  # offline: the rules' answer
-    chat_config, retry_scale = llm
+    if chat_config is None:
+        return lines  # offline: the rules' answer
     return attribute_unassigned(lines, chapter, characters, chat_config, retry_scale)
 
 
-def _settings(args):
-    return pure(s12_settings.extract_settings(*args))
-
-
-def _per_chapter(rec, skill, compute, out_type, chapters: list[Chapter], *extra):
-    return rec.run_skill(
-        skill.SKILL_ID,
-        skill.VERSION,
-        Stage.UNDERSTAND,
-        [Unit(c.index, (c, *extra), (c, *extra)) for c in chapters],
-        compute,
-        out_type,
-    )
+def _per_chapter(rec, skill, fn, out_type, chapters: list[Chapter], *extra):
+    units = [Unit(c.index, (c, *extra)) for c in chapters]
+    return rec.run(skill, Stage.UNDERSTAND, units, fn, out_type)
 
 
 @dg.op
@@ -91,11 +65,10 @@ def skill_05_characters(
 ) -> CharacterList:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.UNDERSTAND)
-    [result] = rec.run_skill(
-        s05_characters.SKILL_ID,
-        s05_characters.VERSION,
+    [result] = rec.run(
+        s05_characters,
         Stage.UNDERSTAND,
-        [Unit(None, (chapters.chapters, language), (chapters.chapters, language))],
+        [Unit(None, (chapters.chapters, language))],
         _characters,
         CharacterList,
     )
@@ -122,12 +95,11 @@ def skill_06_relations(
     store: ArtifactStoreResource,
 ) -> RelationGraph:
     rec = open_recorder(context, db, store)
-    [graph] = rec.run_skill(
-        s06_relations.SKILL_ID,
-        s06_relations.VERSION,
+    [graph] = rec.run(
+        s06_relations,
         Stage.UNDERSTAND,
-        [Unit(None, (chapters.chapters, characters), (chapters.chapters, characters))],
-        _relations,
+        [Unit(None, (chapters.chapters, characters))],
+        s06_relations.relation_graph,
         RelationGraph,
     )
     context.add_output_metadata({"relations": len(graph.relations)})
@@ -143,7 +115,9 @@ def skill_04_summarize(
     store: ArtifactStoreResource,
 ) -> list[Summary]:
     rec = open_recorder(context, db, store)
-    return _per_chapter(rec, s04_summarize, _summary, Summary, chapters.chapters, language)
+    return _per_chapter(
+        rec, s04_summarize, s04_summarize.summarize, Summary, chapters.chapters, language
+    )
 
 
 @dg.op
@@ -155,7 +129,9 @@ def skill_07_scenes(
     store: ArtifactStoreResource,
 ) -> list[list[Scene]]:
     rec = open_recorder(context, db, store)
-    return _per_chapter(rec, s07_scenes, _scenes, list[Scene], chapters.chapters, language)
+    return _per_chapter(
+        rec, s07_scenes, s07_scenes.split_scenes, list[Scene], chapters.chapters, language
+    )
 
 
 @dg.op
@@ -194,14 +170,7 @@ def skill_08_dialogue(
         for c in chapters.chapters
         for scale in [config.retry_scale]
     ]
-    return rec.run_skill(
-        s08_dialogue.SKILL_ID,
-        s08_dialogue.VERSION,
-        Stage.UNDERSTAND,
-        units,
-        _dialogue,
-        list[DialogueLine],
-    )
+    return rec.run(s08_dialogue, Stage.UNDERSTAND, units, _dialogue, list[DialogueLine])
 
 
 @dg.op
@@ -213,7 +182,9 @@ def skill_12_settings(
     store: ArtifactStoreResource,
 ) -> list[list[Setting]]:
     rec = open_recorder(context, db, store)
-    return _per_chapter(rec, s12_settings, _settings, list[Setting], chapters.chapters, language)
+    return _per_chapter(
+        rec, s12_settings, s12_settings.extract_settings, list[Setting], chapters.chapters, language
+    )
 
 
 @dg.op

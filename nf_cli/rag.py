@@ -12,6 +12,7 @@ import json
 import uuid
 from typing import Any
 
+from nf_services.novels import find_novel_id
 from shared.errors import NFError
 
 
@@ -27,30 +28,9 @@ def _engine():
 
 def _store():
     from shared.config import get_settings
-    from shared.storage import LocalArtifactStore
+    from shared.storage import artifact_store
 
-    return LocalArtifactStore(get_settings().artifacts_dir)
-
-
-def _novel_id(engine, tenant: str, project: str, novel: str | None) -> uuid.UUID | None:
-    if not novel:
-        return None
-    from sqlalchemy import select
-
-    from shared.models import Base
-
-    t = Base.metadata.tables["novels"]
-    with engine.connect() as conn:
-        nid = conn.execute(
-            select(t.c.id).where(
-                t.c.tenant_id == tenant,
-                t.c.project_id == project,
-                (t.c.slug == novel) | (t.c.partition_key == novel),
-            )
-        ).scalar()
-    if nid is None:
-        raise NFError("NF-INPUT-010", f"no novel {novel!r} in {tenant}/{project}")
-    return nid
+    return artifact_store(get_settings())
 
 
 def _indexed_novels(engine, tenant: str, project: str) -> list[uuid.UUID]:
@@ -129,7 +109,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         if args.version
         else indexing.versions_to_index(engine, args.tenant, args.project)
     )
-    nid = _novel_id(engine, args.tenant, args.project, args.novel)
+    nid = find_novel_id(engine, args.tenant, args.project, args.novel)
     _out(
         [
             indexing.index_version(
@@ -147,7 +127,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from shared.models.enums import EmbeddingStatus
 
     engine = _engine()
-    nid = _novel_id(engine, args.tenant, args.project, args.novel)
+    nid = find_novel_id(engine, args.tenant, args.project, args.novel)
     if args.version:
         versions = [
             governance.get_version(
@@ -252,7 +232,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         args.project,
         args.query,
         args.k,
-        novel_id=_novel_id(engine, args.tenant, args.project, args.novel),
+        novel_id=find_novel_id(engine, args.tenant, args.project, args.novel),
         version_id=args.version,
         method=args.method,
         engine=engine,

@@ -18,6 +18,7 @@ from nf_gateway import schemas
 from nf_gateway.deps import EngineDep, PrincipalDep, ProjectPath, StoreDep, TenantPath
 from nf_gateway.meta import route
 from nf_gateway.principal import Need
+from nf_services.novels import find_novel_id
 from shared.errors import NFError
 from shared.requests import scoped_engine
 from shared.slugs import validate_slug
@@ -79,26 +80,6 @@ def _scope(principal, tenant: str, project: str, engine):
     return scoped_engine(engine, principal.scope())
 
 
-def _novel_id(engine, tenant: str, project: str, novel: str | None) -> uuid.UUID | None:
-    if not novel:
-        return None
-    validate_slug(novel, "novel slug")  # refused before the driver (NUL, anything not a slug)
-    from sqlalchemy import select
-
-    from shared.models import Base
-
-    t = Base.metadata.tables["novels"]
-    with engine.connect() as conn:
-        nid = conn.execute(
-            select(t.c.id).where(
-                t.c.tenant_id == tenant, t.c.project_id == project, t.c.slug == novel
-            )
-        ).scalar()
-    if nid is None:
-        raise NFError("NF-INPUT-010", f"no novel {novel!r} in {tenant}/{project}")
-    return nid
-
-
 @router.get(
     "/search",
     response_model=RagSearchOut,
@@ -145,7 +126,7 @@ def search(
         project,
         q,
         k,
-        novel_id=_novel_id(engine, tenant, project, novel),
+        novel_id=find_novel_id(engine, tenant, project, novel),
         version_id=version,
         engine=engine,
         store=store,

@@ -8,15 +8,17 @@ tenant-scoped transaction: one set of rules for all three. Both admit the bytes 
 from __future__ import annotations
 
 import hashlib
+import uuid
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_services.admission import Admission, admit
+from shared.errors import NFError
 from shared.models import Base
 from shared.requests import NovelUpload, register_upload
-from shared.slugs import validate_slug
-from shared.storage import LocalArtifactStore
+from shared.slugs import PartitionKey, validate_slug
+from shared.storage import ArtifactStore
 
 T = Base.metadata.tables
 
@@ -37,7 +39,7 @@ def ensure_tenant_project(engine: Engine, tenant_id: str, project_id: str) -> No
 
 def register_novel(
     engine: Engine,
-    store: LocalArtifactStore,
+    store: ArtifactStore,
     *,
     tenant_id: str,
     project_id: str,
@@ -67,3 +69,24 @@ def register_novel(
             source_path=blob.path,
             trace_id=trace_id,
         )
+
+
+def find_novel_id(engine: Engine, tenant: str, project: str, novel: str | None) -> uuid.UUID | None:
+    """The id of the novel of tenant/project named by its slug or partition key (None for no
+    name); a malformed name is refused before the query (NF-INPUT-005/006), a missing one is
+    NF-INPUT-010."""
+    if not novel:
+        return None
+    slug = (
+        PartitionKey.parse(novel).novel_slug if "." in novel else validate_slug(novel, "novel slug")
+    )
+    t = T["novels"]
+    with engine.connect() as conn:
+        nid = conn.execute(
+            select(t.c.id).where(
+                t.c.tenant_id == tenant, t.c.project_id == project, t.c.slug == slug
+            )
+        ).scalar()
+    if nid is None:
+        raise NFError("NF-INPUT-010", f"no novel {novel!r} in {tenant}/{project}")
+    return nid
