@@ -12,11 +12,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from nf_skills.contracts import GateFinding, GateResult
-from shared.media_probe import image_stats, probe_media, wav_stats
+from shared.media_probe import (
+    decode_audio,
+    image_stats,
+    probe_media,
+    video_frames_at,
+    wav_stats,
+)
 
 SKILL_ID = "SKILL_18"
-VERSION = "1.0.0"
+# 1.1.0: frame size per format, motion within a shot, the music bed present and below speech
+VERSION = "1.1.0"
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,11 @@ class MediaThresholds:
     min_audio_rms: float = 0.003  # full scale 1.0; about -50 dBFS, far below any speech
     video_tolerance_seconds: float = 0.5
     video_tolerance_ratio: float = 0.02  # the larger of the two tolerances applies
+    # mean absolute difference (0-255 grey, 160 px wide) between two frames of one shot; a
+    # still frame re-encoded differs by < 0.3, the slowest pan by several units
+    min_motion: float = 1.0
+    min_bed_rms: float = 0.004  # the bed in the pauses between speech: about -48 dBFS
+    min_speech_over_bed_db: float = 6.0  # speech at least this much louder than the bed
 
 
 DEFAULT = MediaThresholds()
@@ -166,6 +180,127 @@ def check_video(
                 )
             )
     return out
+
+
+def check_frame_size(path: Path, size: tuple[int, int]) -> list[GateFinding]:
+    """video.width / video.height: the video stream has the format's frame size."""
+    name = Path(path).name
+    try:
+        info = probe_media(path)
+    except (OSError, ValueError) as exc:
+        return [_fail("video.readable", f"{name}: {exc}")]
+    video = next((s for s in info["streams"] if s["codec_type"] == "video"), None)
+    if video is None:
+        return [_fail("video.has_video", f"{name}: no video stream")]
+    return [
+        GateFinding(
+            rule=rule,
+            passed=got == want,
+            value=float(got or 0),
+            threshold=float(want),
+            detail=f"{name}: {got} px, expected {want}",
+        )
+        for rule, got, want in (
+            ("video.width", video.get("width"), size[0]),
+            ("video.height", video.get("height"), size[1]),
+        )
+    ]
+
+
+def check_motion(
+    path: Path, windows: list[tuple[float, float]], thresholds: MediaThresholds = DEFAULT
+) -> list[GateFinding]:
+    """video.motion: two frames inside the longest shot (at 20 % and 80 % of it) differ."""
+    name = Path(path).name
+    spans = [(a, b) for a, b in windows if b - a >= 0.5]
+    if not spans:
+        return [_fail("video.motion", f"{name}: no shot of 0.5 s or more to look at")]
+    a, b = max(spans, key=lambda w: w[1] - w[0])
+    try:
+        f1, f2 = video_frames_at(path, [a + 0.2 * (b - a), a + 0.8 * (b - a)])
+    except (OSError, ValueError) as exc:
+        return [_fail("video.motion", f"{name}: {exc}")]
+    n = min(len(f1), len(f2))
+    diff = float(np.mean(np.abs(f1[:n].astype(np.int16) - f2[:n].astype(np.int16))))
+    return [
+        GateFinding(
+            rule="video.motion",
+            passed=diff >= thresholds.min_motion,
+            value=round(diff, 3),
+            threshold=thresholds.min_motion,
+            detail=f"{name}: mean frame difference within the shot {a:.1f}-{b:.1f} s",
+        )
+    ]
+
+
+def check_audio_bed(
+    path: Path,
+    speech: list[tuple[float, float]],
+    thresholds: MediaThresholds = DEFAULT,
+    *,
+    rate: int = 16000,
+) -> list[GateFinding]:
+    """audio.bed_present (RMS in the pauses between speech segments) and audio.bed_below_speech
+    (speech RMS over pause RMS, in dB) on the file's audio track."""
+    name = Path(path).name
+    try:
+        mono = decode_audio(path, rate=rate)
+    except (OSError, ValueError) as exc:
+        return [_fail("audio.bed_present", f"{name}: {exc}")]
+    guard = 0.08  # AAC priming and the release of the last syllable stay out of the pauses
+    in_speech = np.zeros(len(mono), dtype=bool)
+    for a, b in speech:
+        in_speech[max(0, int((a - guard) * rate)) : int((b + guard) * rate)] = True
+    pauses, talk = mono[~in_speech], mono[in_speech]
+    if len(pauses) < rate // 10 or len(talk) == 0:
+        return [_fail("audio.bed_present", f"{name}: under 0.1 s of pauses to measure the bed")]
+    bed = float(np.sqrt(np.mean(np.square(pauses, dtype=np.float64))))
+    voice = float(np.sqrt(np.mean(np.square(talk, dtype=np.float64))))
+    ratio_db = 20 * np.log10(max(voice, 1e-9) / max(bed, 1e-9))
+    return [
+        GateFinding(
+            rule="audio.bed_present",
+            passed=bed >= thresholds.min_bed_rms,
+            value=round(bed, 6),
+            threshold=thresholds.min_bed_rms,
+            detail=f"{name}: RMS in {len(pauses) / rate:.1f} s of pauses",
+        ),
+        GateFinding(
+            rule="audio.bed_below_speech",
+            passed=ratio_db >= thresholds.min_speech_over_bed_db,
+            value=round(float(ratio_db), 2),
+            threshold=thresholds.min_speech_over_bed_db,
+            detail=f"{name}: speech RMS {voice:.4f} over bed RMS {bed:.4f} (dB)",
+        ),
+    ]
+
+
+def composed_video_gate(
+    path: Path,
+    narration_seconds: float | None,
+    *,
+    size: tuple[int, int] | None = None,
+    shot_windows: list[tuple[float, float]] | None = None,
+    speech_segments: list[tuple[float, float]] | None = None,
+    exports: Iterable[tuple[Path, tuple[int, int]]] = (),
+    thresholds: MediaThresholds = DEFAULT,
+) -> GateResult:
+    """SKILL_18 over a composed chapter: the video checks, and what the project asked for:
+    the frame size, motion within a shot (when `shot_windows`), the music bed (when
+    `speech_segments`), each export's frame size."""
+    findings = check_video(path, narration_seconds, thresholds)
+    if size is not None:
+        findings += check_frame_size(path, size)
+    if shot_windows is not None:
+        findings += check_motion(path, shot_windows, thresholds)
+    if speech_segments is not None:
+        findings += check_audio_bed(path, speech_segments, thresholds)
+    for export, export_size in exports:
+        findings += [
+            f.model_copy(update={"rule": f"export.{f.rule}"})
+            for f in check_frame_size(export, export_size)
+        ]
+    return gate_result(findings)
 
 
 def gate_result(findings: Iterable[GateFinding]) -> GateResult:

@@ -256,6 +256,13 @@ _CODES = [
     ErrorCode("NF-MEDIA-001", ErrorDomain.MEDIA, False, 500, "ffmpeg failed to compose the video."),
     ErrorCode("NF-MEDIA-002", ErrorDomain.MEDIA, False, 500, "Speech synthesis failed."),
     ErrorCode("NF-MEDIA-003", ErrorDomain.MEDIA, False, 500, "The image could not be rendered."),
+    ErrorCode(
+        "NF-MEDIA-004",
+        ErrorDomain.MEDIA,
+        False,
+        422,
+        "The project's video settings (motion, music, formats, exports) are invalid.",
+    ),
     # orchestration
     ErrorCode("NF-ORCH-001", ErrorDomain.ORCH, True, 503, "The Dagster run failed to launch."),
     ErrorCode("NF-ORCH-002", ErrorDomain.ORCH, False, 500, "The Dagster run failed."),

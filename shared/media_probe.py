@@ -273,3 +273,29 @@ def image_stats(path: Path | str) -> ImageStats:
         # ImageStat works from per-channel histograms in C: ~6x faster than numpy here.
         std = max(ImageStat.Stat(im.convert("RGB")).stddev)
         return ImageStats(width=im.width, height=im.height, mode=im.mode, std=float(std))
+
+
+# --- decoded samples (SKILL_18's motion and music checks) ------------------------------------
+def video_frames_at(path: Path | str, times: list[float], *, width: int = 160) -> list[np.ndarray]:
+    """Grey frames (uint8, `width` px wide) decoded at each time (seconds). Raises ValueError
+    when a frame cannot be decoded."""
+    frames = []
+    for t in times:
+        cmd = [find_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-ss", f"{t:.3f}"]
+        cmd += ["-i", str(path), "-frames:v", "1", "-vf", f"scale={width}:-2,format=gray"]
+        cmd += ["-f", "rawvideo", "-"]
+        proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+        if proc.returncode != 0 or not proc.stdout or len(proc.stdout) % width:
+            raise ValueError(f"no frame at {t:.2f} s in {Path(path).name}")
+        frames.append(np.frombuffer(proc.stdout, dtype=np.uint8).reshape(-1, width))
+    return frames
+
+
+def decode_audio(path: Path | str, *, rate: int = 16000) -> np.ndarray:
+    """The first audio stream as mono float32 at `rate` (any container ffmpeg reads)."""
+    cmd = [find_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path)]
+    cmd += ["-map", "0:a:0", "-ac", "1", "-ar", str(rate), "-f", "s16le", "-"]
+    proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        raise ValueError(f"no audio in {Path(path).name}: {proc.stderr.decode()[-200:]}")
+    return np.frombuffer(proc.stdout, dtype="<i2").astype(np.float32) / 32768.0

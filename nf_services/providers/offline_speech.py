@@ -31,6 +31,7 @@ class EspeakSpeechProvider:
     """SpeechProvider backed by the espeak-ng command line."""
 
     name = "offline-espeak"
+    accepts_pitch = True  # the executor passes SKILL_11's pitch
 
     def __init__(self, executable: str | None = None, *, timeout_s: float = 120.0) -> None:
         self.executable = executable

@@ -174,6 +174,17 @@ def _offline_speech(options: dict[str, Any]) -> SpeechProvider:
     return EspeakSpeechProvider(**options)
 
 
+def _piper(options: dict[str, Any]) -> SpeechProvider:
+    # the optional natural English voice (extra `voice-piper`); piper itself runs in its own
+    # process, this module only starts it
+    from nf_services.providers.piper_speech import PiperSpeechProvider
+
+    try:
+        return PiperSpeechProvider(**options)
+    except TypeError as exc:
+        raise NFError("NF-PROVIDER-006", f"speech provider 'piper': {exc}") from None
+
+
 def _offline_embedding(options: dict[str, Any]) -> EmbeddingProvider:
     return HashingNgramEmbedding(**options)
 
@@ -232,7 +243,8 @@ def build_provider(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> Provider:
-    """One provider from one config section ({"kind": "offline"|"openai", ...})."""
+    """One provider from one config section ({"kind": "offline"|"openai", ...}; speech also
+    takes "piper", the optional natural English voice)."""
     _check_capability(capability)
     section = dict(section or {"kind": "offline"})
     kind = section.get("kind", "offline")
@@ -245,6 +257,8 @@ def build_provider(
             raise NFError("NF-PROVIDER-006", f"{capability} provider 'offline': {exc}") from None
     if kind == "openai":
         return _openai(capability, section, env)
+    if kind == "piper" and capability == "speech":
+        return _piper({k: v for k, v in section.items() if k != "kind"})
     raise NFError("NF-PROVIDER-006", f"unknown {capability} provider kind {kind!r}")
 
 
