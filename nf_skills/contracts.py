@@ -129,6 +129,9 @@ class Persona(Frozen):
     sample_lines: list[str] = Field(default_factory=list)
     skill_version: str
     gender: Literal["m", "f"] | None = None  # guessed from honorifics/pronouns; voice casting
+    # drawn in panels only when the text shows a person: speaks, has a gender, or acts (SKILL_14)
+    person: bool = True
+    person_evidence: str = ""
 
 
 class VoiceAssignment(Frozen):
@@ -159,6 +162,20 @@ class Script(Frozen):
 
 
 # SKILL_13 ----------------------------------------------------------------------------------
+class ShotSetting(Frozen):
+    """Where a shot takes place, for its background: the place (SKILL_12 name), its kind,
+    inside or outside, time of day and weather (from the scene's words)."""
+
+    location: str | None = None
+    kind: Literal[
+        "mountain", "water", "forest", "town", "road", "field", "palace", "temple", "sky",
+        "room", "hall", "shop", "cave",
+    ] = "field"  # fmt: skip
+    interior: bool = False
+    time_of_day: Literal["day", "dawn", "dusk", "night"] = "day"
+    weather: Literal["clear", "rain", "snow", "fog"] = "clear"
+
+
 class Shot(Frozen):
     index: int  # 1-based within the chapter
     scene_index: int
@@ -166,6 +183,7 @@ class Shot(Frozen):
     characters: list[str]
     caption: str
     line_indices: list[int]  # ScriptLine.index values this shot covers
+    setting: ShotSetting | None = None
 
 
 class Storyboard(Frozen):
@@ -189,6 +207,9 @@ class StyleBible(Frozen):
 class ContinuitySheet(Frozen):
     character_colours: dict[str, str]  # canonical name -> "#rrggbb"
     character_marks: dict[str, str]  # canonical name -> short label drawn on panels
+    # canonical name -> drawing features (hair, skin, clothing ...): the reference sheet, seeded
+    # by the name so a character is drawn the same in every panel and chapter
+    character_designs: dict[str, dict[str, str]] = Field(default_factory=dict)
     skill_version: str
 
 

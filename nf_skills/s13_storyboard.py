@@ -5,18 +5,25 @@ single panel is not held too long. Framing follows the content: a scene opens wi
 speakers get a medium two-shot, one speaker a close-up, narration without anyone in it a wide
 shot. Every script line lands in exactly one shot; above `max_shots` the cheapest neighbouring
 shots (same scene first, then fewest words) are merged.
+
+Who is in a shot: its speakers and the characters its lines mention, but only people: a persona
+SKILL_14 did not find to be a person (a noun SKILL_05 took for a name) is never drawn, and a
+character without a persona must speak or act in the chapter. Where: each shot carries its
+setting (`_scene_look`): the scene's place and words, or a place its own lines name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nf_skills import _personhood, _scene_look
 from nf_skills.contracts import (
     ChapterUnderstanding,
     Persona,
     Script,
     ScriptLine,
     Shot,
+    ShotSetting,
     Storyboard,
 )
 from nf_skills.s03_chunk import detect_language, sentence_spans, speech_units
@@ -24,7 +31,7 @@ from nf_skills.s10_script_adapt import persona_index, trim_to_units
 from shared.errors import NFError
 
 SKILL_ID = "SKILL_13"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 MAX_LINES_PER_SHOT = 4
 MAX_UNITS_PER_SHOT = 60  # about 20-25 s of speech: longer panels feel static
@@ -109,6 +116,72 @@ def _caption(seg: _Seg, language: str, fallback: str) -> str:
     return short.strip() or fallback
 
 
+def _people(
+    names: dict[str, str],
+    script: Script,
+    understanding: ChapterUnderstanding,
+    personas: list[Persona],
+    language: str,
+) -> set[str]:
+    """Canonical names that may be drawn in this chapter."""
+    by_name = {p.name: p for p in reversed(personas)}
+    speakers = {d.speaker for d in understanding.dialogue if d.speaker}
+    texts = [ln.text for ln in script.lines]
+    forms: dict[str, list[str]] = {}
+    for alias, canon in names.items():
+        forms.setdefault(canon, []).append(alias)
+    for ln in script.lines:
+        if ln.speaker:
+            forms.setdefault(ln.speaker, [ln.speaker])
+    out = set()
+    for canon, fs in forms.items():
+        p = by_name.get(canon)
+        if p is not None:
+            ok = p.person
+        else:
+            ok = _personhood.evidence(
+                canon, fs, texts, language, speaks=canon in speakers, gender=None, min_acts=1
+            ).person
+        if ok:
+            out.add(canon)
+    return out
+
+
+def _settings(
+    script: Script, understanding: ChapterUnderstanding, language: str
+) -> dict[int, ShotSetting]:
+    """The setting of each scene, from its SKILL_07 location and time cue and its lines."""
+    by_scene: dict[int, list[str]] = {}
+    for ln in script.lines:
+        by_scene.setdefault(ln.scene_index, []).append(ln.text)
+    scenes = {sc.index: sc for sc in understanding.scenes}
+    out = {}
+    for idx, texts in by_scene.items():
+        sc = scenes.get(idx)
+        out[idx] = _scene_look.shot_setting(
+            sc.location if sc else None, texts, language, sc.time_cue if sc else None
+        )
+    return out
+
+
+def _shot_setting(
+    seg_text: str, scene: ShotSetting, places: list[str], language: str
+) -> ShotSetting:
+    """A shot whose own lines name another known place moves there; else the scene's."""
+    named = [p for p in places if p in seg_text and p != scene.location]
+    if named:
+        here = _scene_look.shot_setting(named[0], [seg_text], language)
+    else:
+        # or its own words put it somewhere else clearly (酒店, 屋里, the garden twice)
+        counts = _scene_look.kind_counts([seg_text], language)
+        kind, weight = max(counts.items(), key=lambda kv: (kv[1], kv[0]), default=("", 0))
+        if weight < 2 or kind == scene.kind:
+            return scene
+        here = ShotSetting(kind=kind, interior=kind in _scene_look.INTERIOR_KINDS)
+    # the scene's light and weather hold: a place named in passing does not change the hour
+    return here.model_copy(update={"time_of_day": scene.time_of_day, "weather": scene.weather})
+
+
 def make_storyboard(
     script: Script,
     understanding: ChapterUnderstanding,
@@ -130,14 +203,18 @@ def make_storyboard(
     names = {n: n for n in understanding.characters_present if n.strip()}
     names.update(persona_index(personas or []))
     language = detect_language("".join(ln.text for ln in script.lines))
+    people = _people(names, script, understanding, personas or [], language)
+    scene_settings = _settings(script, understanding, language)
+    places = [st.name for st in understanding.settings if st.kind == "location"]
 
     shots: list[Shot] = []
     for seg in _merge_to(_segments(script), max_shots):
         speakers = list(
             dict.fromkeys(ln.speaker for ln in seg.lines if ln.kind == "dialogue" and ln.speaker)
         )
-        mentioned = _mentions(" ".join(ln.text for ln in seg.lines), names)
-        characters = list(dict.fromkeys(speakers + mentioned))
+        seg_text = " ".join(ln.text for ln in seg.lines)
+        mentioned = _mentions(seg_text, names)
+        characters = [c for c in dict.fromkeys(speakers + mentioned) if c in people]
         if seg.opening or not characters:
             framing = "wide"
         elif len(speakers) >= 2:
@@ -154,6 +231,7 @@ def make_storyboard(
                 characters=characters,
                 caption=_caption(seg, language, script.title or f"#{len(shots) + 1}"),
                 line_indices=[ln.index for ln in seg.lines],
+                setting=_shot_setting(seg_text, scene_settings[seg.scene], places, language),
             )
         )
     return Storyboard(

@@ -7,7 +7,9 @@ Everything comes from the text and is deterministic:
 - speech style: from the character's attributed dialogue: length (terse/measured/verbose, the
   words SKILL_10 reads), share of exclamations and questions, the usual sentence end;
 - colour: a fixed palette entry chosen by a hash of the name (stable across runs);
-- gender: honorific (Mr./Lady/太爷/妈) or the pronouns that follow the name, when clear.
+- gender: honorific (Mr./Lady/太爷/妈) or the pronouns that follow the name, when clear;
+- person: whether the text shows a person (speaks, has a gender, acts: `_personhood`), so a noun
+  SKILL_05 took for a name (籍贯) keeps its card but is not drawn in panels.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 import re
 from collections import Counter
 
+from nf_skills import _personhood
 from nf_skills import _textkit as tk
 from nf_skills.contracts import (
     Chapter,
@@ -28,7 +31,7 @@ from nf_skills.contracts import (
 from nf_skills.s08_dialogue import attribute_dialogue, character_genders
 
 SKILL_ID = "SKILL_14"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 # soft, well separated hues that stay readable with white or black captions
 PALETTE = [
@@ -99,6 +102,10 @@ def build_personas(
     for c in chars:
         mine = sents.get(c.name, [])
         lines = [d for d in dialogue if d.speaker == c.name]
+        gender = genders.get(c.name)
+        seen = _personhood.evidence(
+            c.name, c.aliases, texts, language, speaks=bool(lines), gender=gender
+        )
         out.append(
             Persona(
                 name=c.name,
@@ -109,7 +116,9 @@ def build_personas(
                 colour=colour_for(c.name),
                 sample_lines=_samples(lines, zh),
                 skill_version=VERSION,
-                gender=genders.get(c.name),
+                gender=gender,
+                person=seen.person,
+                person_evidence=seen.why,
             )
         )
     return out

@@ -1,15 +1,24 @@
-"""SKILL_19 continuity: one colour and one short mark per character, stable across shots.
+"""SKILL_19 continuity: one colour, one short mark and one drawing per character, stable across
+shots and chapters (the reference sheet).
 
 A character keeps its persona colour when that colour reads against the style background and is
 distinct from the characters before it; otherwise its lightness is pushed until it contrasts
 (WCAG ratio) and its hue rotated by the golden angle until it is distinct (CIELAB delta E). The
 personas' order decides who keeps their colour first, so pass them in a stable order (by
 mentions, as SKILL_14 does) to get the same sheet for every chapter.
+
+The drawing (`character_designs`) is a set of features (hair, its colour, skin, clothing, beard,
+eyebrows, mouth, glasses) chosen by a hash of the character's name, narrowed by what the persona
+says: gender (hair styles), age words in the name or appearance (白发, 老, old -> grey hair and a
+beard), a monk (僧/和尚 -> shaved head), glasses; the clothing takes the continuity colour. Only
+personas SKILL_14 found to be people get a design; the names are the features' names in the
+offline renderer's avatar parts.
 """
 
 from __future__ import annotations
 
 import colorsys
+import hashlib
 import math
 import re
 
@@ -18,7 +27,7 @@ from nf_skills.s15_style_bible import normalise_colour
 from shared.errors import NFError
 
 SKILL_ID = "SKILL_19"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 MIN_CONTRAST = 3.0  # WCAG 2.x minimum for graphical objects
 MIN_DELTA_E = 25.0  # CIELAB 1976 distance that reads as a different colour at a glance
@@ -136,6 +145,69 @@ def _marks(names: list[str]) -> dict[str, str]:
     return marks
 
 
+# design vocabulary (the avatar part names the offline renderer knows)
+_HAIR = {
+    "m": ("short_flat", "short_round", "short_waved", "caesar", "caesar_side_part", "sides",
+          "shaggy", "buzzcut", "quiff"),
+    "f": ("bob", "bun", "long_not_too_long", "straight_1", "straight_2", "mia_wallace", "frida",
+          "braids", "curvy", "pixie"),
+}  # fmt: skip
+_HAIR_COLOURS = {
+    "zh": ("#2c1b18", "#2c1b18", "#4a312c"),
+    "en": ("#2c1b18", "#4a312c", "#724133", "#a55728", "#b58143", "#d6b370", "#c93305"),
+}
+_SKINS = {
+    "zh": ("#ffdbb4", "#edb98a", "#edb98a", "#d08b5b"),
+    "en": ("#ffdbb4", "#edb98a", "#d08b5b", "#ae5d29", "#614335"),
+}
+_CLOTHES = {
+    "zh": ("collar_sweater", "shirt_crew_neck", "shirt_scoop_neck", "shirt_v_neck", "overall"),
+    "en": ("collar_sweater", "shirt_crew_neck", "shirt_v_neck", "blazer_shirt", "blazer_sweater"),
+}
+_BEARDS = ("beard_light", "beard_medium", "beard_magestic", "moustache_fancy")
+_BROWS = ("default_natural", "flat_natural", "raised_excited_natural", "up_down_natural",
+          "angry_natural", "sad_concerned_natural")  # fmt: skip
+_MOUTHS = ("default", "smile", "serious", "twinkle")
+_OLD = re.compile(
+    r"老|翁|婆|爷爷|奶奶|太爷|祖|白发|白须|须|胡须|皓首|苍|\b(?:old|aged|elderly|grey|gray|white-haired"
+    r"|grandmother|grandfather|grandpapa|grandmamma)\b",
+    re.I,
+)
+_MONK = re.compile(r"僧|和尚|沙弥|尼姑|长老|罗汉|头陀")
+_GLASSES = re.compile(r"眼镜|spectacles|glasses|eye-glass", re.I)
+_BEARDED = re.compile(r"须|胡子|髯|beard|whiskers|moustache|mustache", re.I)
+
+
+def design_for(persona: Persona, colour: str) -> dict[str, str]:
+    """A character's drawing features, seeded by its name (never by chapter or shot)."""
+    h = hashlib.sha256(persona.name.encode("utf-8")).digest()
+
+    def pick(options: tuple[str, ...], k: int) -> str:
+        return options[h[k] % len(options)]
+
+    zh = bool(_CJK.search(persona.name))
+    words = " ".join([persona.name, *persona.aliases, persona.appearance, *persona.traits])
+    gender = persona.gender or ("m" if h[0] % 2 else "f")
+    old = bool(_OLD.search(words))
+    lang = "zh" if zh else "en"
+    design = {
+        "hair": pick(_HAIR[gender], 1),
+        "hair_colour": "#e8e1e1" if old else pick(_HAIR_COLOURS[lang], 2),
+        "skin": pick(_SKINS[lang], 3),
+        "clothing": pick(_CLOTHES[lang], 4),
+        "clothing_colour": colour,
+        "facial_hair": "",
+        "eyebrows": pick(_BROWS, 5),
+        "mouth": pick(_MOUTHS, 6),
+        "accessory": "round" if _GLASSES.search(words) else "",
+    }
+    if gender == "m" and (old or _BEARDED.search(words) or h[7] % 5 == 0):
+        design["facial_hair"] = pick(_BEARDS, 8)
+    if _MONK.search(persona.name + "".join(persona.aliases)):
+        design["hair"] = "no_hair"
+    return design
+
+
 def continuity(personas: list[Persona], style: StyleBible) -> ContinuitySheet:
     """Colour and mark per persona name, in the personas' order; first of a duplicate wins."""
     bg = _rgb(normalise_colour(style.background, "background"))
@@ -157,6 +229,13 @@ def continuity(personas: list[Persona], style: StyleBible) -> ContinuitySheet:
         taken.append(chosen)
         colours[name] = _hex(chosen)
         names.append(name)
+    first = {}
+    for p in personas:
+        first.setdefault(p.name.strip(), p)
+    designs = {n: design_for(first[n], colours[n]) for n in names if first[n].person}
     return ContinuitySheet(
-        character_colours=colours, character_marks=_marks(names), skill_version=VERSION
+        character_colours=colours,
+        character_marks=_marks(names),
+        character_designs=designs,
+        skill_version=VERSION,
     )

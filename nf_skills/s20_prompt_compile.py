@@ -19,14 +19,17 @@ from nf_skills.contracts import (
     ContinuitySheet,
     Persona,
     RenderPlan,
+    Shot,
+    ShotSetting,
     Storyboard,
     StyleBible,
     VoiceAssignment,
 )
+from nf_skills.s19_continuity import design_for
 from shared.errors import NFError
 
 SKILL_ID = "SKILL_20"
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 Kind = Literal["image", "speech"]
 
@@ -34,7 +37,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
     "v1": {
         "image": (
             'Storyboard panel {shot_index} of "{title}". {framing_text} of {characters}. '
-            "Scene: {caption}. {character_descriptions}"
+            "Scene: {caption}. Setting: {setting}. {character_descriptions}"
             "Flat illustration on a {background} background, palette {palette}, "
             "{width}x{height}, no text in the picture."
         ),
@@ -43,7 +46,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 IMAGE_FIELDS = (
     "title", "chapter_index", "shot_index", "scene_index", "framing", "framing_text",
-    "characters", "character_descriptions", "caption", "narration", "width", "height",
+    "characters", "character_descriptions", "caption", "narration", "setting", "width", "height",
     "background", "palette", "font_family", "caption_size",
 )  # fmt: skip
 SPEECH_FIELDS = (
@@ -102,6 +105,38 @@ def _render(template: str, fields: dict[str, object], kind: str) -> str:
 def _fallback_colour(name: str, palette: list[str]) -> str:
     # Hash-picked so a character without a continuity sheet keeps one colour across shots.
     return palette[int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(palette)]
+
+
+def _setting_params(shot: Shot) -> dict[str, object]:
+    """The backdrop the offline renderer draws; `key` seeds its shapes: one place, one look."""
+    st = shot.setting or ShotSetting()
+    return {
+        "location": st.location or "",
+        "kind": st.kind,
+        "interior": st.interior,
+        "time": st.time_of_day,
+        "weather": st.weather,
+        "key": st.location or st.kind,
+    }
+
+
+def _setting_text(shot: Shot) -> str:
+    st = shot.setting or ShotSetting()
+    where = f"{st.location} ({st.kind})" if st.location else st.kind
+    inside = "interior" if st.interior else "exterior"
+    return f"{where}, {inside}, {st.time_of_day}, {st.weather}"
+
+
+def _design(name: str, continuity: ContinuitySheet, colour: str) -> dict[str, str]:
+    """The reference sheet's design; a character without a persona gets one seeded the same way
+    (by name), so it too looks the same in every chapter."""
+    if name in continuity.character_designs:
+        return continuity.character_designs[name]
+    stub = Persona(
+        name=name, aliases=[], appearance="", traits=[], speech_style="", colour=colour,
+        skill_version=VERSION,
+    )  # fmt: skip
+    return design_for(stub, colour)
 
 
 def compile_prompts(
@@ -172,6 +207,7 @@ def compile_prompts(
                 "character_descriptions": " ".join(described) + (" " if described else ""),
                 "caption": shot.caption,
                 "narration": sp.narration_text,
+                "setting": _setting_text(shot),
                 "width": style.width,
                 "height": style.height,
                 "background": style.background,
@@ -188,6 +224,12 @@ def compile_prompts(
                 "characters": list(shot.characters),
                 "character_colours": json.dumps(colours, ensure_ascii=False, sort_keys=True),
                 "character_marks": json.dumps(marks, ensure_ascii=False, sort_keys=True),
+                "character_designs": json.dumps(
+                    {c: _design(c, continuity, colours[c]) for c in shot.characters},
+                    ensure_ascii=False,
+                    sort_keys=True,
+                ),
+                "backdrop": json.dumps(_setting_params(shot), ensure_ascii=False, sort_keys=True),
                 "caption": shot.caption,
                 "shot_index": shot.index,
                 "title": title,

@@ -14,12 +14,14 @@ import hashlib
 import json
 import logging
 import os
-import random
 import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
+from nf_services.media import figures
+from nf_services.media.backdrops import Backdrop, ground_line, render_backdrop
 from nf_services.media.fonts import load_font
 from nf_services.providers.base import ImageResult, Usage
 from shared.errors import NFError
@@ -188,155 +190,94 @@ def _fit(text: str, font: Font, max_width: float) -> str:
 
 
 # --- drawing --------------------------------------------------------------------------------
+@dataclass
+class PanelLayout:
+    """Where things were drawn: figure boxes (name, box, design hash) and every text box, so
+    tests can check that text stays inside the frame and a character is drawn the same."""
+
+    size: tuple[int, int]
+    figures: list[tuple[str, tuple[int, int, int, int], str]] = field(default_factory=list)
+    text_boxes: list[tuple[str, tuple[float, float, float, float]]] = field(default_factory=list)
+
+
 class _Canvas:
-    def __init__(self, width: int, height: int, background: RGB, palette: list[RGB]) -> None:
-        self.w, self.h = width, height
-        self.bg = background
+    def __init__(self, img: Image.Image, palette: list[RGB]) -> None:
+        self.w, self.h = img.size
         self.palette = palette
-        self.img = Image.new("RGB", (width, height), background)
+        self.img = img
         self.draw = ImageDraw.Draw(self.img, "RGBA")  # RGBA mode blends translucent fills
-        self.unit = min(width, height)
+        self.unit = min(self.w, self.h)
+        self.layout = PanelLayout(size=img.size)
 
     def font(self, px: float) -> Font:
         return load_font(max(8, round(px)))
 
 
-def _scenery(c: _Canvas, framing: str, top: int, bottom: int, rng: random.Random) -> int:
-    """Draw the backdrop for the framing.
-
-    Returns the y where figures stand for a wide shot, else where their heads start (medium and
-    close shots crop figures at the bottom of the frame).
-    """
-    d = c.draw
-    accent, ground, far = c.palette[0], c.palette[1], c.palette[2]
-    scene_h = bottom - top
-    if framing == "wide":
-        horizon = top + round(scene_h * rng.uniform(0.55, 0.65))
-        # Far hills: a few overlapping triangles in a colour faded toward the sky.
-        hill = _mix(far, c.bg, 0.55)
-        for _ in range(rng.randint(2, 4)):
-            cx = rng.uniform(0, c.w)
-            half = rng.uniform(0.12, 0.3) * c.w
-            peak = horizon - rng.uniform(0.12, 0.3) * scene_h
-            d.polygon([(cx - half, horizon), (cx, peak), (cx + half, horizon)], fill=hill)
-        sun_r = round(c.unit * 0.05)
-        sx, sy = rng.uniform(0.1, 0.9) * c.w, top + scene_h * rng.uniform(0.12, 0.3)
-        d.ellipse([sx - sun_r, sy - sun_r, sx + sun_r, sy + sun_r], fill=_mix(accent, c.bg, 0.6))
-        d.rectangle([0, horizon, c.w, bottom], fill=_mix(ground, c.bg, 0.35))
-        d.line([(0, horizon), (c.w, horizon)], fill=accent, width=max(2, c.unit // 240))
-        return horizon + round(scene_h * 0.2)
-    if framing == "medium":
-        # An interior-ish backdrop: a wall band and a window or door frame.
-        wall_top = top + round(scene_h * 0.55)
-        d.rectangle([0, wall_top, c.w, bottom], fill=_mix(ground, c.bg, 0.6))
-        wx = rng.uniform(0.05, 0.75) * c.w
-        ww, wh = c.w * 0.18, scene_h * 0.4
-        wy = top + scene_h * 0.1
-        d.rectangle([wx, wy, wx + ww, wy + wh], outline=_mix(far, c.bg, 0.3), width=4)
-        d.line([(wx + ww / 2, wy), (wx + ww / 2, wy + wh)], fill=_mix(far, c.bg, 0.3), width=3)
-        return top + round(scene_h * 0.2)
-    # close: concentric halo behind the faces
-    cx, cy = c.w / 2, top + scene_h * 0.5
-    for i, t in enumerate((0.75, 0.85, 0.93)):
-        r = scene_h * (0.62 - 0.14 * i)
-        d.ellipse([cx - r * 1.6, cy - r, cx + r * 1.6, cy + r], fill=_mix(far, c.bg, t))
-    return top + round(scene_h * 0.1)
-
-
-def _figure(
-    c: _Canvas, cx: float, feet: float, height: float, colour: RGB, mark: str
-) -> tuple[float, float, float]:
-    """Draw one silhouette; returns (shoulder_y, hip_y, torso_width) for placing its label."""
-    d = c.draw
-    outline = _mix(colour, (0, 0, 0), 0.45)
-    lw = max(2, round(height / 120))
-    top = feet - height
-    head_d = height * 0.2
-    shoulder_y = top + head_d * 1.08
-    hip_y = top + height * 0.56
-    torso_w = height * 0.3
-    leg_w = torso_w * 0.32
-    for side in (-1, 1):
-        x = cx + side * torso_w * 0.2
-        d.rectangle([x - leg_w / 2, hip_y, x + leg_w / 2, feet], fill=outline)
-    d.polygon(
-        [
-            (cx - torso_w / 2, shoulder_y),
-            (cx + torso_w / 2, shoulder_y),
-            (cx + torso_w * 0.38, hip_y),
-            (cx - torso_w * 0.38, hip_y),
+def _design(name: str, designs: dict[str, dict], colours: dict[str, str]) -> dict:
+    """The reference sheet's design, or one seeded by the name alone (old prompts, no sheet)."""
+    if isinstance(designs.get(name), dict):
+        return designs[name]
+    colour = colours.get(name) or "#{:02x}{:02x}{:02x}".format(*_name_colour(name))
+    h = hashlib.sha256(name.encode("utf-8")).digest()
+    return {
+        "hair": ("short_flat", "bob", "short_round", "bun", "caesar", "long_not_too_long")[
+            h[1] % 6
         ],
-        fill=colour,
-        outline=outline,
-        width=lw,
-    )
-    for side in (-1, 1):
-        d.line(
-            [
-                (cx + side * torso_w / 2, shoulder_y + lw),
-                (cx + side * torso_w * 0.62, top + height * 0.52),
-            ],
-            fill=outline,
-            width=max(3, round(torso_w * 0.12)),
-        )
-    d.ellipse(
-        [cx - head_d / 2, top, cx + head_d / 2, top + head_d],
-        fill=_mix(colour, (255, 255, 255), 0.35),
-        outline=outline,
-        width=lw,
-    )
-    if mark:
-        d.text((cx, top + head_d / 2), mark, font=c.font(head_d * 0.5), fill=outline, anchor="mm")
-    return shoulder_y, hip_y, torso_w
-
-
-def _label(c: _Canvas, cx: float, y: float, text: str, colour: RGB, font: Font) -> None:
-    d = c.draw
-    box = d.textbbox((cx, y), text, font=font, anchor="mm")
-    pad = max(3, round(getattr(font, "size", 16) * 0.25))
-    d.rounded_rectangle(
-        [box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad],
-        radius=pad,
-        fill=(*colour, 235),
-        outline=_mix(colour, (0, 0, 0), 0.45),
-        width=2,
-    )
-    d.text((cx, y), text, font=font, fill=_ink_on(colour), anchor="mm")
+        "hair_colour": ("#2c1b18", "#4a312c", "#724133")[h[2] % 3],
+        "skin": ("#ffdbb4", "#edb98a", "#d08b5b")[h[3] % 3],
+        "clothing": "shirt_crew_neck",
+        "clothing_colour": colour,
+    }
 
 
 def _figures(
     c: _Canvas,
     framing: str,
     characters: list[str],
+    designs: dict[str, dict],
     colours: dict[str, str],
-    marks: dict[str, str],
     area: tuple[int, int, int],
-    anchor: int,
-    rng: random.Random,
+    ground: int,
 ) -> None:
-    """Lay out one silhouette per character, then their name labels on top of all figures."""
+    """One drawn character per name (its cached bitmap), then their name labels on top."""
     top, bottom, label_floor = area
     shown = characters[: MAX_FIGURES[framing]]
-    scene_h = bottom - top
     n = len(shown)
     if n == 0:
         return
-    margin = c.w * (0.08 if framing == "wide" else 0.12)
+    scene_h = bottom - top
+    margin = c.w * (0.06 if framing == "wide" else 0.08)
     slot = (c.w - 2 * margin) / n
-    # A figure is ~0.37 of its height wide: pull back when many share the frame.
-    base = min({"wide": 0.42, "medium": 1.25, "close": 2.1}[framing] * scene_h, slot / 0.4)
     labels = []
     for i, name in enumerate(shown):
-        cx = margin + slot * (i + 0.5) + rng.uniform(-0.08, 0.08) * slot
-        colour = _rgb(colours[name], "#777777") if name in colours else _name_colour(name)
-        h = base * rng.uniform(0.95, 1.05)
-        feet = anchor if framing == "wide" else anchor + h
-        shoulder_y, hip_y, torso_w = _figure(c, cx, feet, h, colour, marks.get(name, "")[:2])
-        y = shoulder_y + (hip_y - shoulder_y) * 0.45
-        labels.append((cx, y, name, colour, torso_w))
-    for cx, y, name, colour, torso_w in labels:
-        font = c.font(max(c.unit * 0.03, min(torso_w * 0.22, c.unit * 0.05)))
-        text = _fit(name, font, max(slot * 0.9, c.unit * 0.12))
+        design = _design(name, designs, colours)
+        cx = margin + slot * (i + 0.5)
+        if framing == "close":
+            # head and shoulders; a figure's width is ~0.94 of its bust height
+            h = round(min(scene_h * 0.82, slot / 0.98))
+            bm = figures.bust(design, h)
+            x, y = round(cx - bm.width / 2), bottom - bm.height
+        else:
+            share = 0.4 if framing == "wide" else 1.15
+            h = round(min(scene_h * share, slot / 0.47))
+            bm = figures.figure(design, h)
+            x = round(cx - bm.width / 2)
+            y = ground - h if framing == "wide" else top + round(scene_h * 0.1)
+        c.img.paste(bm, (x, y), bm)
+        c.layout.figures.append(
+            (name, (x, y, x + bm.width, y + bm.height), figures.design_hash(design))
+        )
+        colour = _rgb(colours.get(name) or design.get("clothing_colour"), "#777777")
+        # above the head in a wide shot, on the chest otherwise (under the chin for a close-up)
+        label_y = (
+            y - c.unit * 0.03
+            if framing == "wide"
+            else y + bm.height * (0.9 if framing == "close" else 0.62)
+        )
+        labels.append((cx, label_y, name, colour, bm.width))
+    for cx, y, name, colour, fig_w in labels:
+        font = c.font(max(c.unit * 0.03, min(fig_w * 0.16, c.unit * 0.045)))
+        text = _fit(name, font, max(min(slot * 0.9, c.w * 0.9), c.unit * 0.12))
         fs = getattr(font, "size", 16)
         y = min(max(y, top + fs), label_floor - fs)
         if text:
@@ -344,28 +285,50 @@ def _figures(
     hidden = len(characters) - n
     if hidden > 0:
         font = c.font(c.unit * 0.035)
-        c.draw.text(
-            (c.w - c.unit * 0.03, top + scene_h * 0.06),
-            f"+{hidden}",
-            font=font,
-            fill=_ink_on(c.bg),
-            anchor="rt",
+        pos = (c.w - c.unit * 0.03, top + scene_h * 0.06)
+        c.draw.text(pos, f"+{hidden}", font=font, fill=(250, 250, 250), anchor="rt",
+                    stroke_width=2, stroke_fill=(20, 20, 20))  # fmt: skip
+        c.layout.text_boxes.append(
+            ("more", c.draw.textbbox(pos, f"+{hidden}", font=font, anchor="rt"))
         )
 
 
+def _label(c: _Canvas, cx: float, y: float, text: str, colour: RGB, font: Font) -> None:
+    d = c.draw
+    pad = max(3, round(getattr(font, "size", 16) * 0.25))
+    box = d.textbbox((cx, y), text, font=font, anchor="mm")
+    # keep the whole box inside the frame: shift it in from an edge
+    shift = max(0.0, pad + 2 - box[0]) - max(0.0, box[2] + pad + 2 - c.w)
+    cx += shift
+    box = d.textbbox((cx, y), text, font=font, anchor="mm")
+    rect = (box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad)
+    d.rounded_rectangle(
+        rect, radius=pad, fill=(*colour, 235), outline=_mix(colour, (0, 0, 0), 0.45), width=2
+    )
+    d.text((cx, y), text, font=font, fill=_ink_on(colour), anchor="mm")
+    c.layout.text_boxes.append(("label", rect))
+
+
 def _header(c: _Canvas, shot_index: int | None, framing: str, title: str) -> int:
-    band = round(c.h * 0.075)
+    band = round(c.h * 0.075 if c.w >= c.h else c.h * 0.05)
     accent = c.palette[0]
-    c.draw.rectangle([0, 0, c.w, band], fill=accent)
+    c.draw.rectangle([0, 0, c.w, band], fill=(*accent, 225))
     font = c.font(band * 0.55)
     ink = _ink_on(accent)
     pad = round(c.unit * 0.025)
     badge = f"#{shot_index:02d}  {framing.upper()}" if shot_index is not None else framing.upper()
+    badge = _fit(badge, font, c.w - 2 * pad)
     c.draw.text((pad, band / 2), badge, font=font, fill=ink, anchor="lm")
+    c.layout.text_boxes.append(
+        ("badge", c.draw.textbbox((pad, band / 2), badge, font=font, anchor="lm"))
+    )
     if title:
         used = font.getlength(badge) + 3 * pad
         text = _fit(title, font, c.w - used - pad)
-        c.draw.text((c.w - pad, band / 2), text, font=font, fill=ink, anchor="rm")
+        if text:
+            c.draw.text((c.w - pad, band / 2), text, font=font, fill=ink, anchor="rm")
+            box = c.draw.textbbox((c.w - pad, band / 2), text, font=font, anchor="rm")
+            c.layout.text_boxes.append(("title", box))
     return band
 
 
@@ -373,7 +336,9 @@ class _Caption:
     """The caption box laid out before drawing, so labels can stay clear of it."""
 
     def __init__(self, c: _Canvas, caption: str, size: int | None) -> None:
-        self.font = c.font(size or c.h / 24)
+        # never taller than a quarter of the frame, whatever size the style asks for
+        px = min(size or c.h / 24, c.h / (4 * CAPTION_MAX_LINES * 1.35 + 2), c.w / 12)
+        self.font = c.font(px)
         fs = getattr(self.font, "size", 16)
         self.pad = round(fs * 0.6)
         self.margin = round(c.unit * 0.03)
@@ -388,13 +353,31 @@ class _Caption:
             return
         m, pad = self.margin, self.pad
         c.draw.rounded_rectangle([m, self.top, c.w - m, c.h - m], radius=pad, fill=(0, 0, 0, 165))
+        c.layout.text_boxes.append(("caption", (m, self.top, c.w - m, c.h - m)))
         for i, line in enumerate(self.lines):
             y = self.top + pad + i * self.line_h + self.line_h / 2
-            c.draw.text((m + pad, y), line, font=self.font, fill=(255, 255, 255), anchor="lm")
+            pos = (m + pad, y)
+            c.draw.text(pos, line, font=self.font, fill=(255, 255, 255), anchor="lm")
+            c.layout.text_boxes.append(
+                ("caption_line", c.draw.textbbox(pos, line, font=self.font, anchor="lm"))
+            )
 
 
-def draw_panel(prompt: str, params: dict) -> Image.Image:
-    """The storyboard frame as a Pillow image (no I/O), for the provider and for previews."""
+def _backdrop(params: dict, title: str) -> Backdrop:
+    raw = params.get("backdrop")
+    if isinstance(raw, str) and raw.strip().startswith("{"):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            log.warning("backdrop is not valid JSON; drawing the default field")
+            raw = None
+    if not isinstance(raw, dict):
+        raw = {"kind": "field", "key": title or "field"}
+    return Backdrop.from_params(raw)
+
+
+def compose_panel(prompt: str, params: dict) -> tuple[Image.Image, PanelLayout]:
+    """The storyboard frame and where its parts went (no I/O)."""
     width = _int(params.get("width"), 1280)
     height = _int(params.get("height"), 720)
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
@@ -403,36 +386,52 @@ def draw_panel(prompt: str, params: dict) -> Image.Image:
     if framing not in MAX_FIGURES:
         log.warning("unknown framing %r; drawing a medium shot", framing)
         framing = "medium"
-    background = _rgb(params.get("background"), DEFAULT_BACKGROUND)
     palette = [_rgb(p, "#555555") for p in _as_list(params.get("palette"))]
     palette += [ImageColor.getrgb(p)[:3] for p in DEFAULT_PALETTE[len(palette) :]]  # type: ignore[misc]
     characters = list(dict.fromkeys(_as_list(params.get("characters"))))
     colours = _as_dict(params.get("character_colours"))
-    marks = _as_dict(params.get("character_marks"))
+    designs = _as_designs(params.get("character_designs"))
     caption = str(params.get("caption") or prompt or "")
     shot = params.get("shot_index")
     shot_index = _int(shot, 0) if shot not in (None, "") else None
     title = str(params.get("title") or "")
     size = _int(params.get("caption_size"), 0) or None
 
-    rng = random.Random(_seed(prompt, params))
-    c = _Canvas(width, height, background, palette)  # type: ignore[arg-type]
+    backdrop = _backdrop(params, title)
+    c = _Canvas(render_backdrop(backdrop, width, height).copy(), palette)  # type: ignore[arg-type]
     top = round(height * 0.075)
     cap = _Caption(c, caption, size)
-    anchor = _scenery(c, framing, top, height, rng)
-    _figures(c, framing, characters, colours, marks, (top, height, cap.top), anchor, rng)
+    ground = min(ground_line(backdrop, height, width), cap.top)
+    _figures(c, framing, characters, designs, colours, (top, height, cap.top), ground)
     _header(c, shot_index, framing, title)
     cap.draw(c)
     border = max(2, c.unit // 180)
     c.draw.rectangle([0, 0, width - 1, height - 1], outline=palette[0], width=border)
-    return c.img
+    return c.img, c.layout
+
+
+def draw_panel(prompt: str, params: dict) -> Image.Image:
+    """The storyboard frame as a Pillow image (no I/O), for the provider and for previews."""
+    return compose_panel(prompt, params)[0]
+
+
+def _as_designs(value: object) -> dict[str, dict]:
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            log.warning("character_designs is not valid JSON; using name-seeded designs")
+            return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, dict)}
 
 
 class OfflinePanelProvider:
     """ImageProvider that draws storyboard frames locally (no network, cost 0)."""
 
     name = "offline-pillow"
-    model = "storyboard-panel-v1"
+    model = "storyboard-panel-v2"
 
     def render(self, prompt: str, params: dict, out_path: Path) -> ImageResult:
         out_path = Path(out_path)
