@@ -471,10 +471,38 @@ def _explicit_en(text: str, q: Quote, matcher: NameMatcher) -> Attribution:
         lead = _lead_in(text, para, q, matcher)
         if lead is not None:
             return lead
-    return _pre_tag_en(text, q, seg, start, matcher)
+    a = _pre_tag_en(text, q, seg, start, matcher)
+    if a.form is None and a.rule is None and not a.other:
+        beat = _en_post_beat(text, q, post, matcher)
+        if beat:
+            return Attribution(q, beat, None, "beat", conf=0.55)
+    return a
+
+
+def _en_post_beat(text: str, q: Quote, post: str, matcher: NameMatcher) -> str | None:
+    """“…” Elizabeth smiled. — narration opening right after the quote, in its paragraph, is
+    about the speaker more often than not: its subject when a name starts it and a verb
+    follows (not “Mr. Bennet made no answer”, which names the silent listener)."""
+    m = re.match(r"[\s_—-]*(?:the\s+)?", post)
+    n = next(matcher.finditer(text, q.end + m.end(), q.end + len(post)), None)
+    if n is None or n.start() != q.end + m.end():
+        return None
+    rest = text[n.end() : q.end + len(post)]
+    if not re.match(r"\s+(?:\w+ly\s+)?[a-z]+", rest) or re.match(r"(?:’s|'s)", rest):
+        return None
+    if re.match(r"\s+(?:\w+\s+){0,3}?(?:made\s+no|was\s+silent|said\s+nothing|did\s+not)", rest):
+        return None
+    if re.match(r"\s+(?:and|or|with|to|in|on)\b", rest):
+        return None
+    return matcher.form(n)
 
 
 # the previous paragraph leads into the quote: “…answered most readily,” / “…began.” / “…thus:—”
+# verbs that announce speech to come (“Mr. Collins began.” ⏎ “…”), not gestures (nodded)
+_EN_LEAD_VERB = (
+    r"(?:began|begun|continued|replied|answered|added|said|cried|exclaimed|observed|remarked|"
+    r"returned|resumed|went\s+on|spoke|asked|enquired|inquired|proceeded)"
+)
 _EN_LEAD_END = re.compile(r"(?:,|:|;|--|—|,\s*--|:\s*--|,\s*—|:\s*—)\s*$")
 
 
@@ -488,7 +516,7 @@ def _lead_in(text: str, para: int, q: Quote, matcher: NameMatcher) -> Attributio
     if not tail or tail[-1] in "”\"’'":
         return None
     dotted = re.search(
-        rf"\b{_EN_SAY}(?:\s+(?:thus|again|then|\w+ly))?\s*\.(?:--|—)?\s*$", tail, re.I
+        rf"\b{_EN_LEAD_VERB}(?:\s+(?:thus|again|then|\w+ly))?\s*\.(?:--|—)?\s*$", tail, re.I
     )
     if not _EN_LEAD_END.search(tail) and not dotted:
         return None
@@ -525,8 +553,19 @@ def _en_nominal(q: Quote, m: re.Match, matcher: NameMatcher, rule: str) -> Attri
             return Attribution(q, None, verb, "group", other=True)
         return Attribution(q, None, verb, "pronoun", _GENDER.get(p))
     if "o" in m.groupdict() and m.group("o"):
+        kin = re.fullmatch(r"(?:his|her|their)\s+(\w+)", m.group("o"), re.I)
+        g = _EN_KIN.get(kin.group(1).lower()) if kin else None
+        if g:  # “…,” cried his wife: a relative of someone named nearby, like a pronoun
+            return Attribution(q, None, verb, "pronoun", g)
         return Attribution(q, None, verb, "other", other=True)
     return None
+
+
+_EN_KIN = {
+    "wife": "f", "mother": "f", "sister": "f", "daughter": "f", "aunt": "f", "niece": "f",
+    "lady": "f", "mistress": "f", "husband": "m", "father": "m", "brother": "m", "son": "m",
+    "uncle": "m", "nephew": "m", "master": "m", "cousin": None, "friend": None,
+}  # fmt: skip
 
 
 _EN_TAIL = re.compile(r"^(?:[^.!?“”\"]{0,80}?)[\s,:;—_-]*$")
@@ -722,7 +761,7 @@ def _fill_implicit(
     for k, t in enumerate(turns):
         for a in t.atts:
             if a.rule == "pronoun" and not a.form:
-                back = 6 if zh else 1  # a zh tag often stands alone on its line
+                back = 6 if zh else 2  # a zh tag often stands alone on its line
                 p_start = para_spans[max(0, t.para - back)][0] if para_spans else 0
                 a.form = _resolve_pronoun(
                     a, turns[max(0, k - 8) : k], text, p_start, matcher, genders
@@ -806,13 +845,28 @@ def _conversations(
     vocatives and the one addressed; a narration paragraph ends a run."""
     canon = matcher.canonical
     runs: list[list[int]] = []
+    slots = list(turns)  # + non-verbal turns (narration beats) that join two runs
     for k, t in enumerate(turns):
-        if runs and t.para == turns[runs[-1][-1]].para + 1:
+        prev = slots[runs[-1][-1]] if runs else None
+        gap = (
+            _narration_gap(text, para_spans, prev.para + 1, matcher)
+            if prev is not None and t.para == prev.para + 2
+            else None
+        )
+        if prev is not None and t.para == prev.para + 1:
             runs[-1].append(k)
-        elif runs and zh and t.para == turns[runs[-1][-1]].para:
+        elif prev is not None and zh and t.para == prev.para:
+            runs[-1].append(k)
+        elif gap is not None:
+            if gap:  # “Mr. Darcy bowed.”: his turn, without words
+                q0 = para_spans[prev.para + 1][0]
+                beat = Attribution(Quote(q0, q0, q0, q0), gap, None, "nonverbal", conf=0.6)
+                slots.append(_Turn(prev.para + 1, [beat]))
+                runs[-1].append(len(slots) - 1)
             runs[-1].append(k)
         else:
             runs.append([k])
+    turns = slots
     for run in runs:
         spk: list[str | None] = []
         conf: list[float] = []
@@ -884,6 +938,23 @@ def _conversations(
                         spk[i] = s2
                         _set(turns[run[i]], s2, "alternation", 0.5)
                         break
+
+
+def _narration_gap(text: str, para_spans: list, p: int, matcher: NameMatcher) -> str | None:
+    """A short narration paragraph between two dialogue paragraphs keeps the conversation
+    going: "" when no name opens it (“This was invitation enough.”), the name when one does
+    (a non-verbal turn); None when it is long or holds a quotation (the conversation ends)."""
+    if p >= len(para_spans):
+        return None
+    a, b = para_spans[p]
+    seg = text[a:b]
+    if b - a > 200 or any(c in seg for c in '“”"「」'):
+        return None
+    m = re.match(r"[\s_]*(?:the\s+)?", seg)
+    n = next(matcher.finditer(text, a + m.end(), b), None)
+    if n is not None and n.start() == a + m.end():
+        return matcher.form(n)
+    return ""
 
 
 def _differs(a: str | None, b: str | None, canon) -> bool:

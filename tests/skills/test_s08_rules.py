@@ -80,13 +80,34 @@ def test_en_vocative_names_the_next_speaker_and_narration_resets() -> None:
     text = (
         "“Do you agree, Jane?” said Lydia.\n\n"
         "“I do.”\n\n"
-        "The rain went on for an hour and nobody moved.\n\n"
+        "The rain went on for an hour and nobody moved. The candles burned down one by one, "
+        "the fire sank to embers, the clock in the hall struck ten and then eleven, and still "
+        "the house kept its silence, as if waiting for somebody to come up the drive.\n\n"
         "“Is it over?”"
     )
     got = attribute_dialogue(Chapter(index=1, title="t", text=text), EN, "en")
-    assert [d.speaker for d in got] == ["Lydia", "Jane", None]
+    assert [d.speaker for d in got] == ["Lydia", "Jane", None]  # a long narration resets
     assert got[1].rule in ("addressed", "alternation") and 0 < got[1].confidence < 0.95
     assert got[0].rule == "tag" and got[0].confidence >= 0.9
+
+
+def test_en_short_narration_beat_keeps_the_conversation_going() -> None:
+    # a short beat without a name keeps the alternation; one opening with a name is that
+    # person's (non-verbal) turn, so the next line is the other's
+    text = (
+        "“Do you agree, Jane?” said Lydia.\n\n"
+        "“I do.”\n\n"
+        "This was answer enough.\n\n"
+        "“Then we go tomorrow.”"
+    )
+    assert _speakers(text, EN) == ["Lydia", "Jane", "Lydia"]
+    text = (
+        "“Do you agree, Jane?” said Lydia.\n\n"
+        "Jane nodded.\n\n"
+        "“Then we go tomorrow.”\n\n"
+        "“If you wish.”"
+    )
+    assert _speakers(text, EN) == ["Lydia", "Lydia", "Jane"]
 
 
 def test_en_italics_and_line_breaks_inside_a_quote() -> None:
