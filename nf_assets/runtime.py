@@ -21,6 +21,7 @@ from nf_services.governance.experiments import chapter_versions, unit_id
 from nf_services.governance.gates import ChapterGateOutcome, record_check_outcomes
 from nf_services.recorder import Outcome, Recorder, Unit
 from nf_skills.contracts import GateResult
+from shared.config import get_settings
 from shared.errors import NFError
 from shared.models import Base
 from shared.slugs import PartitionKey
@@ -193,7 +194,7 @@ def media_pool() -> ProcessPoolExecutor:
     preloads the executors so each worker starts warm instead of re-importing them."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["nf_assets.executors"])
-    workers = int(os.environ.get("NF_MEDIA_WORKERS", os.cpu_count() or 2))
+    workers = get_settings().media_workers or os.cpu_count() or 2
     pool = ProcessPoolExecutor(workers, mp_context=ctx)
     atexit.register(pool.shutdown, wait=False, cancel_futures=True)
     return pool

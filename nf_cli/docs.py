@@ -3,6 +3,7 @@ test suite) fails when the committed copies drift."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def skills_guide() -> str:
         spec = graph.get_check_spec(ck)
         note(spec.description or "", f"check `{ck.asset_key.to_user_string()}:{ck.name}`")
     rows = []
-    for path in sorted((REPO_ROOT / "nf_assets" / "skills").glob("s[0-9][0-9]_*.py")):
+    for path in sorted((REPO_ROOT / "nf_skills").glob("s[0-9][0-9]_*.py")):
         mod = importlib.import_module(f"nf_skills.{path.stem}")
         doc = (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").splitlines()
         summary = doc[0].split(":", 1)[-1].strip() if doc else ""
@@ -160,12 +161,86 @@ def skills_guide() -> str:
     )
 
 
+def _default(field) -> str:
+    from pydantic import SecretStr
+
+    value = field.default_factory() if field.default_factory else field.default
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, Path) and value.is_relative_to(REPO_ROOT):
+        value = value.relative_to(REPO_ROOT)  # the checkout's path, not this machine's
+    return "(empty)" if value in ("", None, []) else f"`{value}`"
+
+
+def configuration() -> str:
+    """Every field of Settings with its variable, default and the comments beside it."""
+    from shared.config import Settings
+
+    src_path = REPO_ROOT / "shared" / "config.py"
+    lines = src_path.read_text(encoding="utf-8").splitlines()
+    cls = next(
+        n
+        for n in ast.parse("\n".join(lines)).body
+        if isinstance(n, ast.ClassDef) and n.name == "Settings"
+    )
+    rows = []
+    for node in cls.body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        name = node.target.id
+        if name not in Settings.model_fields:
+            continue
+        notes, i = [], node.lineno - 2
+        while i >= 0 and lines[i].strip().startswith("#"):
+            notes.insert(0, lines[i].strip().lstrip("#").strip())
+            i -= 1
+        if "  # " in lines[node.lineno - 1]:
+            notes.append(lines[node.lineno - 1].split("  # ", 1)[1].strip())
+        meaning = " ".join(notes).replace("|", "/")
+        rows.append(
+            f"| `NF_{name.upper()}` | {_default(Settings.model_fields[name])} | {meaning} |"
+        )
+    return (
+        HEADER.format(src="shared/config.py") + "# Configuration\n\n"
+        "All of nf's configuration is `shared.config.Settings`, read from the environment "
+        "(prefix `NF_`) or a `.env` file. Provider settings (`NF_<CAP>_PROVIDER`, ...) are "
+        "described in providers.md; Dagster's own instance settings are in `dagster.yaml`.\n\n"
+        "| variable | default | meaning |\n|---|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
+def layering_doc() -> str:
+    from nf_cli import layering
+
+    graph = layering.graph()
+    rows = []
+    for pkg, (level, what) in sorted(layering.LAYERS.items(), key=lambda kv: kv[1][0]):
+        mods = [m for m in graph if m.split(".")[0] == pkg]
+        uses = sorted({d.split(".")[0] for m in mods for d in graph[m]} - {pkg})
+        rows.append(
+            f"| {level} | `{pkg}` | {len(mods)} | {', '.join(f'`{u}`' for u in uses) or '-'} "
+            f"| {what} |"
+        )
+    return (
+        HEADER.format(src="nf_cli/layering.py and the import graph") + "# Layering\n\n"
+        "A module imports only its own layer and the layers below it, and no import cycle "
+        "exists; `tests/core/test_layering.py` fails on a new break. Skills are pure "
+        "functions that depend on `shared` only; services wrap databases, files and providers; "
+        "Dagster definitions wire skills and services into assets; the CLI and the gateway sit "
+        "on top.\n\n"
+        "| layer | package | modules | imports from | what lives there |\n"
+        "|---:|---|---:|---|---|\n" + "\n".join(rows) + "\n"
+    )
+
+
 GENERATED: dict[str, Callable[[], str]] = {
     "skills-01-22-integration-guide.md": skills_guide,
     "stage-enum-authority.md": stage_enum_authority,
     "error-codes.md": error_codes,
     "shared-field-mapping-matrix.md": field_matrix,
     "queue-topics-and-retry-policy.md": retry_policy,
+    "configuration.md": configuration,
+    "layering.md": layering_doc,
 }
 
 

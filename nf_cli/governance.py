@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import date
 from typing import Any
 
+from shared.config import get_settings
 from shared.errors import NFError
 
 
@@ -28,7 +28,7 @@ def _engine():
 
 
 def _actor(args: argparse.Namespace) -> str:
-    actor = args.actor or os.environ.get("NF_ACTOR")
+    actor = args.actor or get_settings().actor
     if not actor:
         raise NFError("NF-AUTH-004", "who is acting? pass --actor <email> or set NF_ACTOR")
     return actor
@@ -101,7 +101,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             kind=args.kind,
             min_samples=args.min_samples,
             weights=weights,  # type: ignore[arg-type]
-            actor=args.actor or os.environ.get("NF_ACTOR") or "system",
+            actor=args.actor or get_settings().actor or "system",
         )
     elif args.action == "assign":
         units = list(args.unit or [])
@@ -122,7 +122,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             project_id=project,
             alpha=args.alpha,
             open_proposal=not args.no_proposal,
-            actor=args.actor or os.environ.get("NF_ACTOR") or "system",
+            actor=args.actor or get_settings().actor or "system",
         )
     _out(doc)
     return 0

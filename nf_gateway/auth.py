@@ -71,9 +71,9 @@ def verify_password(password: str, stored: str | None) -> bool:
 def signing_key() -> bytes:
     """NF_GATEWAY_SECRET, else a random key kept (0600) under the data dir, shared by every
     gateway process on this machine."""
-    env = os.environ.get("NF_GATEWAY_SECRET")
-    if env:
-        return env.encode()
+    configured = get_settings().gateway_secret.get_secret_value()
+    if configured:
+        return configured.encode()
     path = Path(get_settings().data_dir) / "gateway.secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,6 @@ because Latin-only novels do not need one.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -17,9 +16,10 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from shared.config import get_settings
+
 log = logging.getLogger(__name__)
 
-ENV_FONT = "NF_CJK_FONT"  # explicit override: a .ttf/.ttc/.otf path
 
 # (path, face index). Micro Hei first: small, sans, and Latin glyphs are included.
 KNOWN_CJK_FONTS: tuple[tuple[str, int], ...] = (
@@ -87,9 +87,9 @@ def draws_cjk(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> bool:
 
 def _candidates() -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
-    env = os.environ.get(ENV_FONT)
-    if env:
-        out.append((env, 0))
+    configured = get_settings().cjk_font
+    if configured:
+        out.append((str(configured), 0))
     out.extend(KNOWN_CJK_FONTS)
     out.extend((f, 0) for f in _fc_list_cjk())
     return out
@@ -108,9 +108,8 @@ def find_font() -> FontChoice:
         if draws_cjk(font):
             return FontChoice(path, index, True)
     log.warning(
-        "no CJK-capable font found (install fonts-wqy-microhei or set %s); "
-        "Chinese text will not render on panels",
-        ENV_FONT,
+        "no CJK-capable font found (install fonts-wqy-microhei or set NF_CJK_FONT); "
+        "Chinese text will not render on panels"
     )
     for path in KNOWN_LATIN_FONTS:
         if Path(path).is_file():

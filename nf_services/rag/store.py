@@ -21,7 +21,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import io
-import os
 import threading
 import time
 import uuid
@@ -37,6 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 
 from nf_services.rag.ann import IVFIndex, exact_search
+from shared.config import get_settings
 from shared.errors import NFError
 from shared.models import Base
 
@@ -52,7 +52,6 @@ EXACT_MAX_ROWS = 100_000
 DEFAULT_EF_SEARCH = 400
 # pgvector 0.6 indexes at most 2000 dimensions (HNSW); wider versions use exact/ivf.
 PGVECTOR_MAX_DIMS = 2000
-MATRIX_TTL_SECONDS = float(os.environ.get("NF_RAG_MATRIX_TTL", "5"))
 _BATCH = 1000
 
 
@@ -320,12 +319,14 @@ class RagStore:
         """The version's (chunk ids, unit vectors), cached until its rows change.
 
         Writes through this module drop the cache at once; another process's writes are seen
-        once the entry is older than MATRIX_TTL_SECONDS (then a count/max(updated_at) probe
-        decides whether to reload), so a hot query path does not probe on every call.
+        once the entry is older than the rag_matrix_ttl_seconds setting (then a
+        count/max(updated_at) probe decides whether to reload), so a hot query path does not probe
+        on every call.
         """
         key = (str(self.engine.url), tenant_id, project_id, version_id)
         cached = _MATRICES.get(key)
-        if cached is not None and time.monotonic() - cached.checked_at < MATRIX_TTL_SECONDS:
+        ttl = get_settings().rag_matrix_ttl_seconds
+        if cached is not None and time.monotonic() - cached.checked_at < ttl:
             return cached
         with self.engine.connect() as conn:
             fp = self._fingerprint(conn, tenant_id, project_id, version_id)

@@ -106,3 +106,10 @@ def test_slugs():
 
 def test_generated_docs_have_not_drifted():
     assert docs.drifted() == [], "run `nf docs` and commit docs/architecture"
+
+
+def test_skills_guide_lists_every_skill():
+    from nf_cli.docs import skills_guide
+
+    rows = [line for line in skills_guide().splitlines() if line.startswith("| SKILL_")]
+    assert [r.split(" | ")[0] for r in rows] == [f"| SKILL_{i:02d}" for i in range(1, 23)]

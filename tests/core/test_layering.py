@@ -4,54 +4,15 @@ known-debt lists are empty now; keep them so."""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+from nf_cli import layering
 
-REPO = Path(__file__).resolve().parents[2]
-LAYER = {
-    "shared": 0,
-    "nf_skills": 1,
-    "nf_services": 2,
-    "nf_assets": 3,
-    "nf_cli": 4,
-    "nf_gateway": 4,
-}
 # (importer, imported) pairs of modules that import a higher layer
 KNOWN_UPWARD: set[tuple[str, str]] = set()
 KNOWN_CYCLES: set[frozenset[str]] = set()
 
 
-def _modules() -> dict[str, Path]:
-    out = {}
-    for top in LAYER:
-        for path in (REPO / top).rglob("*.py"):
-            parts = path.relative_to(REPO).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            out[name] = path
-    return out
-
-
-def _imports(path: Path, known: set[str]) -> set[str]:
-    """Project modules `path` imports, resolved to the longest known module name."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
-        for name in names:
-            parts = name.split(".")
-            for i in range(len(parts), 0, -1):
-                if ".".join(parts[:i]) in known:
-                    found.add(".".join(parts[:i]))
-                    break
-    return found
-
-
 def _graph() -> dict[str, set[str]]:
-    mods = _modules()
-    return {m: _imports(p, set(mods)) - {m} for m, p in mods.items()}
+    return layering.graph()
 
 
 def _package_level(module: str, pkg: str) -> bool:
@@ -62,7 +23,7 @@ def test_no_new_import_of_a_higher_layer():
     upward = set()
     for mod, deps in _graph().items():
         for dep in deps:
-            if LAYER[dep.split(".")[0]] > LAYER[mod.split(".")[0]]:
+            if layering.layer(dep) > layering.layer(mod):
                 known = {(a, b) for a, b in KNOWN_UPWARD if mod == a and _package_level(dep, b)}
                 upward |= known or {(mod, dep)}
     assert upward - KNOWN_UPWARD == set(), "new imports against the layering"
