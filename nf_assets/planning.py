@@ -13,8 +13,9 @@ from nf_assets.runtime import (
     project_config,
 )
 from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.media.reference_sheet import store_reference_sheet
 from nf_services.providers.registry import resolve_config, settings_config
-from nf_services.recorder import Unit
+from nf_services.recorder import Outcome, Unit
 from nf_skills import s09_render_plan, s15_style_bible, s19_continuity, s20_prompt_compile
 from nf_skills.contracts import (
     CompiledPrompt,
@@ -85,12 +86,24 @@ def skill_19_continuity(
     [sheet] = rec.run(
         s19_continuity,
         Stage.STYLE,
-        [Unit(None, args)],
-        s19_continuity.continuity,
+        [Unit(None, args, (*args, str(rec.store.root)))],
+        _continuity_with_sheet,
         ContinuitySheet,
     )
-    context.add_output_metadata({"characters": len(sheet.character_colours)})
+    context.add_output_metadata(
+        {
+            "characters": len(sheet.character_colours),
+            "drawn_characters": ", ".join(sheet.character_designs) or "none",
+        }
+    )
     return sheet
+
+
+def _continuity_with_sheet(personas: list[Persona], style: StyleBible, store_root: str) -> Outcome:
+    """SKILL_19, plus its reference sheet drawn as a PNG artifact (the panels' own bitmaps)."""
+    sheet = s19_continuity.continuity(personas, style)
+    png = store_reference_sheet(sheet, store_root)
+    return Outcome(output=sheet, files=[png] if png else [])
 
 
 @dg.graph_multi_asset(

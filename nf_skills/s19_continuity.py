@@ -9,10 +9,11 @@ mentions, as SKILL_14 does) to get the same sheet for every chapter.
 
 The drawing (`character_designs`) is a set of features (hair, its colour, skin, clothing, beard,
 eyebrows, mouth, glasses) chosen by a hash of the character's name, narrowed by what the persona
-says: gender (hair styles), age words in the name or appearance (白发, 老, old -> grey hair and a
-beard), a monk (僧/和尚 -> shaved head), glasses; the clothing takes the continuity colour. Only
-personas SKILL_14 found to be people get a design; the names are the features' names in the
-offline renderer's avatar parts.
+says: gender (hair styles), age words in the name or appearance (白发, 老者, old -> grey hair and
+a beard; a bare 老 prefix, as in 老栓, is a familiar form, not an age), a monk (僧/和尚 ->
+shaved head), glasses; the clothing takes the continuity colour. Only personas SKILL_14 found
+to be people get a design; the names are the features' names in the offline renderer's avatar
+parts.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ _BROWS = ("default_natural", "flat_natural", "raised_excited_natural", "up_down_
           "angry_natural", "sad_concerned_natural")  # fmt: skip
 _MOUTHS = ("default", "smile", "serious", "twinkle")
 _OLD = re.compile(
-    r"老|翁|婆|爷爷|奶奶|太爷|祖|白发|白须|须|胡须|皓首|苍|\b(?:old|aged|elderly|grey|gray|white-haired"
+    r"老人|老者|老头|老翁|老汉|老太|老妇|老婆|老爷|翁|婆|爷爷|奶奶|太爷|祖|白发|白须|须|皓首|苍|\b(?:old|aged|elderly|grey|gray|white-haired"
     r"|grandmother|grandfather|grandpapa|grandmamma)\b",
     re.I,
 )

@@ -12,8 +12,10 @@ from PIL import Image, ImageFont
 from nf_services.media import figures
 from nf_services.media.backdrops import Backdrop, render_backdrop
 from nf_services.media.fonts import KNOWN_LATIN_FONTS, draws_cjk, find_font, glyph_mask, load_font
+from nf_services.media.reference_sheet import draw_reference_sheet, store_reference_sheet
 from nf_services.providers.base import ImageProvider
 from nf_services.providers.offline_image import OfflinePanelProvider, compose_panel, wrap_text
+from nf_skills.contracts import ContinuitySheet
 from shared.errors import NFError
 from shared.media_probe import image_stats
 
@@ -314,3 +316,29 @@ def test_figures_stay_inside_the_width_at_both_aspect_ratios(size: tuple[int, in
         assert layout.figures
         for _, (x0, _y0, x1, _y1), _ in layout.figures:
             assert 0 <= x0 and x1 <= w
+
+
+def test_reference_sheet_shows_each_designed_character(tmp_path: Path) -> None:
+    sheet = ContinuitySheet(
+        character_colours={"孙悟空": "#c0392b", "唐僧": "#1f77b4"},
+        character_marks={"孙悟空": "孙", "唐僧": "唐"},
+        character_designs={
+            "孙悟空": DESIGN,
+            "唐僧": dict(DESIGN, hair="no_hair", clothing_colour="#1f77b4"),
+        },
+        skill_version="test",
+    )
+    img = draw_reference_sheet(sheet)
+    assert img.size == (2 * 220, 330)
+    left, right = (np.asarray(img.crop((x, 0, x + 220, 280)), dtype=np.int16) for x in (0, 220))
+    assert np.abs(left - right).mean() > 3  # two different drawings
+    # the sheet cell holds the very bitmap the panels paste
+    fig = np.asarray(figures.figure(DESIGN, 260))
+    opaque = fig[..., 3] == 255
+    x = (220 - fig.shape[1]) // 2
+    cell = np.asarray(img)[10 : 10 + fig.shape[0], x : x + fig.shape[1]]
+    assert np.array_equal(cell[opaque], fig[..., :3][opaque])
+    art = store_reference_sheet(sheet, str(tmp_path))
+    assert art is not None and art.kind == "png" and (tmp_path / art.path).is_file()
+    empty = sheet.model_copy(update={"character_designs": {}})
+    assert store_reference_sheet(empty, str(tmp_path)) is None
