@@ -199,9 +199,9 @@ def bare_inserts(
 ) -> tuple[list[float], float]:
     from sqlalchemy import insert
 
+    from nf_services.submissions import request_hash
     from shared.db import get_engine
     from shared.models import Base
-    from shared.requests import request_hash
 
     table = Base.metadata.tables["execution_requests"]
     engine = get_engine(url)

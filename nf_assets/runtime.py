@@ -18,7 +18,7 @@ from sqlalchemy import select
 from nf_assets.run_coordinator import TAG_PROJECT, TAG_TENANT
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.governance.experiments import chapter_versions, unit_id
-from nf_services.governance.gates import ChapterGateOutcome, record_check_outcomes
+from nf_services.governance.gate_results import ChapterGateOutcome, record_check_outcomes
 from nf_services.recorder import Outcome, Recorder, Unit
 from nf_skills.contracts import GateResult
 from shared.config import get_settings

@@ -206,7 +206,7 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
 
 
 def cmd_accept(args: argparse.Namespace) -> int:
-    from nf_services.governance.gate import rag_promotion_gate
+    from nf_services.governance.promotion_gate import rag_promotion_gate
     from nf_services.rag import suggestions
 
     engine = _engine()

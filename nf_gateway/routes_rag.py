@@ -19,8 +19,8 @@ from nf_gateway.deps import EngineDep, PrincipalDep, ProjectPath, StoreDep, Tena
 from nf_gateway.meta import route
 from nf_gateway.principal import Need
 from nf_services.novels import find_novel_id
+from nf_services.submissions import scoped_engine
 from shared.errors import NFError
-from shared.requests import scoped_engine
 from shared.slugs import validate_slug
 
 router = APIRouter(prefix="/v1/projects/{tenant}/{project}/rag", tags=["rag"])

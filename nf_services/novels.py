@@ -14,9 +14,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_services.admission import Admission, admit
+from nf_services.submissions import NovelUpload, register_upload
 from shared.errors import NFError
 from shared.models import Base
-from shared.requests import NovelUpload, register_upload
 from shared.slugs import PartitionKey, validate_slug
 from shared.storage import ArtifactStore
 

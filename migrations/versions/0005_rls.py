@@ -1,7 +1,7 @@
 """Row-level security: tenant isolation in depth, underneath the gateway's own checks.
 
 Two NOLOGIN roles that a connection switches to per transaction (`SET LOCAL ROLE`, see
-shared.requests.apply_scope):
+nf_services.submissions.apply_scope):
 
 - `nf_app`: sees and writes only rows whose tenant is named in the transaction setting
   `nf.tenant_id` (one tenant slug or a comma-separated list; unset or empty: nothing);

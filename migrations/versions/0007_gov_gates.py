@@ -1,7 +1,7 @@
 """Governance: gate outcomes per run and chapter, the experiment kind, the observer's index.
 
 - `gate_results`: SKILL_16/SKILL_18 outcomes per run and chapter, written by the asset checks
-  (nf_services.governance.gates.record_gate_results); the promotion gate and the A/B metrics
+  (nf_services.governance.gate_results.record_gate_results); the promotion gate and the A/B metrics
   read pass rates from here. New table, created in its final shape with its RLS policies (0005
   only covered the tables that existed then).
 - `experiments.kind`: what the two refs of an experiment are (skill versions, prompt template

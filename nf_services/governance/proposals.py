@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from nf_services.governance.gate import GatePolicy, GateReport, evaluate_gate
+from nf_services.governance.promotion_gate import GatePolicy, GateReport, evaluate_gate
 from nf_services.governance.roles import SYSTEM, require_role
 from shared import telemetry
 from shared.errors import NFError

@@ -4,9 +4,10 @@ Who/when/why: `created_by`, `promoted_by`/`promoted_at`, `retired_at` and `reaso
 latest transition; the full history is appended to `params["lifecycle"]` (action, by, at, reason,
 from/to status), which no backend reads.
 
-Promotion goes through the gate its caller passes (`nf rag accept` passes the RAG regression gate,
-`nf_services.governance.gate.rag_promotion_gate`; the proposal flow runs its own gate first and
-switches versions with `retire_locked` / `activate_locked` inside its transaction). A gate
+Promotion goes through the gate its caller passes (`nf rag accept` passes the RAG regression
+gate, `nf_services.governance.promotion_gate.rag_promotion_gate`; the proposal flow runs its own
+gate first and switches versions with `retire_locked` / `activate_locked` inside its
+transaction). A gate
 receives a `PromotionRequest` (the version, the active one it would replace, the caller's
 evidence) and refuses by returning False or raising NFError (NF-GOV-002). `gate=None` is recorded
 as an ungated promotion.

@@ -19,7 +19,7 @@ from shared.models.base import (
 from shared.models.composer import ComposerBatch, ExportRecord
 from shared.models.core import (
     Artifact,
-    Chapter,
+    ChapterRow,
     ErrorCodeRow,
     Event,
     ExecutionRequest,
@@ -41,7 +41,7 @@ from shared.models.enums import (
     RunStatus,
     Stage,
 )
-from shared.models.gates import GateResult
+from shared.models.gates import GateResultRow
 from shared.models.governance import (
     Experiment,
     Promotion,
@@ -78,7 +78,7 @@ __all__ = [
     "ApiToken",
     "Artifact",
     "Base",
-    "Chapter",
+    "ChapterRow",
     "ComposerBatch",
     "EmbeddingStatus",
     "EmbeddingVersion",
@@ -91,7 +91,7 @@ __all__ = [
     "ExportRecord",
     "FailureMixin",
     "Feedback",
-    "GateResult",
+    "GateResultRow",
     "IdempotentMixin",
     "Job",
     "JobStatus",

@@ -77,7 +77,7 @@ class Novel(StandardFields, IdempotentMixin, Base):
     chapter_count: Mapped[int | None] = mapped_column(Integer)
 
 
-class Chapter(StandardFields, Base):
+class ChapterRow(StandardFields, Base):
     __tablename__ = "chapters"
     __table_args__ = std_table_args(
         "chapters", UniqueConstraint("novel_id", "index", name="uq_chapters_novel_index")

@@ -16,7 +16,7 @@ from shared.models.base import Base, StandardFields, std_table_args, uuid_pk
 GATES = ("SKILL_16", "SKILL_18")
 
 
-class GateResult(StandardFields, Base):
+class GateResultRow(StandardFields, Base):
     __tablename__ = "gate_results"
     __table_args__ = std_table_args(
         "gate_results",

@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import ProgrammingError
 
 from nf_gateway.testing import ALL_WRITE_TABLES, counts, upload
-from shared import requests as writes
+from nf_services import submissions
 from shared.models import TENANT_TABLES, Base
 from shared.storage import LocalArtifactStore
 
@@ -180,8 +180,8 @@ def test_weaker_roles_get_403_and_change_nothing(client, cast, auth, gateway_eng
 # -- row-level security underneath -------------------------------------------------------------
 def test_rls_hides_other_tenants_from_an_unfiltered_query(gateway_engine, cast, theirs):
     req = T["execution_requests"]
-    with writes.scoped(gateway_engine, [cast.a]) as conn:
-        assert conn.execute(text("SELECT current_user")).scalar() == writes.APP_ROLE
+    with submissions.scoped(gateway_engine, [cast.a]) as conn:
+        assert conn.execute(text("SELECT current_user")).scalar() == submissions.APP_ROLE
         # The "bug": no tenant filter at all.
         tenants = set(conn.execute(select(req.c.tenant_id)).scalars())
         assert cast.b not in tenants
@@ -197,16 +197,16 @@ def test_rls_hides_other_tenants_from_an_unfiltered_query(gateway_engine, cast, 
             ).scalar()
             == 0
         )
-    with writes.scoped(gateway_engine, []) as conn:
+    with submissions.scoped(gateway_engine, []) as conn:
         assert conn.execute(select(func.count()).select_from(req)).scalar() == 0
-    with writes.scoped(gateway_engine, [cast.b]) as conn:
+    with submissions.scoped(gateway_engine, [cast.b]) as conn:
         assert (
             conn.execute(
                 select(func.count()).select_from(req).where(req.c.id == theirs["request"]["id"])
             ).scalar()
             == 1
         )
-    with writes.scoped(gateway_engine, None) as conn:  # operator role
+    with submissions.scoped(gateway_engine, None) as conn:  # operator role
         assert {cast.a, cast.b} <= set(conn.execute(select(req.c.tenant_id)).scalars())
     # The table owner (pipeline, recorder, sensors) is not subject to RLS.
     with gateway_engine.connect() as conn:
@@ -221,7 +221,7 @@ def test_rls_hides_other_tenants_from_an_unfiltered_query(gateway_engine, cast, 
 def test_rls_refuses_writes_into_another_tenant(gateway_engine, cast):
     before = counts(gateway_engine, "feedback")
     with pytest.raises(ProgrammingError, match="row-level security"):
-        with writes.scoped(gateway_engine, [cast.a]) as conn:
+        with submissions.scoped(gateway_engine, [cast.a]) as conn:
             conn.execute(
                 insert(T["feedback"]).values(
                     id=uuid.uuid4(),

@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, insert, text
 
-from nf_services.governance.gates import ChapterGateOutcome, record_gate_results
+from nf_services.governance.gate_results import ChapterGateOutcome, record_gate_results
 from shared.models import Base
 
 T = Base.metadata.tables

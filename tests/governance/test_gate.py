@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from nf_services.governance import experiments, proposals
-from nf_services.governance.gate import GatePolicy, rag_promotion_gate
+from nf_services.governance.promotion_gate import GatePolicy, rag_promotion_gate
 from shared.errors import NFError
 from shared.models import Base
 
@@ -275,7 +275,7 @@ def test_rag_gate_plugs_into_rag_governance(world: World) -> None:
 
 
 def test_check_outcomes_are_recorded_per_run_and_chapter(world: World) -> None:
-    from nf_services.governance.gates import ChapterGateOutcome, record_check_outcomes
+    from nf_services.governance.gate_results import ChapterGateOutcome, record_check_outcomes
 
     w = world
     nid, _ = w.novel()

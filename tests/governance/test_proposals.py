@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, text
 
 from nf_services.governance import proposals
-from nf_services.governance.gate import GatePolicy
+from nf_services.governance.promotion_gate import GatePolicy
 from nf_services.governance.roles import SYSTEM
 from shared.errors import NFError
 from shared.models import Base

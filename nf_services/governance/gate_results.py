@@ -1,8 +1,8 @@
 """Recording SKILL_16/SKILL_18 outcomes per run and chapter into `gate_results`.
 
 The asset checks call `record_check_outcomes` with their per-chapter verdicts; the promotion gate
-(gate.py) and the A/B metrics (experiments.py) read pass rates back by skill version, provider or
-experiment unit. A re-run of a check for the same run overwrites its rows (upsert on run, gate,
+(promotion_gate.py) and the A/B metrics (experiment_metrics.py) read pass rates back by skill
+version, provider or experiment unit. A re-run of a check for the same run overwrites its rows (upsert on run, gate,
 chapter), so retries do not inflate the sample.
 """
 
