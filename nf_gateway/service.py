@@ -21,8 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from nf_gateway import auth, schemas
 from nf_gateway.paging import paginate
 from nf_gateway.principal import Need, Principal
-from nf_services import admission
-from shared import requests as writes
+from nf_services import admission, submissions
 from shared.config import get_settings
 from shared.errors import NFError
 from shared.models import Base
@@ -413,12 +412,12 @@ def maintain(engine: Engine, *, apply: bool = False, batch: int = 500) -> dict[s
             # Cheap prefilter in SQL: a value this deep has at least READ_MAX_DEPTH brackets.
             rows = conn.execute(
                 select(*[t.c[k] for k in key], t.c[column]).where(
-                    func.length(t.c[column].cast(Text)) > 2 * writes.READ_MAX_DEPTH
+                    func.length(t.c[column].cast(Text)) > 2 * submissions.READ_MAX_DEPTH
                 )
             ).yield_per(batch)
             for r in rows:
                 value = getattr(r, column)
-                if writes.readable_json(value, column) is not value:
+                if submissions.readable_json(value, column) is not value:
                     found.append({"table": table, "key": [str(getattr(r, k)) for k in key]})
         if apply:
             with engine.begin() as conn:
@@ -433,7 +432,7 @@ def maintain(engine: Engine, *, apply: bool = False, batch: int = 500) -> dict[s
                             {
                                 column: {
                                     "_nf_repaired": f"{column} nested deeper than "
-                                    f"{writes.READ_MAX_DEPTH} levels was removed by "
+                                    f"{submissions.READ_MAX_DEPTH} levels was removed by "
                                     "`nf gateway repair`"
                                 }
                             }
@@ -510,7 +509,7 @@ def create_tenant(
     validate_slug(tenant_id, "tenant")
     name = clean_text(name, "tenant name", 200) or tenant_id
     tenants = T["tenants"]
-    with writes.scoped(engine, None) as conn:
+    with submissions.scoped(engine, None) as conn:
         row = conn.execute(
             pg_insert(tenants)
             .values(id=tenant_id, name=name)
@@ -535,9 +534,9 @@ def create_project(
     validate_slug(project_id, "project")
     principal.check(tenant_id, None, Need.ADMIN)
     name = clean_text(name, "project name", 200) or project_id
-    config = writes.canonical_params(config, "config")
+    config = submissions.canonical_params(config, "config")
     projects, tenants = T["projects"], T["tenants"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
             raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
         row = conn.execute(
@@ -554,7 +553,7 @@ def create_project(
         ).first()
     if row is None:
         raise NFError("NF-DB-002", f"project {tenant_id}/{project_id} exists")
-    return {**dict(row._mapping), "config": writes.readable_json(row.config, "config")}
+    return {**dict(row._mapping), "config": submissions.readable_json(row.config, "config")}
 
 
 def list_projects(
@@ -579,12 +578,12 @@ def list_projects(
         stmt = stmt.where(
             projects.c.id.in_([g.project_id for g in principal.grants if g.tenant_id == tenant_id])
         )
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is None:
             raise NFError("NF-TENANCY-001", f"no tenant {tenant_id} that you can access")
         rows, nxt = paginate(conn, stmt, (projects.c.id,), limit, cursor)
     return [
-        {**dict(r._mapping), "config": writes.readable_json(r.config, "config")}
+        {**dict(r._mapping), "config": submissions.readable_json(r.config, "config")}
         for r in rows
         if principal.can(tenant_id, r.id)
     ], nxt
@@ -611,7 +610,7 @@ def add_membership(
             "NF-INPUT-001", f"role must be one of {[r.value for r in MemberRole]}"
         ) from None
     members = T["memberships"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         if project_id is not None:
             _project_exists(conn, tenant_id, project_id)
         elif (
@@ -703,7 +702,7 @@ def remove_membership(
     principal.check(tenant_id, None, Need.ADMIN)
     mid = _uuid(membership_id, "membership")
     members, users = T["memberships"], T["users"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         row = conn.execute(
             select(
                 members.c.id,
@@ -748,7 +747,7 @@ def list_memberships(
         .join(users, users.c.id == members.c.user_id)
         .where(members.c.tenant_id == tenant_id)
     )
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         rows, nxt = paginate(conn, stmt, (users.c.email, members.c.id), limit, cursor)
     return [{**dict(r._mapping), "role": r.role.value} for r in rows], nxt
 
@@ -788,12 +787,12 @@ def upload_novel(
             slug = "novel-" + hashlib.sha256(data).hexdigest()[:12]
     if not isinstance(slug, str) or not SLUG_RE.match(slug):
         raise NFError("NF-INPUT-005", f"novel slug {slug!r} is not a valid partition part")
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
     admitted = (admit or admission.admit)(data, max_bytes)
     blob = store.put_bytes(data, "txt")
-    with writes.scoped(engine, principal.scope()) as conn:
-        novel = writes.register_upload(
+    with submissions.scoped(engine, principal.scope()) as conn:
+        novel = submissions.register_upload(
             conn,
             tenant_id=tenant_id,
             project_id=project_id,
@@ -843,7 +842,7 @@ def list_novels(
         novels.c.chapter_count,
         novels.c.created_at,
     ).where(novels.c.tenant_id == tenant_id, novels.c.project_id == project_id)
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
         rows, nxt = paginate(conn, stmt, (novels.c.created_at, novels.c.id), limit, cursor)
     return [dict(r._mapping) for r in rows], nxt
@@ -863,9 +862,9 @@ def list_chapters(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A novel's chapters with their newest final media (video, subtitles) for the player."""
     _authorize_project(principal, tenant_id, project_id, Need.READ)
-    key = str(writes.novel_partition_key(tenant_id, project_id, novel))
+    key = str(submissions.novel_partition_key(tenant_id, project_id, novel))
     novels, chapters, arts = T["novels"], T["chapters"], T["artifacts"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
         novel_id = conn.execute(select(novels.c.id).where(novels.c.partition_key == key)).scalar()
         if novel_id is None:
@@ -916,12 +915,12 @@ def submit_request(
     idempotency_key: str | None,
     trace_id: str,
     params: dict[str, Any] | None = None,
-) -> writes.Submitted:
+) -> submissions.Submitted:
     _authorize_project(principal, tenant_id, project_id, Need.WRITE)
-    writes.validate_idempotency_key(idempotency_key)
-    with writes.scoped(engine, principal.scope()) as conn:
+    submissions.validate_idempotency_key(idempotency_key)
+    with submissions.scoped(engine, principal.scope()) as conn:
         try:
-            return writes.create_execution_request(
+            return submissions.create_execution_request(
                 conn,
                 tenant_id=tenant_id,
                 project_id=project_id,
@@ -941,8 +940,8 @@ def request_status(engine: Engine, principal: Principal, request_id: Any) -> dic
     """The request, with the live stage of its latest run while it runs."""
     rid = _uuid(request_id, "request")
     runs = T["render_runs"]
-    with writes.scoped(engine, principal.scope()) as conn:
-        req = writes.get_request(conn, rid)
+    with submissions.scoped(engine, principal.scope()) as conn:
+        req = submissions.get_request(conn, rid)
         if not principal.can(req["tenant_id"], req["project_id"]):
             raise NFError("NF-INPUT-010", f"no request {rid}")
         run = conn.execute(
@@ -982,11 +981,11 @@ def list_requests(
     """Newest first, `limit` per page (X-Next-Cursor for the next one)."""
     _authorize_project(principal, tenant_id, project_id, Need.READ)
     req = T["execution_requests"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         _project_exists(conn, tenant_id, project_id)
         rows, nxt = paginate(
             conn,
-            select(*[req.c[c] for c in writes.REQUEST_COLUMNS]).where(
+            select(*[req.c[c] for c in submissions.REQUEST_COLUMNS]).where(
                 req.c.tenant_id == tenant_id, req.c.project_id == project_id
             ),
             (req.c.created_at, req.c.id),
@@ -994,7 +993,7 @@ def list_requests(
             cursor,
             descending=True,
         )
-    return [writes.request_view(r) for r in rows], nxt
+    return [submissions.request_view(r) for r in rows], nxt
 
 
 def cancel_request(
@@ -1011,7 +1010,7 @@ def cancel_request(
     cancelled here. Finished requests are returned unchanged (idempotent)."""
     rid = _uuid(request_id, "request")
     req = T["execution_requests"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         row = conn.execute(
             select(req.c.tenant_id, req.c.project_id, req.c.status, req.c.dagster_run_id)
             .where(req.c.id == rid)
@@ -1130,20 +1129,20 @@ def get_trace(
     if not isinstance(trace_id, str) or not _TRACE_ID.match(trace_id):
         raise NFError("NF-INPUT-001", "a trace id is 32 lowercase hex characters")
     R, J, A, E = T["render_runs"], T["jobs"], T["artifacts"], T["events"]
-    with writes.scoped(
+    with submissions.scoped(
         engine,
         principal.scope(),
     ) as conn:
         requests = _rows(
             conn,
             "execution_requests",
-            writes.REQUEST_COLUMNS,
+            submissions.REQUEST_COLUMNS,
             T["execution_requests"].c.trace_id == trace_id,
             order=lambda t: (t.c.created_at, t.c.id),
         )
         for r in requests:
-            r["idempotency_key"] = writes.public_key(r["idempotency_key"])
-            r["params"] = writes.readable_json(r["params"], "params")
+            r["idempotency_key"] = submissions.public_key(r["idempotency_key"])
+            r["params"] = submissions.readable_json(r["params"], "params")
         req_ids = [r["id"] for r in requests]
         runs = _rows(
             conn,
@@ -1177,7 +1176,7 @@ def get_trace(
             order=lambda t: (t.c.id,),
         )[:max_events]
         for e in events:
-            e["payload"] = writes.readable_json(e["payload"], "payload")
+            e["payload"] = submissions.readable_json(e["payload"], "payload")
 
     def ok(row: dict) -> bool:
         return principal.can(row["tenant_id"], row["project_id"])
@@ -1240,7 +1239,7 @@ def get_trace(
 def get_artifact(engine: Engine, principal: Principal, artifact_id: Any) -> dict[str, Any]:
     aid = _uuid(artifact_id, "artifact")
     A = T["artifacts"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         rows = _rows(conn, "artifacts", (*ART_COLS, "path", "meta"), A.c.id == aid)
     if not rows or not principal.can(rows[0]["tenant_id"], rows[0]["project_id"]):
         raise NFError("NF-INPUT-010", f"no artifact {aid}")
@@ -1266,7 +1265,7 @@ def post_feedback(
     """Feedback on an artifact or chapter into `feedback` (SKILL_22 reads it). Idempotent per
     (tenant, project, user, key) within the retention period: a replay returns the caller's
     stored row, a different body is NF-INPUT-008."""
-    key = writes.validate_idempotency_key(idempotency_key)
+    key = submissions.validate_idempotency_key(idempotency_key)
     if target_kind not in FEEDBACK_TARGETS:
         raise NFError("NF-INPUT-001", f"target_kind must be one of {FEEDBACK_TARGETS}")
     tid = _uuid(target_id, target_kind)
@@ -1277,7 +1276,7 @@ def post_feedback(
         raise NFError("NF-INPUT-001", "at most 20 tags")
     comment = clean_text(comment, "comment", 4000, multiline=True)
     fb = T["feedback"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         if target_kind == "artifact":
             a = T["artifacts"]
             target = conn.execute(
@@ -1312,14 +1311,14 @@ def post_feedback(
             "tags": tags,
             "comment": comment,
         }
-        stored_key = writes.scoped_key(target.project_id, principal.user_id, key)
+        stored_key = submissions.scoped_key(target.project_id, principal.user_id, key)
         old = conn.execute(
             select(fb.c.id, fb.c.created_at).where(
                 fb.c.tenant_id == target.tenant_id, fb.c.idempotency_key == stored_key
             )
         ).first()
-        if old is not None and old.created_at < writes.retention_cutoff():
-            writes.expire_key(conn, "feedback", old.id, stored_key)
+        if old is not None and old.created_at < submissions.retention_cutoff():
+            submissions.expire_key(conn, "feedback", old.id, stored_key)
         new_id = conn.execute(
             pg_insert(fb)
             .values(
