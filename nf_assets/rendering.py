@@ -26,7 +26,6 @@ from nf_assets.runtime import (
     media_pool,
     open_recorder,
     project_config,
-    pure,
     settle_gate,
 )
 from nf_services.database import ArtifactStoreResource, DatabaseResource
@@ -110,10 +109,6 @@ def panels_and_narration(
     return media
 
 
-def _subtitles(media: ChapterMedia):
-    return pure(chapter_subtitles(media))
-
-
 @dg.asset(
     partitions_def=novels_partitions,
     group_name="rendering",
@@ -127,10 +122,8 @@ def subtitles(
 ) -> list[Subtitles]:
     rec = open_recorder(context, db, store)
     rec.set_stage(Stage.COMPOSE)
-    units = [Unit(m.chapter_index, (m,), m) for m in panels_and_narration]
-    subs = rec.run_skill(
-        s21_subtitle.SKILL_ID, s21_subtitle.VERSION, Stage.COMPOSE, units, _subtitles, Subtitles
-    )
+    units = [Unit(m.chapter_index, (m,)) for m in panels_and_narration]
+    subs = rec.run(s21_subtitle, Stage.COMPOSE, units, chapter_subtitles, Subtitles)
     context.add_output_metadata({"cues": sum(len(s.cues) for s in subs)})
     return subs
 
