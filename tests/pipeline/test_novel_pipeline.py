@@ -97,9 +97,12 @@ def test_media_on_disk_is_real(small_run, engine):
     kinds = {a["kind"] for a in arts}
     assert {"png", "wav", "mp4", "srt", "vtt", "json"} <= kinds
     root = small_run.store_root
-    png = next(a for a in arts if a["kind"] == "png")
+    # panels belong to a chapter; SKILL_19's reference sheet (the novel's) is a PNG too
+    png = next(a for a in arts if a["kind"] == "png" and a["chapter_index"] is not None)
     img = np.asarray(Image.open(root / png["path"]).convert("L"), dtype=float)
     assert img.shape == (720, 1280) and img.std() > 10
+    sheets = [a for a in arts if a["kind"] == "png" and a["skill_id"] == "SKILL_19"]
+    assert len(sheets) == 1 and sheets[0]["chapter_index"] is None
     wav = next(a for a in arts if a["kind"] == "wav")
     info, samples = read_wav(root / wav["path"])
     assert info.duration > 1 and float(np.sqrt(np.mean(samples**2))) > 0.01
