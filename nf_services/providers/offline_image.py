@@ -262,7 +262,13 @@ def _figures(
             h = round(min(scene_h * share, slot / 0.47))
             bm = figures.figure(design, h)
             x = round(cx - bm.width / 2)
-            y = ground - h if framing == "wide" else top + round(scene_h * 0.1)
+            # medium: cropped at the knees by the caption (or the frame's bottom) when the
+            # figure is small enough to fit whole (a narrow 9:16 frame with several people)
+            y = (
+                ground - h
+                if framing == "wide"
+                else max(top + round(scene_h * 0.1), label_floor - round(h * 0.8))
+            )
         c.img.paste(bm, (x, y), bm)
         c.layout.figures.append(
             (name, (x, y, x + bm.width, y + bm.height), figures.design_hash(design))
