@@ -81,27 +81,6 @@ class Settings(BaseSettings):
     celery_queue: str = "dagster"
     media_executor: Literal["process", "celery"] = "process"
     media_queue: str = "nf-media"
-    # Artifacts and step outputs (docs/runbooks/distributed-execution.md). `local`: files under
-    # artifact_root, step outputs pickled under DAGSTER_HOME/storage. `s3`: both in one bucket of
-    # an S3-compatible endpoint (AWS, MinIO, moto), so steps may run on other machines.
-    artifact_backend: Literal["local", "s3"] = "local"
-    s3_endpoint_url: str = ""  # empty = AWS's own endpoint for s3_region
-    s3_bucket: str = ""
-    s3_prefix: str = "artifacts"  # artifacts at <prefix>/<sha[:2]>/<sha>.<ext>
-    s3_step_prefix: str = "steps"  # Dagster step outputs (pickles) under this prefix
-    s3_region: str = "us-east-1"
-    s3_access_key_id: str = ""  # empty = boto3's default chain (environment, profile, role)
-    s3_secret_access_key: SecretStr = SecretStr("")
-    # local copies of S3 blobs that ffmpeg / PIL read as files; default data_dir/cache/s3
-    s3_cache_dir: Path | None = None
-    # Distributed execution (job novel_pipeline_celery): Celery broker and result backend, the
-    # queue Dagster steps go to, and where chapter media work runs: the op's process pool
-    # (`process`) or Celery tasks on media_queue, spread over every media worker (`celery`).
-    celery_broker_url: str = "pyamqp://guest:guest@127.0.0.1:5672//"
-    celery_backend_url: str = "rpc://"
-    celery_queue: str = "dagster"
-    media_executor: Literal["process", "celery"] = "process"
-    media_queue: str = "nf-media"
 
     # Processes of the media pool per run process (panels, narration, composition); 0 = cores.
     media_workers: int = Field(default=0, ge=0)
