@@ -375,6 +375,8 @@ def _zh_post_beat(text: str, q: Quote, post: str, matcher: NameMatcher) -> str |
     if after[:1] in ("们", "俩", "家") or after in ("夫妻", "夫妇", "一家", "两口"):
         return None
     rest = text[n.end() : q.end + len(post)]
+    if re.search(r"[：:]\s*$", rest):
+        return None  # “…”少平慌忙说：⏎ — it introduces the next quote
     if re.match(r"[^，。！？“”]{0,6}(?:想|思忖|寻思|听|问道?[他她]|对[他她])", rest):
         return None
     if re.match(
@@ -568,6 +570,7 @@ _EN_KIN = {
 }  # fmt: skip
 
 
+_EN_HON_DOT = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Col|Capt|Gen|Lt|Prof|Rev|Sr|Jr)\.")
 _EN_TAIL = re.compile(r"^(?:[^.!?“”\"]{0,80}?)[\s,:;—_-]*$")
 
 
@@ -578,7 +581,8 @@ def _pre_tag_en(text: str, q: Quote, seg: str, start: int, matcher: NameMatcher)
     verbs = list(re.finditer(rf"\b(?P<v>{_EN_SAY})\b", seg, re.I))
     for v in reversed(verbs):
         tail = seg[v.end() :]
-        if not _EN_TAIL.match(tail) or re.search(r"\b(?:that|if|whether)\b", tail):
+        plain = _EN_HON_DOT.sub(r"\1 ", tail)  # “said to Mrs. Bennet,”: no sentence end
+        if not _EN_TAIL.match(plain) or re.search(r"\b(?:that|if|whether)\b", tail):
             continue
         head = seg[: v.start()]
         by = re.match(r"\s+by\s+(?:the\s+)?", tail)  # passive: “accosted by Miss Bingley,”
@@ -589,13 +593,45 @@ def _pre_tag_en(text: str, q: Quote, seg: str, start: int, matcher: NameMatcher)
         who = re.search(r"\bwho\b[^.!?;“”\"]{0,80}$", head)
         if who:
             names_before = [m for m in matcher.finditer(head[: who.start()]) if m.end() >= 0]
-            if names_before and re.fullmatch(r"[\s,]*", head[names_before[-1].end() : who.start()]):
+            between = head[names_before[-1].end() : who.start()] if names_before else ""
+            if names_before and _EN_WHO_GAP.fullmatch(between):  # “met Maria in the hall, who”
                 return Attribution(q, matcher.form(names_before[-1]), v.group("v"), "pre", conf=0.9)
-            return Attribution(q, None, v.group("v"), "pronoun", None, conf=0.0)
+            return Attribution(q, None, v.group("v"), "other", other=True)  # “a man, who said”
         sub = _EN_SUBORDINATE.match(head)
         h0 = sub.end() if sub and sub.end() < len(head) else 0
-        return _en_subject(q, head, h0, v.group("v"), matcher, start)
+        a = _en_subject(q, head, h0, v.group("v"), matcher, start)
+        if a.form is None and a.rule == "pronoun" and a.gender is None:
+            # no subject in the clause (“Mr. Collins was gratified; and … replied,”): the
+            # sentence's own subject, before any semicolon
+            full = _full_sentence_start(text, start)
+            if full < start:
+                ext = text[full:start].replace("\n", " ") + head
+                a2 = _en_subject(q, ext, 0, v.group("v"), matcher, full)
+                if a2.form is not None:
+                    a2.conf = min(a2.conf, 0.8)
+                    return a2
+        return a
     return Attribution(q, None, None, None)
+
+
+_EN_WHO_GAP = re.compile(r"(?:\s+(?:in|at|on|by|near|from|with|of)\s+[^,;]{1,30})?[\s,]*")
+
+
+def _full_sentence_start(text: str, start: int) -> int:
+    """Where the sentence holding `start` begins when semicolons do not end sentences (not
+    across a paragraph or a quotation)."""
+    lo = max(0, start - 300)
+    for mark in ("\n\n", "”", '"'):
+        k = text.rfind(mark, lo, start)
+        if k >= 0:
+            lo = k + len(mark)
+    s = lo
+    for m in re.finditer(r"[.!?]+[’')\]_]*\s+", text[lo:start]):
+        head = text[max(lo, lo + m.start() - 8) : lo + m.start()]
+        if text[lo + m.start()] == "." and _EN_ABBREV.search(head):
+            continue
+        s = lo + m.end()
+    return s
 
 
 _EN_PRON_RE = re.compile(r"\b((?i:he|she|they|we)|I)\b")

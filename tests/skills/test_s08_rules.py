@@ -133,6 +133,51 @@ def test_threshold_leaves_weak_guesses_unattributed() -> None:
     assert all(d.confidence == 0.0 for d in strict)
 
 
+def test_en_lead_in_paragraph_before_the_quote() -> None:
+    # the tag closes the paragraph before (“…observed,” ⏎ “…”); a period needs a verb that
+    # announces speech (“began.”), not a gesture (“nodded.”)
+    text = "After a while, Mr. Bennet coolly observed,\n\n“You are both silly.”"
+    got = attribute_dialogue(Chapter(index=1, title="t", text=text), EN, "en")
+    assert [(d.speaker, d.rule) for d in got] == [("Mr. Bennet", "tag")]
+    assert _speakers("Jane sat. Then Lydia began.\n\n“Listen to me.”", EN) == ["Lydia"]
+    assert _speakers("Jane nodded.\n\n“Listen to me.”", EN) == [None]
+
+
+def test_en_subject_adjacent_appositive_coordinated_and_passive() -> None:
+    # the name right before the verb is its subject, even after a perception verb
+    assert _speakers("Jane heard the King say, “Off we go.”", EN) == ["King"]
+    # an appositive or participle between subject and verb
+    text = "Jane protested, and Lydia, always unguarded, boisterously exclaimed, “Good Lord!”"
+    assert _speakers(text, EN) == ["Lydia"]
+    text = "It was late when Mr. Bennet joining in, observed, “Yes.”"
+    assert _speakers(text, EN) == ["Mr. Bennet"]
+    # a coordinated verb continues the clause of the last subject, not the first
+    text = "They had not long parted when Lydia came towards her, and thus accosted her, “So!”"
+    assert _speakers(text, EN) == ["Lydia"]
+    # passive: the agent speaks
+    assert _speakers("She was thus accosted by Mrs. Bennet, “Well?”", EN) == ["Mrs. Bennet"]
+
+
+def test_en_tag_between_two_quotes_with_a_later_subject() -> None:
+    # the second quote's tag is the later clause, and the first quote's own pronoun tag is
+    # not overridden by it
+    text = "“Is he ill?” she asked the King, and the King answered, “Not at all.”"
+    got = _speakers(text, EN)
+    assert got[1] == "King" and got[0] != "King"
+
+
+def test_en_non_character_subjects_and_kinship_tags() -> None:
+    text = "“Run!” said Jane; and an old Crab took the opportunity of saying, “Ah, my dear!”"
+    assert _speakers(text, EN) == ["Jane", None]
+    # “cried his wife”: a relative, resolved like a gendered pronoun to the one named nearby
+    text = (
+        "Mr. Bennet and Mrs. Bennet sat by the fire.\n\n"
+        "“Do you hear?” said Mr. Bennet.\n\n"
+        "“I am sick of it,” cried his wife."
+    )
+    assert _speakers(text, EN) == ["Mr. Bennet", "Mrs. Bennet"]
+
+
 ZH = _cl(("孙少平", "少平"), ("胡永合",), ("田晓霞", "晓霞"), ("外星人",))
 
 
@@ -147,6 +192,46 @@ def test_zh_subject_not_object() -> None:
 def test_zh_thought_verbs_are_no_speech() -> None:
     assert _speakers("少平想：“她会来吗？”", ZH, "zh") == [None]
     assert _speakers("“好。”晓霞没说话。", ZH, "zh") == [None]
+
+
+def test_zh_object_and_possessor_are_not_the_subject() -> None:
+    assert _speakers("少平喝了一口茶，对晓霞说：“我前几天就想找你。”", ZH, "zh") == ["孙少平"]
+    cast = _cl(("金俊武", "俊武"), ("李玉玲",))
+    assert _speakers("俊武的媳妇李玉玲叹了一口气，说：“算了。”", cast, "zh") == ["李玉玲"]
+
+
+def test_zh_tag_ending_in_a_colon_introduces_the_next_quote() -> None:
+    text = (
+        "晓霞问：“你们什么时候下井？”\n“晚上十二点。”\n“我也跟你去！”少平慌忙说：\n“你不要下去！”\n"
+    )
+    got = _speakers(text, ZH, "zh")
+    assert got[3] == "孙少平" and got[2] != "孙少平"
+
+
+def test_zh_narration_right_after_a_quote_names_its_speaker() -> None:
+    text = "少平和晓霞坐在床边。\n“你瘦了。”懂事的晓霞握住他的手。\n"
+    got = attribute_dialogue(Chapter(index=1, title="t", text=text), ZH, "zh")
+    assert [(d.speaker, d.rule) for d in got] == [("田晓霞", "beat")]
+    assert 0.35 <= got[0].confidence < 0.9
+
+
+def test_zh_feminine_given_names_give_pronouns_a_gender() -> None:
+    # no pronoun follows either name here; 霞 ends women's names, so 她 is 晓霞 and 他 少平
+    text = "晓霞和少平走到河边。\n她看了看天，说：“要下雨了。”\n他低声说：“回去吧。”\n"
+    assert _speakers(text, ZH, "zh") == ["田晓霞", "孙少平"]
+
+
+def test_s05_zh_full_names_need_no_action_context() -> None:
+    # 孙少安 / 田福堂 / 金俊山 mostly sit in narration (在, 的, 和) and 堂/山 are place endings:
+    # dictionary-tagged surname + given names are kept, and their given names become aliases
+    para = (
+        "孙少安在砖场里忙了一天。田福堂的儿子来了。金俊山和孙少安一起回村。"
+        "少安回到家里，少安的妻子已经做好了饭。俊山在路上遇见了福堂。\n"
+    )
+    cast = extract_characters([Chapter(index=1, title="", text=para * 8)], "zh")
+    forms = {c.name: {c.name, *c.aliases} for c in cast.characters}
+    assert "孙少安" in forms and "少安" in forms["孙少安"]
+    assert {"田福堂", "金俊山"} <= set(forms)
 
 
 def test_zh_script_lines() -> None:
@@ -190,14 +275,16 @@ GOLD = pathlib.Path(__file__).resolve().parents[3] / "shared" / "dialogue"
 
 @pytest.mark.skipif(not (GOLD / "eval_dialogue.py").is_file(), reason="no dialogue gold")
 def test_dev_gold_accuracy_floor() -> None:
-    """Deterministic accuracy on the public dev gold (measured: PDNC-dev 0.654, WP-dev 0.315
-    with SKILL_05 on each instance); a floor a bit under it guards against regressions."""
+    """Deterministic accuracy on the public dev gold (measured with SKILL_08 1.2.0: PDNC-dev
+    0.71, explicit tags 0.96; WP-dev 0.52 with SKILL_05 on the book); floors a bit under it
+    guard against regressions."""
     import sys
 
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-    from bench.bench_attribution import run
+    from bench.bench_attribution import figures_of, run
 
-    res = run(GOLD, None, "dev", False, GOLD)
-    assert res["PDNC-dev"]["acc"] >= 0.62
-    assert res["PDNC-dev"]["prec"] >= 0.78
-    assert res["WP-dev"]["acc"] >= 0.29
+    fig = figures_of(run(GOLD, pathlib.Path(__file__).resolve().parents[2], None, "dev", GOLD))
+    assert fig["PDNC-dev"]["acc"] >= 0.68
+    assert fig["PDNC-dev"]["categories"]["explicit"]["acc"] >= 0.95
+    assert fig["WP-dev[book]"]["acc"] >= 0.49
+    assert fig["WP-dev[instance]"]["acc"] >= 0.46
