@@ -9,9 +9,18 @@ runs' outcomes flow back into the requests.
 2. claims pending requests, oldest first, round-robin over tenants so one tenant's burst cannot
    fill a tick: `SELECT ... FOR UPDATE SKIP LOCKED` (concurrent ticks never claim the same row),
    status claimed / stage queued, a `request.claimed` event, all in one transaction;
-3. returns a `SensorResult`: the novels' dynamic partitions to add, one `RunRequest` per request
-   (at most MAX_RUNS_PER_TICK in all), tags nf/tenant, nf/project, nf/trace_id, nf/request_id, and
-   a cursor with running totals.
+3. adds the novels' dynamic partitions (one upsert for the tick, not a lookup per key), records
+   their project versions' observations (one batch), and returns a `SensorResult`: one
+   `RunRequest` per request, tags nf/tenant, nf/project,
+   nf/trace_id, nf/request_id, and a cursor with running totals.
+
+The tick size follows the queue: a tick takes min(queue depth, Settings.intake_max_runs_per_tick,
+default 1,000), so a burst is drained in one tick instead of 50 every 5 s. What a run costs to
+create is Dagster's (a run row, its snapshots, one planned event per asset); the instance's
+storage (nf_assets.pg_storage) and the sensor daemon's submit threads (dagster.yaml) make that
+cheap enough for 1,000 runs in well under a minute (bench/bench_intake.py). A tick that dies
+midway loses nothing: Dagster resumes the tick's reserved run requests, this sensor re-requests
+claimed requests that have no run, and `run_key` = request id never lets a request run twice.
 
 The run-status sensors end nf's run row as Dagster ended the run (nf_assets.lifecycle), then write
 each run's outcome to its request: running when it starts;
@@ -22,7 +31,6 @@ the pipeline never recorded one), or cancelled (NF-ORCH-003).
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,13 +38,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, column, select, update, values
 
 from nf_assets.lifecycle import settle_ended
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import TAG_REQUEST, run_tags
-from nf_assets.versions import version_observations
+from nf_assets.versions import report_observations, version_observations
 from nf_services.database import DatabaseResource
+from shared.config import get_settings
 from shared.errors import NFError
 from shared.events import EventEnvelope, emit_many
 from shared.models import Base
@@ -46,7 +55,6 @@ from shared.stages import Stage
 
 T = Base.metadata.tables
 JOB_NAME = "novel_pipeline"
-MAX_RUNS_PER_TICK = int(os.environ.get("NF_INTAKE_MAX_RUNS_PER_TICK", "50"))
 # Rows locked per tick to choose from, so the round-robin can reach past one tenant's burst.
 LOOKAHEAD = 4
 TERMINAL = (RequestStatus.SUCCEEDED, RequestStatus.FAILED, RequestStatus.CANCELLED)
@@ -170,15 +178,19 @@ def unlaunched(engine: Engine, limit: int) -> list[Claimed]:
 
 
 def record_run_ids(engine: Engine, run_ids: dict[str, str]) -> None:
-    """request id -> Dagster run id, for requests that do not have one yet."""
+    """request id -> Dagster run id, for requests that do not have one yet (one statement)."""
+    if not run_ids:
+        return
     req = T["execution_requests"]
+    found = values(
+        column("id", req.c.id.type), column("run_id", req.c.dagster_run_id.type), name="found"
+    ).data([(uuid.UUID(k), v) for k, v in run_ids.items()])
     with engine.begin() as conn:
-        for request_id, run_id in run_ids.items():
-            conn.execute(
-                update(req)
-                .where(req.c.id == uuid.UUID(request_id), req.c.dagster_run_id.is_(None))
-                .values(dagster_run_id=run_id, updated_at=_now())
-            )
+        conn.execute(
+            update(req)
+            .where(req.c.id == found.c.id, req.c.dagster_run_id.is_(None))
+            .values(dagster_run_id=found.c.run_id, updated_at=_now())
+        )
 
 
 def run_request(c: Claimed) -> dg.RunRequest:
@@ -210,9 +222,11 @@ def _cursor(raw: str | None) -> dict[str, int]:
 
 
 def evaluate_intake(
-    engine: Engine, instance: dg.DagsterInstance, cursor: str | None, cap: int = MAX_RUNS_PER_TICK
+    engine: Engine, instance: dg.DagsterInstance, cursor: str | None, cap: int | None = None
 ) -> dg.SensorResult:
-    """One tick of the intake sensor (separate from the decorator so tests can drive it)."""
+    """One tick of the intake sensor (separate from the decorator so tests can drive it).
+    `cap`: the most requests this tick; default Settings.intake_max_runs_per_tick."""
+    cap = get_settings().intake_max_runs_per_tick if cap is None else cap
     state = _cursor(cursor)
     stale = unlaunched(engine, cap)
     launched = _launched_runs(instance, [str(c.id) for c in stale])
@@ -223,23 +237,17 @@ def evaluate_intake(
     state["ticks"] += 1
     state["claimed"] += len(claimed)
     state["relaunched"] += len(relaunch)
-    new_keys = sorted(
-        {c.partition_key for c in todo}
-        - {
-            k
-            for k in {c.partition_key for c in todo}
-            if instance.has_dynamic_partition(novels_partitions.name, k)
-        }
-    )
+    keys = sorted({c.partition_key for c in todo})
+    # One upsert (ON CONFLICT DO NOTHING) for the tick's novels. Returned as a
+    # dynamic_partitions_request instead, the daemon would look each key up first: one query
+    # per run. Adding before the runs exist is safe: a partition without a run is just listed.
+    if keys:
+        instance.add_dynamic_partitions(novels_partitions.name, keys)
+    # Each novel's project versions observed before its run, so the run is in sync with them:
+    # written here in one batch (as SensorResult.asset_events the daemon writes them one by one).
+    report_observations(instance, version_observations(engine, instance, keys))
     return dg.SensorResult(
         run_requests=[run_request(c) for c in todo],
-        # each novel's project versions observed before its run, so the run is in sync with them
-        asset_events=version_observations(
-            engine, instance, sorted({c.partition_key for c in todo})
-        ),
-        dynamic_partitions_requests=(
-            [novels_partitions.build_add_request(new_keys)] if new_keys else []
-        ),
         cursor=json.dumps(state, sort_keys=True),
         skip_reason=None if todo else "no pending execution requests",
     )

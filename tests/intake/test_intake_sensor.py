@@ -80,8 +80,10 @@ def test_tick_claims_and_requests_one_run_per_request(
         assert rr.tags[TAG_TENANT] == row.tenant_id and rr.tags[TAG_PROJECT] == row.project_id
         assert rr.tags[TAG_TRACE] == row.trace_id and rr.tags[TAG_REQUEST] == rr.run_key
         assert (row.status, row.stage) == ("claimed", "queued") and row.claimed_at is not None
-    [add] = result.dynamic_partitions_requests
-    assert sorted(add.partition_keys) == sorted(r.partition_key for r in stored.values())
+    # the tick's novels are added by the sensor in one upsert, before the runs exist
+    assert result.dynamic_partitions_requests == []
+    novels = set(instance.get_dynamic_partitions("novels"))
+    assert {r.partition_key for r in stored.values()} <= novels
     assert json.loads(result.cursor) == {"ticks": 1, "claimed": 2, "relaunched": 0}
     assert claimed_events(intake_engine, ids) == 2
 
