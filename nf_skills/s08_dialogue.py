@@ -185,6 +185,8 @@ def character_genders(text: str, characters: CharacterList, language: str) -> di
             out[c.name] = "m" if he > she else "f"
         elif language == "zh" and she <= he and _zh_feminine(c.name) and he < 3:
             out[c.name] = "f"
+        elif language == "zh" and she == 0 and 2 <= len(c.name) <= 3 and not _zh_feminine(c.name):
+            out[c.name] = "m"  # no sign of a woman: in Chinese fiction a plain name is a man's
     return out
 
 
@@ -286,7 +288,7 @@ def _zh_subject(text: str, a: int, b: int, matcher: NameMatcher):
     """The subject among the names/pronouns of text[a:b] (the clause before a speech verb):
     the name right before the verb (八戒笑道, 行者大喜道), else the first name or pronoun
     that no object marker or verb precedes (他握住了胡永合的手，说 -> 他)."""
-    sub = re.match(r"[^。！？]{0,30}?时[，,]", text[a:b])  # 当……时， (a time clause)
+    sub = re.match(r"[^。！？]{0,30}?(?:时|后|以后|之后)[，,]", text[a:b])  # 当……时/后，
     if sub and text[a] in "当在等":
         a += sub.end()
     names = list(matcher.finditer(text, a, b))
@@ -1081,7 +1083,16 @@ def _resolve_pronoun(
         f = next((x.form for x in before[-1].atts if x.form), None)
         last = canon(f) if f else None
     end = a.anchor if a.anchor is not None else a.quote.start
-    named = [matcher.form(m) for m in matcher.finditer(text, p_start, end)]
+    zh = matcher.language == "zh"
+    # zh: names in object or possessor position (交给了孙少安, 少安的妻子) come last
+    mentions = list(matcher.finditer(text, p_start, end))
+    subj = [
+        m
+        for m in mentions
+        if not (zh and _zh_object_or_possessor(text, p_start, m.start(), m.end()))
+    ]
+    rest = [m for m in mentions if m not in subj]
+    named = [matcher.form(m) for m in rest] + [matcher.form(m) for m in subj]
     pool = list(reversed(named)) + [x.form for t in reversed(before) for x in t.atts[:1] if x.form]
     fits = [f for f in pool if a.gender is None or genders.get(canon(f)) in (a.gender, None)]
     strict = [f for f in fits if a.gender is None or genders.get(canon(f)) == a.gender]
