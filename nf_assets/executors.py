@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from nf_services.media import composer
+from nf_services.media.chapter_video import make_chapter_video
+from nf_services.media.jianying import DraftCue
+from nf_services.media.video_options import VideoOptions
 from nf_services.providers import health
 from nf_services.providers.registry import build_provider
 from nf_services.recorder import FileArtifact, Outcome
@@ -45,6 +48,9 @@ class PanelRef(Frozen):
     width: int
     height: int
     provider: str
+    # prompt hash + provider config; empty when a fallback made it (not reused by a
+    # regeneration, which re-renders it instead)
+    item_key: str = ""
 
 
 class ClipRef(Frozen):
@@ -53,6 +59,7 @@ class ClipRef(Frozen):
     seconds: float
     text: str
     provider: str
+    item_key: str = ""
 
 
 class ChapterMedia(Frozen):
@@ -76,6 +83,15 @@ class ChapterVideo(Frozen):
     has_video: bool
     has_audio: bool
     degradations: list[dict[str, Any]]
+    # issue 14: what the composer made, for SKILL_18 and the export record (defaults read the
+    # cached outputs of COMPOSER_VERSION 1)
+    width: int = 0
+    height: int = 0
+    fps: int | None = None  # None: one frame per still, no motion
+    mood: str | None = None  # the music bed's mood; None: no music
+    bed_level: float = 0.0
+    shot_windows: list[tuple[float, float]] = []
+    exports: dict[str, str] = {}  # "9:16" -> mp4 path, "jianying" -> draft zip path
 
 
 def run_health_policy() -> health.HealthPolicy:
@@ -99,6 +115,9 @@ class MediaJob:
     speech_config: dict
     store_root: str
     retry_scale: float = 1.0
+    # item_key -> the chapter's previous PanelRef/ClipRef (as dicts): what a shot regeneration
+    # keeps (nf_services/shots.py); not part of the cache key
+    reuse: dict = field(default_factory=dict)
     # built in the op (where the settings and the run id are), used in the pool worker
     health_policy: health.HealthPolicy = field(default_factory=run_health_policy)
 
@@ -258,6 +277,11 @@ def _render_chapter_media(job: MediaJob) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="nf-media-") as tmp:
         scratch = Path(tmp)
         for p in job.prompts:
+            key = item_key(p, job.image_config if p.kind == "image" else job.speech_config)
+            if key in job.reuse:  # a regeneration of another shot: this one is kept as it was
+                _reuse(job.reuse[key], store, outcome, panels, clips, job.chapter_index)
+                continue
+            before = len(outcome.degradations)
             out = scratch / f"{p.kind}-{p.shot_index}.{'png' if p.kind == 'image' else 'wav'}"
             if p.kind == "image":
                 w, h = int(p.params.get("width", 1280)), int(p.params.get("height", 720))
@@ -290,6 +314,7 @@ def _render_chapter_media(job: MediaJob) -> Outcome:
                         width=res.width,
                         height=res.height,
                         provider=provider.name,
+                        item_key=key if len(outcome.degradations) == before else "",
                     )
                 )
             else:
@@ -302,6 +327,7 @@ def _render_chapter_media(job: MediaJob) -> Outcome:
                         _plain_voice(text) if simple else str(p.params.get("voice")),
                         out,
                         rate=int(p.params.get("rate", 170)),
+                        **_pitch(prov, p.params, simple),
                     ),
                     lambda r: _first_failure(s18_media_gate.check_audio(r.path)),
                     f"narration {p.shot_index}",
@@ -316,6 +342,7 @@ def _render_chapter_media(job: MediaJob) -> Outcome:
                         seconds=res.seconds,
                         text=text,
                         provider=provider.name,
+                        item_key=key if len(outcome.degradations) == before else "",
                     )
                 )
             providers.add(provider.name)
@@ -350,6 +377,46 @@ def _render_chapter_media(job: MediaJob) -> Outcome:
     return outcome
 
 
+def item_key(prompt: CompiledPrompt, config: dict) -> str:
+    """One panel's or clip's identity: its prompt hash and the provider config that made it."""
+    return hashlib.sha256(f"{prompt.prompt_hash}\n{_freeze(config)}".encode()).hexdigest()
+
+
+def reusable_items(media: ChapterMedia) -> dict[str, dict]:
+    """item_key -> ref of the chapter's panels and clips that a fallback did not make."""
+    refs = [("image", r) for r in media.panels] + [("speech", r) for r in media.clips]
+    return {r.item_key: {"kind": kind, **r.model_dump()} for kind, r in refs if r.item_key}
+
+
+def _reuse(ref: dict, store, outcome: Outcome, panels: list, clips: list, chapter: int) -> None:
+    ref = dict(ref)
+    kind = ref.pop("kind")
+    if kind == "image":
+        panel = PanelRef(**ref)
+        sha = Path(panel.path).stem  # the store is content-addressed: the name is the sha256
+        outcome.files.append(
+            FileArtifact(
+                "png",
+                panel.path,
+                sha,
+                store.resolve(panel.path).stat().st_size,
+                "image/png",
+                chapter,
+            )
+        )
+        panels.append(panel)
+    else:
+        clips.append(ClipRef(**ref))
+
+
+def _pitch(provider: Any, params: dict, simple: bool) -> dict:
+    """SKILL_11's pitch for the providers that take one (espeak-ng, piper): with the voice and
+    rate it is what tells two characters apart."""
+    if simple or not getattr(provider, "accepts_pitch", False) or params.get("pitch") is None:
+        return {}
+    return {"pitch": int(params["pitch"])}
+
+
 def _simple_panel(params: dict) -> dict:
     """The simple variant: a wide title card with the caption, no figures."""
     return {**params, "framing": "wide", "characters": [], "character_colours": {}}
@@ -380,6 +447,8 @@ class ComposeJob:
     media: ChapterMedia
     subtitles: Subtitles
     store_root: str
+    video: dict = field(default_factory=dict)  # VideoOptions.as_dict(): motion, music, exports
+    title: str = ""
 
 
 def compose_chapter_video(job: ComposeJob) -> Outcome:
@@ -392,31 +461,59 @@ def compose_chapter_video(job: ComposeJob) -> Outcome:
         srt, vtt = scratch / "subs.srt", scratch / "subs.vtt"
         srt.write_text(job.subtitles.srt, encoding="utf-8")
         vtt.write_text(job.subtitles.vtt, encoding="utf-8")
-        mp4 = scratch / "chapter.mp4"
-        result = composer.compose_chapter(
+        made = make_chapter_video(
+            media.chapter_index,
             [(store.resolve(path), secs) for path, secs in shots],
             store.resolve(media.narration_path),
+            media.segments,
+            [c.text for c in media.clips],
             srt,
-            mp4,
+            [DraftCue(c.start, c.end, c.text) for c in job.subtitles.cues],
+            scratch,
+            VideoOptions(**{**job.video, "exports": tuple(job.video.get("exports", ()))}),
+            title=job.title,
         )
+        result = made
         blobs = {
-            ext: store.put_file(f, ext) for ext, f in (("mp4", mp4), ("srt", srt), ("vtt", vtt))
+            ext: store.put_file(f, ext)
+            for ext, f in (("mp4", made.mp4), ("srt", srt), ("vtt", vtt))
+        }
+        extra = {
+            name: store.put_file(f, "zip" if name == "jianying" else "mp4")
+            for name, f in made.exports.items()
         }
     mimes = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
     outcome.files = [
         FileArtifact(ext, b.path, b.sha256, b.size_bytes, mimes[ext], media.chapter_index)
         for ext, b in blobs.items()
+    ] + [
+        FileArtifact(
+            "zip" if name == "jianying" else "mp4",
+            b.path,
+            b.sha256,
+            b.size_bytes,
+            "application/zip" if name == "jianying" else "video/mp4",
+            media.chapter_index,
+        )
+        for name, b in extra.items()
     ]
     outcome.output = ChapterVideo(
         chapter_index=media.chapter_index,
         mp4_path=blobs["mp4"].path,
         srt_path=blobs["srt"].path,
         vtt_path=blobs["vtt"].path,
-        seconds=result.duration,
+        seconds=result.seconds,
         narration_seconds=media.narration_seconds,
         has_video=result.has_video,
         has_audio=result.has_audio,
         degradations=media.degradations,
+        width=made.width,
+        height=made.height,
+        fps=made.fps,
+        mood=made.mood,
+        bed_level=made.bed_level,
+        shot_windows=made.shot_windows,
+        exports={name: b.path for name, b in extra.items()},
     )
     outcome.provider = "ffmpeg"
     return outcome

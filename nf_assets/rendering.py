@@ -19,6 +19,7 @@ from nf_assets.executors import (
     render_chapter_media,
 )
 from nf_assets.partitions import novels_partitions
+from nf_assets.regenerate import regenerations
 from nf_assets.runtime import (
     ProviderCallConfig,
     active_skill_config,
@@ -29,6 +30,7 @@ from nf_assets.runtime import (
     settle_gate,
 )
 from nf_services.database import ArtifactStoreResource, DatabaseResource
+from nf_services.media.video_options import FORMATS, video_options
 from nf_services.providers.registry import resolve_config, settings_config
 from nf_services.recorder import Unit
 from nf_skills import s18_media_gate, s21_subtitle
@@ -39,7 +41,7 @@ from shared.stages import Stage
 
 EXECUTOR_SKILL = "EXEC_MEDIA"
 EXECUTOR_VERSION = "1.0.0"
-COMPOSER_VERSION = "1.0.0"
+COMPOSER_VERSION = "2.0.0"  # motion, music bed, exports (issue 14)
 EXPORT_VERSION = "1.0.0"
 
 
@@ -65,6 +67,10 @@ def panels_and_narration(
     image_cfg = resolve_config("image", project, version, defaults=defaults)
     speech_cfg = resolve_config("speech", project, version, defaults=defaults)
     root = str(rec.store.root)
+    # shot regenerations: their prompts replaced, the rest of their chapters kept
+    compiled_prompts, regenerated, reuse = regenerations(
+        context, db.engine(), rec.store, EXECUTOR_SKILL, compiled_prompts
+    )
     units = [
         Unit(
             prompts[0].chapter_index if prompts else i,
@@ -76,6 +82,7 @@ def panels_and_narration(
                 speech_cfg,
                 root,
                 config.retry_scale,
+                reuse=reuse.get(prompts[0].chapter_index if prompts else i, {}),
             ),
         )
         for i, prompts in enumerate(compiled_prompts, start=1)
@@ -100,6 +107,7 @@ def panels_and_narration(
             "provider_retries": stats.retries,
             "degradations": stats.degradations,
             "degraded_chapters": ", ".join(str(m.chapter_index) for m in degraded) or "none",
+            "regenerated_shots": ", ".join(f"{c}/{s}" for c, s in regenerated) or "none",
             "cost_usd": round(stats.cost_usd, 6),
             "first_panel": dg.MetadataValue.path(str(rec.store.resolve(media[0].panels[0].path)))
             if media and media[0].panels
@@ -142,8 +150,10 @@ def chapter_videos(
 ) -> list[ChapterVideo]:
     rec = open_recorder(context, db, store)
     root = str(rec.store.root)
+    # the project's video section (motion, music, exports) decides the output: in the cache key
+    video = video_options(project_config(db, context.partition_key)).as_dict()
     units = [
-        Unit(m.chapter_index, (m, s), ComposeJob(m, s, root))
+        Unit(m.chapter_index, (m, s, video), ComposeJob(m, s, root, video))
         for m, s in zip(panels_and_narration, subtitles, strict=True)
     ]
     videos = rec.run_skill(
@@ -212,7 +222,9 @@ def _videos_table(db: DatabaseResource, scope, videos: list[ChapterVideo]) -> st
     # per novel: an unpartitioned check would load every partition's inputs (all tenants)
     partitions_def=novels_partitions,
     description="SKILL_18 media gate: panel size and non-blank frames, narration duration and "
-    "non-silence, both streams and the right duration; reports the degradation loop's steps.",
+    "non-silence, both streams and the right duration, the frame size of the format and of each "
+    "export, motion within a shot, the music bed present and below speech; reports the "
+    "degradation loop's steps.",
     additional_ins={"panels_and_narration": dg.AssetIn("panels_and_narration")},
 )
 def media_gate(
@@ -225,7 +237,18 @@ def media_gate(
     st = store.store()
     degradations, verdicts = [], []
     for video, media in zip(chapter_videos, panels_and_narration, strict=True):
-        result = s18_media_gate.video_gate(st.resolve(video.mp4_path), media.narration_seconds)
+        result = s18_media_gate.composed_video_gate(
+            st.resolve(video.mp4_path),
+            media.narration_seconds,
+            size=(video.width, video.height) if video.width else None,
+            shot_windows=video.shot_windows if video.fps else None,
+            speech_segments=media.segments if video.mood else None,
+            exports=[
+                (st.resolve(path), FORMATS[name])
+                for name, path in video.exports.items()
+                if name in FORMATS
+            ],
+        )
         findings = [*media.gate.findings, *result.findings]
         verdicts.append((video.chapter_index, s18_media_gate.gate_result(findings)))
         degradations += [{"chapter": media.chapter_index, **d} for d in media.degradations]

@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nf_gateway.cli import add_commands  # tenant/project/user/member/token/submit/status/trace
 
     add_commands(sub)
+    from nf_gateway import shots  # shot regenerate
+
+    shots.add_commands(sub)
     from nf_cli.governance import add_parsers  # proposal/experiment/observer/audit
 
     add_parsers(sub)

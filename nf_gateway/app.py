@@ -30,6 +30,7 @@ from nf_gateway import (
     routes_rag,
     routes_read,
     schemas,
+    shots,
 )
 from nf_gateway.deps import EngineDep, GatewayConfig
 from nf_gateway.meta import route
@@ -156,7 +157,7 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
     app.state.tenant_quota = limits.TenantQuota(settings.tenant_submits_per_minute)
     app.state.terminate_run = dagster_control.terminator()
     errors.install(app)
-    for module in (routes_auth, routes_admin, routes_projects, routes_read, routes_rag):
+    for module in (routes_auth, routes_admin, routes_projects, routes_read, routes_rag, shots):
         app.include_router(module.router)
     docs_page.install(app)
     # Outermost last: trace -> security headers -> OPTIONS/Allow -> CORS -> body limits.

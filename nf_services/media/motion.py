@@ -35,7 +35,11 @@ from shared.media_probe import find_ffmpeg, probe_media, wav_duration
 
 DEFAULT_FPS = 12
 CROSSFADE_S = 0.5
-MARGIN = 0.06  # the panel is scaled this much larger than the frame: the pan's room
+# The panel is scaled a little larger than the frame: the pan's room. The pan travels
+# PAN_SPEED frame widths per second (6.4 px/s at 720p), so a long shot gets a larger margin,
+# within MIN_MARGIN..MAX_MARGIN; a 2 px step (yuv420p crops on even columns) every few frames.
+PAN_SPEED = 0.005
+MIN_MARGIN, MAX_MARGIN = 0.04, 0.12
 VERTICAL_PAN = 0.35  # a vertical crop of a wide panel travels this share of the spare width
 
 
@@ -89,8 +93,8 @@ def _fades(segs: list[Segment], fps: int, crossfade: float) -> list[int]:
 
 
 def _pan(index: int, frames: int, sw: int, sh: int, w: int, h: int) -> tuple[str, str]:
-    """Crop x/y expressions over the frame number n: a slow pan whose direction changes from
-    shot to shot (left-right, right-left, down, up; a vertical frame travels across)."""
+    """Crop x/y expressions over the frame number n: a slow pan whose direction alternates from
+    shot to shot (left to right, right to left; a vertical frame travels across the panel)."""
     dx, dy = sw - w, sh - h
     last = max(1, frames - 1)
     p = f"(n/{last})"
@@ -99,21 +103,18 @@ def _pan(index: int, frames: int, sw: int, sh: int, w: int, h: int) -> tuple[str
         x0 = (dx - span) / 2
         xs = f"{x0:.1f}+{span:.1f}*{p}" if index % 2 == 0 else f"{x0 + span:.1f}-{span:.1f}*{p}"
         return xs, f"{dy / 2:.1f}"
-    kind = index % 4
-    if kind == 0:
-        return f"{dx:.1f}*{p}", f"{dy / 2:.1f}"
-    if kind == 1:
-        return f"{dx:.1f}*(1-{p})", f"{dy / 2:.1f}"
-    if kind == 2:
-        return f"{dx / 2:.1f}", f"{dy:.1f}*{p}"
-    return f"{dx / 2:.1f}", f"{dy:.1f}*(1-{p})"
+    # horizontal only, bottom-aligned: the caption band at the bottom of a panel stays in frame
+    if index % 2 == 0:
+        return f"{dx:.1f}*{p}", f"{dy:.1f}"
+    return f"{dx:.1f}*(1-{p})", f"{dy:.1f}"
 
 
-def _scaled(panel: Path, w: int, h: int) -> tuple[int, int]:
-    """Size the panel is scaled to: covers the frame with MARGIN to spare (even numbers)."""
+def _scaled(panel: Path, w: int, h: int, seconds: float) -> tuple[int, int]:
+    """Size the panel is scaled to: covers the frame with the shot's margin (even numbers)."""
     with Image.open(panel) as im:
         pw, ph = im.size
-    s = max(w / pw, h / ph) * (1 + MARGIN)
+    margin = min(MAX_MARGIN, max(MIN_MARGIN, PAN_SPEED * seconds))
+    s = max(w / pw, h / ph) * (1 + margin)
     return max(w, math.ceil(pw * s / 2) * 2), max(h, math.ceil(ph * s / 2) * 2)
 
 
@@ -129,7 +130,7 @@ def filter_graph(
         head = fades[k - 1] if k > 0 else 0
         tail = fades[k] if k < len(segs) - 1 else 0
         n = seg.frames + tail  # the tail overlaps the next shot's head
-        sw, sh = _scaled(seg.panel, w, h)
+        sw, sh = _scaled(seg.panel, w, h, n / fps)
         x, y = _pan(k, n, sw, sh, w, h)
         parts.append(
             f"[{k}:v]scale={sw}:{sh}:flags=bicubic,setsar=1,format=yuv420p,"

