@@ -1085,7 +1085,13 @@ def _resolve_pronoun(
     end = a.anchor if a.anchor is not None else a.quote.start
     zh = matcher.language == "zh"
     # zh: names in object or possessor position (交给了孙少安, 少安的妻子) come last
-    mentions = list(matcher.finditer(text, p_start, end))
+    # names inside earlier quotes are mostly addressees (“When is your ball, Lizzy?”)
+    spans = [(x.quote.start, x.quote.end) for t in before for x in t.atts]
+    mentions = [
+        m
+        for m in matcher.finditer(text, p_start, end)
+        if not any(qa <= m.start() < qb for qa, qb in spans)
+    ]
     subj = [
         m
         for m in mentions
