@@ -97,7 +97,7 @@ def plain_loop(data: bytes, store_root: Path) -> int:
         s20_prompt_compile.compile_prompts(p, b, style, cont, personas, voices)
         for p, b in zip(plans, boards, strict=True)
     ]
-    off, root = {"kind": "offline"}, str(store_root)
+    off, root = {"kind": "offline"}, LocalArtifactStore(store_root).spec
     pool = media_pool()
     jobs = [MediaJob(c.index, p, off, off, root) for c, p in zip(chapters, prompts, strict=True)]
     media = [o.output for o in pool.map(render_chapter_media, jobs)]

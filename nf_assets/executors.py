@@ -36,7 +36,7 @@ from nf_skills import s18_media_gate, s21_subtitle
 from nf_skills.contracts import CompiledPrompt, Frozen, GateFinding, GateResult, Subtitles
 from shared.errors import NFError
 from shared.retry import call_with_retry
-from shared.storage import LocalArtifactStore
+from shared.storage import StoreSpec, open_store
 
 MAX_DEGRADATIONS = 2
 PAUSE_SECONDS = 0.25  # between narration clips
@@ -113,7 +113,7 @@ class MediaJob:
     prompts: list[CompiledPrompt]
     image_config: dict
     speech_config: dict
-    store_root: str
+    store: StoreSpec  # the run's artifact store, rebuilt in the worker
     retry_scale: float = 1.0
     # item_key -> the chapter's previous PanelRef/ClipRef (as dicts): what a shot regeneration
     # keeps (nf_services/shots.py); not part of the cache key
@@ -269,7 +269,7 @@ def render_chapter_media(job: MediaJob) -> Outcome:
 
 
 def _render_chapter_media(job: MediaJob) -> Outcome:
-    store = LocalArtifactStore(job.store_root)
+    store = open_store(job.store)
     outcome = Outcome(output=None)
     panels: list[PanelRef] = []
     clips: list[ClipRef] = []
@@ -349,7 +349,7 @@ def _render_chapter_media(job: MediaJob) -> Outcome:
             outcome.usages.append(res.usage)
         track = scratch / "narration.wav"
         narration = composer.concat_wavs_timed(
-            [store.resolve(c.path) for c in clips], track, pause=PAUSE_SECONDS
+            [store.local_path(c.path) for c in clips], track, pause=PAUSE_SECONDS
         )
         blob = store.put_file(track, "wav")
         outcome.files.append(
@@ -359,9 +359,9 @@ def _render_chapter_media(job: MediaJob) -> Outcome:
         )
     size = (panels[0].width, panels[0].height) if panels else None
     gate = s18_media_gate.media_gate(
-        images=[store.resolve(pn.path) for pn in panels],
+        images=[store.local_path(pn.path) for pn in panels],
         expected_size=size,
-        audio=[(store.resolve(blob.path), None)],
+        audio=[(store.local_path(blob.path), None)],
     )
     outcome.output = ChapterMedia(
         chapter_index=job.chapter_index,
@@ -399,7 +399,7 @@ def _reuse(ref: dict, store, outcome: Outcome, panels: list, clips: list, chapte
                 "png",
                 panel.path,
                 sha,
-                store.resolve(panel.path).stat().st_size,
+                store.local_path(panel.path).stat().st_size,
                 "image/png",
                 chapter,
             )
@@ -446,13 +446,13 @@ def chapter_subtitles(media: ChapterMedia) -> Subtitles:
 class ComposeJob:
     media: ChapterMedia
     subtitles: Subtitles
-    store_root: str
+    store: StoreSpec
     video: dict = field(default_factory=dict)  # VideoOptions.as_dict(): motion, music, exports
     title: str = ""
 
 
 def compose_chapter_video(job: ComposeJob) -> Outcome:
-    store = LocalArtifactStore(job.store_root)
+    store = open_store(job.store)
     media = job.media
     outcome = Outcome(output=None)
     shots = _shot_timeline(media)
@@ -463,8 +463,8 @@ def compose_chapter_video(job: ComposeJob) -> Outcome:
         vtt.write_text(job.subtitles.vtt, encoding="utf-8")
         made = make_chapter_video(
             media.chapter_index,
-            [(store.resolve(path), secs) for path, secs in shots],
-            store.resolve(media.narration_path),
+            [(store.local_path(path), secs) for path, secs in shots],
+            store.local_path(media.narration_path),
             media.segments,
             [c.text for c in media.clips],
             srt,

@@ -28,6 +28,7 @@ from nf_skills.contracts import (
     VoiceAssignment,
 )
 from shared.stages import Stage
+from shared.storage import StoreSpec
 
 BUDGET_SECONDS = 180.0
 MIN_SECONDS = 60.0
@@ -86,7 +87,7 @@ def skill_19_continuity(
     [sheet] = rec.run(
         s19_continuity,
         Stage.STYLE,
-        [Unit(None, args, (*args, str(rec.store.root)))],
+        [Unit(None, args, (*args, rec.store.spec))],
         _continuity_with_sheet,
         ContinuitySheet,
     )
@@ -99,10 +100,10 @@ def skill_19_continuity(
     return sheet
 
 
-def _continuity_with_sheet(personas: list[Persona], style: StyleBible, store_root: str) -> Outcome:
+def _continuity_with_sheet(personas: list[Persona], style: StyleBible, store: StoreSpec) -> Outcome:
     """SKILL_19, plus its reference sheet drawn as a PNG artifact (the panels' own bitmaps)."""
     sheet = s19_continuity.continuity(personas, style)
-    png = store_reference_sheet(sheet, store_root)
+    png = store_reference_sheet(sheet, store)
     return Outcome(output=sheet, files=[png] if png else [])
 
 

@@ -43,7 +43,7 @@ from shared.models import Base
 from shared.models.enums import EmbeddingStatus
 from shared.slugs import PartitionKey
 from shared.stages import Stage
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore, StoreSpec, open_store
 from shared.telemetry import trace
 
 T = Base.metadata.tables
@@ -138,8 +138,8 @@ def rag_chunks(
     return {"novel_id": str(novel_id), "chunks": len(chunks)}
 
 
-def _embed_unit(args: tuple[str, str, str, str, str]) -> Outcome:
-    url, root, trace_id, version_id, novel_id = args
+def _embed_unit(args: tuple[str, StoreSpec, str, str, str]) -> Outcome:
+    url, spec, trace_id, version_id, novel_id = args
     from shared.db import get_engine
 
     engine = get_engine(url)
@@ -147,7 +147,7 @@ def _embed_unit(args: tuple[str, str, str, str, str]) -> Outcome:
     report = indexing.index_version(
         engine,
         governance.get_version(version_id, engine=engine),
-        store=LocalArtifactStore(root),
+        store=open_store(spec),
         trace_id=trace_id,
         novel_id=uuid.UUID(novel_id),
         usages=usages,
@@ -184,7 +184,7 @@ def rag_embeddings(
             Unit(
                 None,
                 (state,),
-                (url, str(rec.store.root), rec.scope.trace_id, str(v.id), str(novel_id)),
+                (url, rec.store.spec, rec.scope.trace_id, str(v.id), str(novel_id)),
             )
         )
     reports = rec.run_skill(
@@ -217,7 +217,7 @@ def evaluate_novel(
     engine: Engine,
     partition_key: str,
     *,
-    store: LocalArtifactStore,
+    store: ArtifactStore,
     trace_id: str,
     trigger: str,
     k: int = EVAL_K,

@@ -18,13 +18,13 @@ from nf_assets.executors import (
     compose_chapter_video,
     render_chapter_media,
 )
+from nf_assets.media_celery import media_executor, workers_of
 from nf_assets.partitions import novels_partitions
 from nf_assets.regenerate import regenerations
 from nf_assets.runtime import (
     ProviderCallConfig,
     active_skill_config,
     failures_md,
-    media_pool,
     open_recorder,
     project_config,
     settle_gate,
@@ -66,7 +66,7 @@ def panels_and_narration(
     version = active_skill_config(db, context.partition_key, EXECUTOR_SKILL)
     image_cfg = resolve_config("image", project, version, defaults=defaults)
     speech_cfg = resolve_config("speech", project, version, defaults=defaults)
-    root = str(rec.store.root)
+    spec = rec.store.spec
     # shot regenerations: their prompts replaced, the rest of their chapters kept
     compiled_prompts, regenerated, reuse = regenerations(
         context, db.engine(), rec.store, EXECUTOR_SKILL, compiled_prompts
@@ -80,13 +80,14 @@ def panels_and_narration(
                 prompts,
                 image_cfg,
                 speech_cfg,
-                root,
+                spec,
                 config.retry_scale,
                 reuse=reuse.get(prompts[0].chapter_index if prompts else i, {}),
             ),
         )
         for i, prompts in enumerate(compiled_prompts, start=1)
     ]
+    pool = media_executor()
     media = rec.run_skill(
         EXECUTOR_SKILL,
         EXECUTOR_VERSION,
@@ -94,7 +95,7 @@ def panels_and_narration(
         units,
         render_chapter_media,
         ChapterMedia,
-        executor=media_pool(),
+        executor=pool,
     )
     stats = rec.stats[EXECUTOR_SKILL]
     degraded = [m for m in media if m.degradations]
@@ -109,7 +110,8 @@ def panels_and_narration(
             "degraded_chapters": ", ".join(str(m.chapter_index) for m in degraded) or "none",
             "regenerated_shots": ", ".join(f"{c}/{s}" for c, s in regenerated) or "none",
             "cost_usd": round(stats.cost_usd, 6),
-            "first_panel": dg.MetadataValue.path(str(rec.store.resolve(media[0].panels[0].path)))
+            "media_workers": workers_of(pool),
+            "first_panel": dg.MetadataValue.path(rec.store.uri(media[0].panels[0].path))
             if media and media[0].panels
             else "none",
         }
@@ -149,13 +151,14 @@ def chapter_videos(
     store: ArtifactStoreResource,
 ) -> list[ChapterVideo]:
     rec = open_recorder(context, db, store)
-    root = str(rec.store.root)
+    spec = rec.store.spec
     # the project's video section (motion, music, exports) decides the output: in the cache key
     video = video_options(project_config(db, context.partition_key)).as_dict()
     units = [
-        Unit(m.chapter_index, (m, s, video), ComposeJob(m, s, root, video))
+        Unit(m.chapter_index, (m, s, video), ComposeJob(m, s, spec, video))
         for m, s in zip(panels_and_narration, subtitles, strict=True)
     ]
+    pool = media_executor()
     videos = rec.run_skill(
         "EXEC_COMPOSE",
         COMPOSER_VERSION,
@@ -163,16 +166,17 @@ def chapter_videos(
         units,
         compose_chapter_video,
         ChapterVideo,
-        executor=media_pool(),
+        executor=pool,
     )
     secs = [v.seconds for v in videos]
     context.add_output_metadata(
         {
             "videos": len(videos),
+            "media_workers": workers_of(pool),
             "total_minutes": round(sum(secs) / 60, 2),
             "shortest_seconds": round(min(secs), 1),
             "longest_seconds": round(max(secs), 1),
-            "first_video": dg.MetadataValue.path(str(rec.store.resolve(videos[0].mp4_path))),
+            "first_video": dg.MetadataValue.path(rec.store.uri(videos[0].mp4_path)),
             "videos_table": dg.MetadataValue.md(_videos_table(db, rec.scope, videos[:100])),
         }
     )
@@ -238,13 +242,13 @@ def media_gate(
     degradations, verdicts = [], []
     for video, media in zip(chapter_videos, panels_and_narration, strict=True):
         result = s18_media_gate.composed_video_gate(
-            st.resolve(video.mp4_path),
+            st.local_path(video.mp4_path),
             media.narration_seconds,
             size=(video.width, video.height) if video.width else None,
             shot_windows=video.shot_windows if video.fps else None,
             speech_segments=media.segments if video.mood else None,
             exports=[
-                (st.resolve(path), FORMATS[name])
+                (st.local_path(path), FORMATS[name])
                 for name, path in video.exports.items()
                 if name in FORMATS
             ],
@@ -327,10 +331,10 @@ def export_record(
     rec.finish()
     context.add_output_metadata(
         {
-            "manifest": dg.MetadataValue.path(str(rec.store.resolve(blob.path))),
+            "manifest": dg.MetadataValue.path(rec.store.uri(blob.path)),
             "chapters": len(chapter_videos),
             "total_minutes": round(total / 60, 2),
-            "artifact_root": str(rec.store.root),
+            "artifact_root": rec.store.location,
             "trace_id": rec.scope.trace_id,
         }
     )

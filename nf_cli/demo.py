@@ -65,14 +65,14 @@ def run_demo(args: argparse.Namespace) -> int:
     from nf_cli.runs import run_failure, run_novel
     from shared.db import database_url, get_engine
     from shared.slugs import slugify
-    from shared.storage import LocalArtifactStore
+    from shared.storage import artifact_store
 
     started = time.perf_counter()
     url = database_url()
     runner.upgrade(url, "head")
     engine = get_engine(url)
     settings = get_settings()
-    store = LocalArtifactStore(settings.artifacts_dir)
+    store = artifact_store(settings)
 
     slug = args.slug or slugify(path.stem.replace("_", "-"))
     if args.chapters:
@@ -108,13 +108,13 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         return 1
     export = result.output_for_node("export_record")
-    manifest = store.resolve(export["manifest_path"])
+    manifest = store.uri(export["manifest_path"])
     print(
         f"done in {elapsed:.1f}s: {export['chapters']} chapter videos, "
         f"{export['seconds'] / 60:.1f} min of narration\n"
         f"  checks:    {checks}\n"
         f"  manifest:  {manifest}\n"
-        f"  artifacts: {store.root} (paths of every MP4/SRT/VTT are in the manifest)\n"
+        f"  artifacts: {store.location} (paths of every MP4/SRT/VTT are in the manifest)\n"
         f"  database:  {engine.url.render_as_string(hide_password=True)}\n"
         f"  dagster:   DAGSTER_HOME={os.environ['DAGSTER_HOME']}; UI: bash scripts/dagster-dev.sh"
     )

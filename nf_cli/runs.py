@@ -31,16 +31,16 @@ from shared.telemetry import new_trace_id
 
 @dataclass
 class NovelRun:
-    result: dg.ExecuteInProcessResult
+    result: dg.ExecuteInProcessResult | dg.ExecutionResult
     partition_key: str
     trace_id: str
     instance: dg.DagsterInstance
-    store_root: Path
+    store_root: Path | None  # None: the configured store (NF_ARTIFACT_BACKEND)
 
 
 def run_novel(
     engine: Engine,
-    store_root: Path,
+    store_root: Path | None,
     *,
     tenant: str,
     project: str,
@@ -54,9 +54,95 @@ def run_novel(
     admission: Admission | None = None,
 ) -> NovelRun:
     """Admit the bytes (nf_services.admission; a refusal raises before anything is written), then
-    tenant/project, the novels row, the Dagster partition and the in-process run."""
-    from shared.storage import LocalArtifactStore
+    tenant/project, the novels row, the Dagster partition and the in-process run. `store_root`
+    None: the configured artifact store."""
+    store = ArtifactStoreResource(root=str(store_root) if store_root else "")
+    partition_key, trace_id = prepare_novel(
+        engine,
+        store,
+        tenant=tenant,
+        project=project,
+        slug=slug,
+        data=data,
+        instance=instance,
+        title=title,
+        trace_id=trace_id,
+        project_config=project_config,
+        admission=admission,
+    )
+    result = defs.resolve_job_def("novel_pipeline").execute_in_process(
+        partition_key=partition_key,
+        instance=instance,
+        tags={
+            **run_tags(PartitionKey.parse(partition_key), trace_id),
+            **local_process_tags(),
+        },
+        raise_on_error=False,
+        run_config=run_config,
+        resources={
+            "db": DatabaseResource(url=engine.url.render_as_string(hide_password=False)),
+            "store": store,
+        },
+    )
+    settle_ended(engine, instance, result.dagster_run)
+    return NovelRun(result, partition_key, trace_id, instance, store_root)
 
+
+def run_novel_distributed(
+    engine: Engine,
+    *,
+    tenant: str,
+    project: str,
+    slug: str,
+    data: bytes,
+    instance: dg.DagsterInstance,
+    title: str | None = None,
+    run_config: dict | None = None,
+) -> NovelRun:
+    """The same novel through novel_pipeline_celery: this process orchestrates, every step runs
+    on a dagster-celery worker, artifacts and step outputs go to the configured backend (the
+    workers' settings must name the same database, bucket and broker)."""
+    from nf_assets.distributed import CELERY_JOB, celery_run_config, reconstructable_job
+
+    partition_key, trace_id = prepare_novel(
+        engine,
+        ArtifactStoreResource(),
+        tenant=tenant,
+        project=project,
+        slug=slug,
+        data=data,
+        instance=instance,
+        title=title,
+    )
+    result = dg.execute_job(
+        reconstructable_job(CELERY_JOB),
+        instance=instance,
+        run_config={**celery_run_config(), **(run_config or {})},
+        tags={
+            **run_tags(PartitionKey.parse(partition_key), trace_id),
+            "dagster/partition": partition_key,
+        },
+    )
+    settle_ended(engine, instance, result.dagster_run)
+    return NovelRun(result, partition_key, trace_id, instance, None)
+
+
+def prepare_novel(
+    engine: Engine,
+    store: ArtifactStoreResource,
+    *,
+    tenant: str,
+    project: str,
+    slug: str,
+    data: bytes,
+    instance: dg.DagsterInstance,
+    title: str | None = None,
+    trace_id: str | None = None,
+    project_config: dict | None = None,
+    admission: Admission | None = None,
+) -> tuple[str, str]:
+    """Everything before a novel run: admission, tenant/project, the novels row, the partition,
+    the versions observation. Returns (partition key, trace id)."""
     admission = admission or admit(data)
     ensure_tenant_project(engine, tenant, project)
     if project_config is not None:
@@ -70,7 +156,7 @@ def run_novel(
     trace_id = trace_id or new_trace_id()
     novel = register_novel(
         engine,
-        LocalArtifactStore(store_root),
+        store.store(),
         tenant_id=tenant,
         project_id=project,
         slug=slug,
@@ -84,22 +170,7 @@ def run_novel(
     reap_dead_local_runs(instance)
     reconcile(engine, instance)
     observe_versions(engine, instance, [novel.partition_key])
-    result = defs.resolve_job_def("novel_pipeline").execute_in_process(
-        partition_key=novel.partition_key,
-        instance=instance,
-        tags={
-            **run_tags(PartitionKey.parse(novel.partition_key), trace_id),
-            **local_process_tags(),
-        },
-        raise_on_error=False,
-        run_config=run_config,
-        resources={
-            "db": DatabaseResource(url=engine.url.render_as_string(hide_password=False)),
-            "store": ArtifactStoreResource(root=str(store_root)),
-        },
-    )
-    settle_ended(engine, instance, result.dagster_run)
-    return NovelRun(result, novel.partition_key, trace_id, instance, Path(store_root))
+    return novel.partition_key, trace_id
 
 
 def run_failure(engine: Engine, instance: dg.DagsterInstance, run_id: str) -> tuple[str, str]:

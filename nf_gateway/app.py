@@ -42,7 +42,7 @@ from nf_gateway.middleware import (
 from shared import telemetry
 from shared.config import get_settings
 from shared.db import database_url, get_engine, normalize_url
-from shared.storage import LocalArtifactStore
+from shared.storage import artifact_store
 
 API_VERSION = "1.0.0"
 log = telemetry.get_logger("gateway")
@@ -152,7 +152,7 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
     )
     app.state.config = config
     app.state.engine = get_engine(normalize_url(config.database_url))
-    app.state.store = LocalArtifactStore(config.artifact_root)
+    app.state.store = artifact_store(settings, root=config.artifact_root)
     app.state.login_throttle = limits.from_settings()
     app.state.tenant_quota = limits.TenantQuota(settings.tenant_submits_per_minute)
     app.state.terminate_run = dagster_control.terminator()

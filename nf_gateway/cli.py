@@ -160,7 +160,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from nf_services.admission import check_size
     from shared.config import get_settings
     from shared.slugs import slugify
-    from shared.storage import LocalArtifactStore
+    from shared.storage import artifact_store
     from shared.telemetry import new_trace_id, parse_trace_header
 
     engine, op = _ctx()
@@ -176,7 +176,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         trace_id = parse_trace_header(None, args.trace_id) or ""
         if not trace_id:
             raise NFError("NF-INPUT-001", "--trace-id must be 32 hex characters")
-    store = LocalArtifactStore(get_settings().artifacts_dir)
+    store = artifact_store(get_settings())
     novel = service.upload_novel(
         engine,
         store,

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from nf_gateway.principal import Principal, load_principal
 from shared.errors import NFError
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ async def engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-async def store(request: Request) -> LocalArtifactStore:
+async def store(request: Request) -> ArtifactStore:
     return request.app.state.store
 
 
@@ -94,7 +94,7 @@ ProjectPath = Annotated[str, Path(description="Project slug")]
 
 EngineDep = Annotated[Engine, Depends(engine)]
 PageDep = Annotated[Page, Depends(page)]
-StoreDep = Annotated[LocalArtifactStore, Depends(store)]
+StoreDep = Annotated[ArtifactStore, Depends(store)]
 ConfigDep = Annotated[GatewayConfig, Depends(config)]
 TraceDep = Annotated[str, Depends(trace_id)]
 PrincipalDep = Annotated[Principal, Depends(principal)]

@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -17,6 +18,7 @@ from nf_gateway import schemas, service
 from nf_gateway.deps import EngineDep, KeyDep, PrincipalDep, StoreDep, TraceDep
 from nf_gateway.meta import route
 from shared.errors import NFError
+from shared.storage import LocalArtifactStore
 
 router = APIRouter(prefix="/v1", tags=["runs"])
 
@@ -166,15 +168,29 @@ def download_artifact(
     artifact_id: uuid.UUID, engine: EngineDep, store: StoreDep, principal: PrincipalDep
 ) -> Response:
     art = service.get_artifact(engine, principal, artifact_id)
+    etag = {"ETag": f'"{art["sha256"]}"'} if art["sha256"] else {}
+    filename = f"{art['kind']}-{artifact_id}{PurePosixPath(art['path']).suffix}"
+    if not isinstance(store, LocalArtifactStore):
+        # an object store: streamed chunk by chunk, never the whole object in memory; the size
+        # is asked first so a missing object is a 404 before the response starts
+        size = store.size_of(art["path"])
+        return StreamingResponse(
+            store.iter_bytes(art["path"]),
+            media_type=art["mime"] or "application/octet-stream",
+            headers={
+                "Content-Length": str(size),
+                "Content-Disposition": f'attachment; filename="{filename}"',
+                **etag,
+            },
+        )
     path = store.resolve(art["path"])
     if not path.is_file():
         raise NFError("NF-STORAGE-002", f"artifact {artifact_id} is missing from storage")
-    ext = path.suffix
     return FileResponse(
         path,
         media_type=art["mime"] or "application/octet-stream",
-        filename=f"{art['kind']}-{artifact_id}{ext}",
-        headers={"ETag": f'"{art["sha256"]}"'} if art["sha256"] else None,
+        filename=filename,
+        headers=etag or None,
     )
 
 

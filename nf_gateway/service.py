@@ -27,7 +27,7 @@ from shared.errors import NFError
 from shared.models import Base
 from shared.models.enums import MemberRole, RequestStatus, RunStatus
 from shared.slugs import SLUG_RE, slugify, validate_slug
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore
 
 T = Base.metadata.tables
 _EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s\x00-\x1f\x7f-\x9f]{1,190}$")
@@ -755,7 +755,7 @@ def list_memberships(
 # -- novels and requests ----------------------------------------------------------------------
 def upload_novel(
     engine: Engine,
-    store: LocalArtifactStore,
+    store: ArtifactStore,
     principal: Principal,
     *,
     tenant_id: str,

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from shared.config import get_settings
 from shared.db import get_engine, normalize_url
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore, LocalArtifactStore, artifact_store
 
 
 class DatabaseResource(dg.ConfigurableResource):
@@ -22,9 +22,12 @@ class DatabaseResource(dg.ConfigurableResource):
 
 
 class ArtifactStoreResource(dg.ConfigurableResource):
-    """Content-addressed local artifact store. Empty root = NF_ARTIFACT_ROOT or data/artifacts."""
+    """Content-addressed artifact store. A root = a local store there; empty = the configured
+    backend (NF_ARTIFACT_BACKEND: local under NF_ARTIFACT_ROOT or data/artifacts, or s3)."""
 
     root: str = ""
 
-    def store(self) -> LocalArtifactStore:
-        return LocalArtifactStore(Path(self.root) if self.root else get_settings().artifacts_dir)
+    def store(self) -> ArtifactStore:
+        if self.root:
+            return LocalArtifactStore(Path(self.root))
+        return artifact_store(get_settings())

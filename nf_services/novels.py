@@ -18,7 +18,7 @@ from nf_services.submissions import NovelUpload, register_upload
 from shared.errors import NFError
 from shared.models import Base
 from shared.slugs import PartitionKey, validate_slug
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore
 
 T = Base.metadata.tables
 
@@ -39,7 +39,7 @@ def ensure_tenant_project(engine: Engine, tenant_id: str, project_id: str) -> No
 
 def register_novel(
     engine: Engine,
-    store: LocalArtifactStore,
+    store: ArtifactStore,
     *,
     tenant_id: str,
     project_id: str,

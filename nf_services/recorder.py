@@ -31,7 +31,7 @@ from shared.models import Base
 from shared.models.enums import EventTopic, JobStatus, RunStatus
 from shared.retry import call_db
 from shared.stages import Stage
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore
 
 T = Base.metadata.tables
 
@@ -167,7 +167,7 @@ def _finished_batches(
 
 
 class Recorder:
-    def __init__(self, engine: Engine, store: LocalArtifactStore, scope: RunScope) -> None:
+    def __init__(self, engine: Engine, store: ArtifactStore, scope: RunScope) -> None:
         self.engine = engine
         self.store = store
         self.scope = scope
@@ -178,7 +178,7 @@ class Recorder:
     def open_run(
         cls,
         engine: Engine,
-        store: LocalArtifactStore,
+        store: ArtifactStore,
         *,
         tenant_id: str,
         project_id: str,

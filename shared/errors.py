@@ -187,6 +187,16 @@ _CODES = [
     ErrorCode(
         "NF-STORAGE-003", ErrorDomain.STORAGE, True, 503, "The artifact store could not be written."
     ),
+    ErrorCode(
+        "NF-STORAGE-004",
+        ErrorDomain.STORAGE,
+        False,
+        500,
+        "The artifact store's configuration is invalid (backend, bucket, endpoint or extra).",
+    ),
+    ErrorCode(
+        "NF-STORAGE-005", ErrorDomain.STORAGE, True, 503, "The artifact store could not be read."
+    ),
     # providers
     ErrorCode(
         "NF-PROVIDER-001",
@@ -273,6 +283,14 @@ _CODES = [
         True,
         500,
         "The run's process died (killed, crashed or timed out) before the run ended.",
+    ),
+    ErrorCode(
+        "NF-ORCH-005",
+        ErrorDomain.ORCH,
+        False,
+        500,
+        "Distributed execution is unavailable: the 'distributed' extra (dagster-celery, celery) "
+        "is missing, the broker cannot be reached, or the task is not an nf media executor.",
     ),
     # RAG
     ErrorCode(

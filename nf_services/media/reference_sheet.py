@@ -14,7 +14,7 @@ from nf_services.media import figures
 from nf_services.media.fonts import load_font
 from nf_services.recorder import FileArtifact
 from nf_skills.contracts import ContinuitySheet
-from shared.storage import LocalArtifactStore
+from shared.storage import StoreSpec, open_store
 
 CELL_W, CELL_H, FIGURE_H = 220, 330, 260
 COLUMNS = 6
@@ -41,13 +41,13 @@ def draw_reference_sheet(sheet: ContinuitySheet) -> Image.Image:
     return img
 
 
-def store_reference_sheet(sheet: ContinuitySheet, store_root: str) -> FileArtifact | None:
+def store_reference_sheet(sheet: ContinuitySheet, store: StoreSpec) -> FileArtifact | None:
     """Draw the sheet and put it in the artifact store; None when no character is designed."""
     if not sheet.character_designs:
         return None
-    store = LocalArtifactStore(store_root)
+    blobs = open_store(store)
     with tempfile.TemporaryDirectory(prefix="nf-sheet-") as tmp:
         path = Path(tmp) / "reference_sheet.png"
         draw_reference_sheet(sheet).save(path, format="PNG", compress_level=6)
-        blob = store.put_file(path, "png")
+        blob = blobs.put_file(path, "png")
     return FileArtifact("png", blob.path, blob.sha256, blob.size_bytes, "image/png", None)

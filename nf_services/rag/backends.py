@@ -19,7 +19,7 @@ from nf_services.providers.base import EmbeddingProvider
 from nf_services.providers.offline_embedding import HashingNgramEmbedding
 from nf_services.rag import lsa, minilm
 from shared.errors import NFError
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore, artifact_store
 
 BACKENDS: tuple[str, ...] = ("char-ngram", "lsa", "minilm", "openai")
 _CHAR_DEFAULTS = {"dimensions": 512, "n_min": 1, "n_max": 3}
@@ -59,7 +59,7 @@ def needs_fit(backend: str, params: Mapping[str, Any]) -> bool:
 
 
 def fit(
-    backend: str, params: Mapping[str, Any], texts: list[str], store: LocalArtifactStore
+    backend: str, params: Mapping[str, Any], texts: list[str], store: ArtifactStore
 ) -> dict[str, Any]:
     """Params with the fitted model pinned (only `lsa` fits); `dimensions` is the real width."""
     if backend != "lsa":
@@ -78,7 +78,7 @@ def build_embedder(
     backend: str,
     params: Mapping[str, Any],
     *,
-    store: LocalArtifactStore | None = None,
+    store: ArtifactStore | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> EmbeddingProvider:
     _check(backend)
@@ -89,9 +89,7 @@ def build_embedder(
         if needs_fit(backend, params):
             raise NFError("NF-RAG-003", "the LSA version is not fitted yet (index it first)")
         if store is None:
-            from shared.config import get_settings
-
-            store = LocalArtifactStore(get_settings().artifacts_dir)
+            store = artifact_store()
         return lsa.LsaEmbedding(store, str(params["model_path"]), str(params["model_sha256"]))
     if backend == "minilm":
         return minilm.MiniLMEmbedding(int(params.get("batch_size", 16)))

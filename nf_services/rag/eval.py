@@ -40,7 +40,7 @@ from nf_services.rag.governance import VersionInfo, get_version
 from nf_services.rag.store import ChunkRow, RagStore
 from shared.errors import NFError
 from shared.models import Base
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore
 from shared.telemetry import current_trace_id
 
 T = Base.metadata.tables
@@ -327,7 +327,7 @@ def evaluate_version(
     *,
     k: int = 10,
     method: str = "exact",
-    store: LocalArtifactStore | None = None,
+    store: ArtifactStore | None = None,
     trigger: str = "manual",
 ) -> EvalOutcome:
     """Run every query of `eval_set` against the version's index and store one result row."""

@@ -15,7 +15,7 @@ from nf_services.rag.governance import VersionInfo
 from nf_services.rag.store import RagStore
 from shared.errors import NFError
 from shared.models.enums import EmbeddingStatus
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore
 
 FIT_MAX_TEXTS = 20_000
 DEFAULT_VERSION_NAME = "default-char-ngram"
@@ -50,7 +50,7 @@ def index_version(
     engine: Engine,
     version: VersionInfo,
     *,
-    store: LocalArtifactStore,
+    store: ArtifactStore,
     trace_id: str,
     novel_id: uuid.UUID | None = None,
     batch_size: int = 256,

@@ -22,7 +22,7 @@ from scipy import linalg, sparse
 from nf_services.providers.base import EmbeddingResult, Usage
 from nf_services.providers.offline_embedding import char_ngrams, normalize_text
 from shared.errors import NFError
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore, StoreSpec, open_store
 
 PROVIDER_NAME = "offline-lsa"
 
@@ -139,15 +139,15 @@ def fit(
     return LsaModel(idf, v, s.astype(np.float32), n_max)
 
 
-def save(model: LsaModel, store: LocalArtifactStore) -> dict[str, object]:
+def save(model: LsaModel, store: ArtifactStore) -> dict[str, object]:
     """Put the model in the store; returns the params that pin it to an embedding version."""
     blob = store.put_bytes(model.to_bytes(), "npz")
     return {"model_path": blob.path, "model_sha256": blob.sha256, "dimensions": model.dimensions}
 
 
 @lru_cache(maxsize=8)
-def _load(root: str, path: str, sha256: str) -> LsaModel:
-    data = LocalArtifactStore(root).open_bytes(path)
+def _load(spec: StoreSpec, path: str, sha256: str) -> LsaModel:
+    data = open_store(spec).open_bytes(path)
     if hashlib.sha256(data).hexdigest() != sha256:
         raise NFError("NF-STORAGE-002", f"LSA model {path} does not match its sha256")
     return LsaModel.from_bytes(data)
@@ -158,8 +158,8 @@ class LsaEmbedding:
 
     name = PROVIDER_NAME
 
-    def __init__(self, store: LocalArtifactStore, model_path: str, model_sha256: str) -> None:
-        self.lsa = _load(str(store.root), model_path, model_sha256)
+    def __init__(self, store: ArtifactStore, model_path: str, model_sha256: str) -> None:
+        self.lsa = _load(store.spec, model_path, model_sha256)
         self.dimensions = self.lsa.dimensions
         self.model = f"lsa-char-1-{self.lsa.n_max}-k{self.dimensions}-{model_sha256[:12]}"
 

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from nf_services.rag import backends, governance
 from nf_services.rag.store import Method, RagStore
 from shared.errors import NFError
-from shared.storage import LocalArtifactStore
+from shared.storage import ArtifactStore
 
 MAX_K = 100
 
@@ -55,7 +55,7 @@ def retrieve(
     version_id: uuid.UUID | str | None = None,
     method: Method = "auto",
     engine: Engine | None = None,
-    store: LocalArtifactStore | None = None,
+    store: ArtifactStore | None = None,
 ) -> Retrieval:
     """Top-k chunks for `query`. NF-RAG-001 when the project has no active version (and none
     is named); NF-INPUT-001 for an empty query or k out of 1..100."""
@@ -105,7 +105,7 @@ def retriever(
     *,
     novel_id: uuid.UUID | str | None = None,
     engine: Engine | None = None,
-    store: LocalArtifactStore | None = None,
+    store: ArtifactStore | None = None,
 ) -> Callable[[str, int], list[RetrievedChunk]]:
     """A `(query, k) -> chunks` callable to hand to a skill (skills stay free of the database).
 

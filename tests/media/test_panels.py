@@ -18,6 +18,7 @@ from nf_services.providers.offline_image import OfflinePanelProvider, compose_pa
 from nf_skills.contracts import ContinuitySheet
 from shared.errors import NFError
 from shared.media_probe import image_stats
+from shared.storage import LocalArtifactStore
 
 CAPTION = "孙悟空大闹天宫，玉帝急调天兵天将前来捉拿。"
 
@@ -338,7 +339,7 @@ def test_reference_sheet_shows_each_designed_character(tmp_path: Path) -> None:
     x = (220 - fig.shape[1]) // 2
     cell = np.asarray(img)[10 : 10 + fig.shape[0], x : x + fig.shape[1]]
     assert np.array_equal(cell[opaque], fig[..., :3][opaque])
-    art = store_reference_sheet(sheet, str(tmp_path))
+    art = store_reference_sheet(sheet, LocalArtifactStore(tmp_path).spec)
     assert art is not None and art.kind == "png" and (tmp_path / art.path).is_file()
     empty = sheet.model_copy(update={"character_designs": {}})
-    assert store_reference_sheet(empty, str(tmp_path)) is None
+    assert store_reference_sheet(empty, LocalArtifactStore(tmp_path).spec) is None

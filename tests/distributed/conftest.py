@@ -1,0 +1,115 @@
+"""Real services for the distributed tests: an S3 endpoint (moto_server) on a free 127.0.0.1
+port in a subprocess, a bucket per test, the settings pointed at it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(check, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        if check():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a process we started and the children of its process group."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, 15)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory) -> Iterator[str]:
+    """moto_server on 127.0.0.1 (its own process group, ended in the finalizer)."""
+    pytest.importorskip("moto", reason="the 'distributed' extra is not installed")
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port), "moto_server", proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture
+def s3_settings(s3_endpoint, tmp_path, monkeypatch) -> Iterator:
+    """NF_ARTIFACT_BACKEND=s3 on a fresh bucket; the local artifact root and the S3 cache are
+    separate directories so a test can tell what went where."""
+    from shared.config import get_settings
+    from shared.storage_s3 import client_for
+
+    bucket = f"nf-test-{uuid.uuid4().hex[:12]}"
+    env = {
+        "NF_ARTIFACT_BACKEND": "s3",
+        "NF_S3_ENDPOINT_URL": s3_endpoint,
+        "NF_S3_BUCKET": bucket,
+        "NF_S3_ACCESS_KEY_ID": "testing",
+        "NF_S3_SECRET_ACCESS_KEY": "testing",
+        "NF_S3_CACHE_DIR": str(tmp_path / "s3-cache"),
+        "NF_ARTIFACT_ROOT": str(tmp_path / "local-artifacts"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    get_settings.cache_clear()
+    settings = get_settings()
+    client_for(settings).create_bucket(Bucket=bucket)
+    yield settings
+    get_settings.cache_clear()
+    shutil.rmtree(tmp_path / "s3-cache", ignore_errors=True)
+
+
+def bucket_keys(settings, prefix: str = "") -> list[str]:
+    from shared.storage_s3 import client_for
+
+    pages = client_for(settings).get_paginator("list_objects_v2")
+    return [
+        o["Key"]
+        for page in pages.paginate(Bucket=settings.s3_bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
