@@ -163,7 +163,8 @@ _SKINS = {
 }
 _CLOTHES = {
     "zh": ("collar_sweater", "shirt_crew_neck", "shirt_scoop_neck", "shirt_v_neck", "overall"),
-    "en": ("collar_sweater", "shirt_crew_neck", "shirt_v_neck", "blazer_shirt", "blazer_sweater"),
+    # no blazers: their jacket is one fixed dark colour, the body below would not match it
+    "en": ("collar_sweater", "shirt_crew_neck", "shirt_v_neck", "shirt_scoop_neck", "overall"),
 }
 _BEARDS = ("beard_light", "beard_medium", "beard_magestic", "moustache_fancy")
 _BROWS = ("default_natural", "flat_natural", "raised_excited_natural", "up_down_natural",
