@@ -3,7 +3,8 @@
 SKILL_05 finds names by surface cues, so a common noun sometimes gets through (阿Q正传's 籍贯,
 "native place"; 布衫, "shirt"). A person leaves traces a noun does not:
 - speaks: quotes are attributed to them;
-- has a gender: an honorific (Mr./太爷) or he/she pronouns that follow the name;
+- carries a title: an honorific that gives a gender (Mr./Lady/太爷/七嫂); a gender guessed
+  from he/she pronouns alone is no evidence (阿Q的籍贯了。倘他姓赵 gives 籍贯 a "he");
 - acts: the name is the subject of an animate verb (阿Q便说, 吴妈楞了, Alice said), allowing a
   few adverbs between.
 A verb mistaken for a name (大圣高叫道 -> 高叫, 大惊, 礼拜) speaks and acts in the rules' eyes, but
@@ -17,6 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from nf_skills._textkit import honorific_gender
 
 # verbs whose subject is animate (speech, perception, motion, emotion, handling)
 _ZH_VERBS = (
@@ -96,8 +99,9 @@ def evidence(
         return Evidence(False, f"predicate: {nominal}/{mentions} mentions in a noun's slot")
     if speaks:
         return Evidence(True, "speaks")
-    if gender:
-        return Evidence(True, f"gender {gender}")
+    titled = next((g for g in map(honorific_gender, forms) if g), None)
+    if titled and (gender is None or gender == titled):
+        return Evidence(True, f"title ({titled})")
     if acts >= min(min_acts, max(1, mentions)):
         return Evidence(True, f"acts: {acts}/{mentions} mentions")
     return Evidence(False, f"no speech, gender or action in {mentions} mentions")

@@ -129,7 +129,7 @@ class Persona(Frozen):
     sample_lines: list[str] = Field(default_factory=list)
     skill_version: str
     gender: Literal["m", "f"] | None = None  # guessed from honorifics/pronouns; voice casting
-    # drawn in panels only when the text shows a person: speaks, has a gender, or acts (SKILL_14)
+    # drawn in panels only when the text shows a person: speaks, has a title, or acts (SKILL_14)
     person: bool = True
     person_evidence: str = ""
 

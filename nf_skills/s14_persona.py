@@ -8,7 +8,7 @@ Everything comes from the text and is deterministic:
   words SKILL_10 reads), share of exclamations and questions, the usual sentence end;
 - colour: a fixed palette entry chosen by a hash of the name (stable across runs);
 - gender: honorific (Mr./Lady/太爷/妈) or the pronouns that follow the name, when clear;
-- person: whether the text shows a person (speaks, has a gender, acts: `_personhood`), so a noun
+- person: whether the text shows a person (speaks, has a title, acts: `_personhood`), so a noun
   SKILL_05 took for a name (籍贯) keeps its card but is not drawn in panels.
 """
 

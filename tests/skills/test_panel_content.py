@@ -80,7 +80,10 @@ def test_person_evidence_rules() -> None:
     ev = _personhood.evidence
     assert ev("阿Q", [], texts, "zh", speaks=False, gender=None).person  # acts (说, 走)
     assert not ev("籍贯", [], texts, "zh", speaks=False, gender=None).person
-    assert ev("籍贯", [], texts, "zh", speaks=False, gender="m").why == "gender m"
+    # a pronoun-guessed gender is no evidence, a title is
+    assert not ev("籍贯", [], texts, "zh", speaks=False, gender="m").person
+    assert ev("赵太爷", [], ["赵太爷。"], "zh", speaks=False, gender="m").why == "title (m)"
+    assert ev("Mrs. Long", [], ["Mrs. Long."], "en", speaks=False, gender=None).person
     # a verb taken for a name: speaks in the rules' eyes but never stands in a noun's slot
     verb = ["大圣高叫道：“开门！”" * 12]
     out = ev("高叫", [], verb, "zh", speaks=True, gender=None)
