@@ -40,6 +40,7 @@ CROSSFADE_S = 0.5
 # within MIN_MARGIN..MAX_MARGIN; a 2 px step (yuv420p crops on even columns) every few frames.
 PAN_SPEED = 0.005
 MIN_MARGIN, MAX_MARGIN = 0.04, 0.12
+DECIMATE_MAX = 6
 VERTICAL_PAN = 0.35  # a vertical crop of a wide panel travels this share of the spare width
 
 
@@ -154,7 +155,14 @@ def filter_graph(
             chain.append(f"[x{k}]")
         chain.append(f"[b{k}]")
         total += seg.frames
-    parts.append("".join(chain) + f"concat=n={len(chain)}:v=1:a=0,fps={fps}[vout]")
+    # A slow pan moves in 2 px steps (yuv420p crops on even columns): most frames repeat the
+    # previous one. mpdecimate drops the repeats (at most DECIMATE_MAX in a row, so a frame
+    # still comes every ~0.5 s and the stream ends within that of the audio) and the output is
+    # variable frame rate: x264 encodes the ~3-5 distinct frames a second, not 12.
+    parts.append(
+        "".join(chain)
+        + f"concat=n={len(chain)}:v=1:a=0,fps={fps},mpdecimate=max={DECIMATE_MAX}[vout]"
+    )
     return ";\n".join(parts), total
 
 
@@ -201,7 +209,7 @@ def compose_motion(
     if target <= 1 / fps:
         raise NFError("NF-MEDIA-001", f"timeline too short to compose ({target:.3f} s)")
     segs = segments_for([(Path(p), float(s)) for p, s in shots], target, fps)
-    graph, frames = filter_graph(segs, w, h, fps, crossfade)
+    graph, _ = filter_graph(segs, w, h, fps, crossfade)
 
     subs = Path(subtitles_srt) if subtitles_srt else None
     if subs is not None and (not subs.is_file() or "-->" not in subs.read_text("utf-8")):
@@ -226,8 +234,7 @@ def compose_motion(
             maps += ["-map", f"{n_in}:s:0"]
         cmd += ["-/filter_complex", str(script), *maps]  # read from the file
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
-        cmd += ["-g", str(4 * fps), "-r", str(fps), "-threads", str(threads)]
-        cmd += ["-frames:v", str(frames)]
+        cmd += ["-g", str(4 * fps), "-fps_mode", "vfr", "-threads", str(threads)]
         if audio is not None:
             cmd += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", audio_bitrate]
         if subs is not None:
