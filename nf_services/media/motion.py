@@ -1,7 +1,7 @@
 """Compose a chapter video with motion: a slow pan across each still, cross-fades between shots.
 
 Encoding budget: 100 chapters (~220 min of video) in a few minutes on two cores. What it costs,
-measured on 60 s of 720p at 12 fps (bench/bench_compose.py prints the current figures):
+measured on 720p at 12 fps:
 
 - `zoompan` or `scale` with per-frame evaluation resamples every frame (~1.3 s of CPU per 60 s);
   here each panel is scaled ONCE (a little larger than the frame), converted to yuv420p once,
@@ -10,11 +10,16 @@ measured on 60 s of 720p at 12 fps (bench/bench_compose.py prints the current fi
 - A chain of `xfade` filters passes every frame of the chapter through every xfade (~2 s per
   60 s); here each shot is split into head/body/tail with `trim`, only the 0.5 s tail and head
   pairs go through `xfade`, and `concat` joins the pieces.
-- x264 `ultrafast` on the result: ~3 s of CPU per 60 s of video at 12 fps.
+- x264 `ultrafast` costs ~4.5 ms of CPU per 720p frame whatever it shows, and a slow pan
+  repeats most frames (crops move in 2 px steps): `mpdecimate` drops the repeats and the output
+  is variable frame rate, so only the ~3-5 distinct frames a second (12 during a cross-fade)
+  are encoded. A chapter costs ~2.5 s of CPU per minute of video, music bed included (the
+  stills path ~0.8 s); bench/bench_compose.py prints the current figures.
 
 The frame is any size (16:9 1280x720, 9:16 720x1280 from the same wide panels: the vertical
-crop pans across the wide panel). Frames per shot are exact (shot seconds x fps, rounded), so
-the video's length matches the narration within one frame.
+crop pans across the wide panel). Each shot's time is exact on the fps grid (shot seconds x
+fps, rounded), so cuts land where the narration says; the last kept frame is at most
+DECIMATE_MAX frames before the end of the audio.
 """
 
 from __future__ import annotations
