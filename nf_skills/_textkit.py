@@ -10,8 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-CJK_RE = re.compile(f"[{CJK}]")
+from shared.text import CJK, CJK_RE  # noqa: F401 (the skills use tk.CJK)
 
 # A paragraph ends at a blank line, or where the next line is indented (Chinese books often
 # mark paragraphs by indentation only, one paragraph per line).

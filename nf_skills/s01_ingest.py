@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Literal
 
 from nf_skills.contracts import IngestResult
 from shared.errors import NFError
+from shared.text import CJK, CJK_RE, detect_language
 
 SKILL_ID = "SKILL_01"
 VERSION = "1.0.0"
@@ -84,8 +84,6 @@ _COMMON_TRADITIONAL = (
 )
 _COMMON_HANZI = frozenset(_COMMON_SIMPLIFIED + _COMMON_TRADITIONAL)
 
-_CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 # C0 controls other than tab, LF, VT, FF, CR; DEL. Text files have none of these.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _SCORE_SAMPLE = 200_000  # characters scored when choosing between GB and Big5
@@ -100,7 +98,7 @@ def _decode_strict(data: bytes, codec: str) -> str | None:
 
 def _hanzi_score(text: str) -> float:
     """Share of the ideographs that are common Chinese characters (0 when there are none)."""
-    hanzi = _CJK_RE.findall(text[:_SCORE_SAMPLE])
+    hanzi = CJK_RE.findall(text[:_SCORE_SAMPLE])
     if not hanzi:
         return 0.0
     return sum(1 for h in hanzi if h in _COMMON_HANZI) / len(hanzi)
@@ -114,8 +112,7 @@ def _looks_like_text(text: str) -> bool:
 
 
 _PLAUSIBLE_RE = re.compile(
-    "[\t\n\x20-\x7e\u00a0-\u024f\u2000-\u206f\u3000-\u303f\uff00-\uffef"
-    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+    f"[\t\n\x20-\x7e\u00a0-\u024f\u2000-\u206f\u3000-\u303f\uff00-\uffef{CJK}]"
 )
 
 
@@ -200,14 +197,6 @@ def detect_and_decode(data: bytes) -> tuple[str, str]:
 # --- language ------------------------------------------------------------------------------
 
 
-def detect_language(text: str) -> Literal["zh", "en"]:
-    """zh when ideographs are a fair share of the letters (one hanzi carries about a word)."""
-    sample = text[:_SCORE_SAMPLE]
-    cjk = len(_CJK_RE.findall(sample))
-    latin = len(_LATIN_RE.findall(sample))
-    return "zh" if cjk > 0 and cjk >= 0.25 * (cjk + latin / 5) else "en"
-
-
 # --- normalisation -------------------------------------------------------------------------
 
 _INVISIBLE_RE = re.compile("[\u200b\u200e\u200f\u2060\ufeff\u00ad]")
@@ -286,7 +275,7 @@ def is_boilerplate(line: str) -> bool:
             return True
         if _AD_WORDS_RE.search(rest):
             return True
-    if _CJK_RE.search(s) and len(s) <= 60:
+    if CJK_RE.search(s) and len(s) <= 60:
         return any(p.search(s) for p in _ZH_BANNER_RES)
     return False
 

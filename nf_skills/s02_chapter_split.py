@@ -36,8 +36,8 @@ from nf_skills._numerals import (
     parse_roman,
 )
 from nf_skills.contracts import Chapter, ChapterSplit
-from nf_skills.s01_ingest import detect_language
 from shared.errors import NFError
+from shared.text import CJK_RE, detect_language
 
 SKILL_ID = "SKILL_02"
 VERSION = "1.2.0"
@@ -84,8 +84,6 @@ _ZH_PUNCT_RE = re.compile(r"[，。！？；：“”「」『』…,!?;]")
 # a phrase of a heading title: ideographic spaces, tabs and double spaces separate phrases,
 # a single ASCII space does not (it often stands for a character the font lost)
 _ZH_PHRASE_RE = re.compile(r"[^\u3000\t ]+(?: [^\u3000\t ]+)*")
-_CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 _EN_NUM = rf"(?:\d+|[IVXLCDM]+|[ivxlcdm]+|{NUMBER_WORDS_PATTERN})(?![\w'’-])"
 _EN_KEYWORD_RE = re.compile(
@@ -283,7 +281,7 @@ def _zh_title_below(lines: list[str], h: _Heading) -> None:
     if j >= len(lines):
         return
     cand = lines[j].strip(_WS)
-    if not cand or len(cand) > 20 or _ZH_PUNCT_RE.search(cand) or not _CJK_RE.search(cand):
+    if not cand or len(cand) > 20 or _ZH_PUNCT_RE.search(cand) or not CJK_RE.search(cand):
         return
     if _zh_heading(lines[j], j) is not None:
         return

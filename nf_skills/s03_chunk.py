@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from typing import Literal
 
 from nf_skills.contracts import Chapter, Chunk
 from shared.errors import NFError
+from shared.text import CJK, CJK_RE, is_cjk
 
 SKILL_ID = "SKILL_03"
 VERSION = "1.0.0"
@@ -26,20 +26,8 @@ _ABBREV = {
     "mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "prof", "capt", "col", "gen",
     "lt", "rev", "hon", "no", "vol", "fig", "e.g", "i.e", "mt", "messrs",
 }  # fmt: skip
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[A-Za-z0-9\u00c0-\u024f]+(?:['’][A-Za-z]+)*")
-_TOKEN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[A-Za-z0-9\u00c0-\u024f]+")
-
-
-def is_cjk(ch: str) -> bool:
-    return bool(_CJK.match(ch))
-
-
-def detect_language(text: str) -> Literal["zh", "en"]:
-    """zh when CJK characters outnumber a third of the letters, else en."""
-    cjk = len(_CJK.findall(text))
-    latin = sum(1 for c in text if c.isascii() and c.isalpha())
-    return "zh" if cjk and cjk * 3 >= latin else "en"
+_TOKEN_RUN = re.compile(f"[{CJK}]+|[A-Za-z0-9\u00c0-\u024f]+")
 
 
 def speech_units(text: str) -> int:
@@ -47,7 +35,7 @@ def speech_units(text: str) -> int:
 
     Language-neutral, so a speech rate in units/second works for zh, en and mixed text.
     """
-    return len(_CJK.findall(text)) + len(_WORD.findall(_CJK.sub(" ", text)))
+    return len(CJK_RE.findall(text)) + len(_WORD.findall(CJK_RE.sub(" ", text)))
 
 
 def content_tokens(text: str) -> list[str]:
@@ -56,7 +44,7 @@ def content_tokens(text: str) -> list[str]:
     toks: list[str] = []
     for m in _TOKEN_RUN.finditer(text):
         run = m.group()
-        if _CJK.match(run):
+        if CJK_RE.match(run):
             toks.extend([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)])
         else:
             toks.append(run.lower())

@@ -27,8 +27,9 @@ from nf_skills.contracts import (
     Storyboard,
     StyleBible,
 )
-from nf_skills.s03_chunk import detect_language, sentence_spans, speech_units
+from nf_skills.s03_chunk import sentence_spans, speech_units
 from shared.errors import NFError
+from shared.text import detect_language
 
 SKILL_ID = "SKILL_09"
 VERSION = "1.0.0"

@@ -26,9 +26,10 @@ from nf_skills.contracts import (
     ShotSetting,
     Storyboard,
 )
-from nf_skills.s03_chunk import detect_language, sentence_spans, speech_units
+from nf_skills.s03_chunk import sentence_spans, speech_units
 from nf_skills.s10_script_adapt import persona_index, trim_to_units
 from shared.errors import NFError
+from shared.text import detect_language
 
 SKILL_ID = "SKILL_13"
 VERSION = "1.1.0"

@@ -29,7 +29,7 @@ from nf_skills.contracts import (
     Script,
     Storyboard,
 )
-from nf_skills.s03_chunk import containment, detect_language, speech_units
+from nf_skills.s03_chunk import containment, speech_units
 from nf_skills.s10_script_adapt import (
     COVERAGE_BINS,
     MIN_NARRATION_UNITS,
@@ -38,6 +38,7 @@ from nf_skills.s10_script_adapt import (
     persona_index,
 )
 from shared.errors import NFError
+from shared.text import detect_language
 
 SKILL_ID = "SKILL_16"
 VERSION = "1.0.0"

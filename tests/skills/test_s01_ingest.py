@@ -7,8 +7,9 @@ import random
 import pytest
 
 from nf_skills import s01_ingest
-from nf_skills.s01_ingest import detect_language, ingest, is_boilerplate
+from nf_skills.s01_ingest import ingest, is_boilerplate
 from shared.errors import NFError
+from shared.text import detect_language
 from tests.conftest import CORPUS
 
 SIMPLIFIED = (

@@ -7,12 +7,12 @@ from nf_skills.contracts import Chapter
 from nf_skills.s03_chunk import (
     chunk_chapter,
     containment,
-    detect_language,
     dice,
     sentence_spans,
     speech_units,
 )
 from shared.errors import NFError
+from shared.text import detect_language
 from tests.skills.planning_fixtures import EN_TEXT, ZH_TEXT, long_zh_case
 
 
