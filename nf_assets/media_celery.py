@@ -15,12 +15,13 @@ many threads.
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 import queue
 import socket
 import threading
 import time
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -159,11 +160,23 @@ class CeleryMediaExecutor(Executor):
                 time.sleep(POLL_SECONDS)
 
 
+@lru_cache(maxsize=1)
+def _thread_pool() -> ThreadPoolExecutor:
+    settings = get_settings()
+    return ThreadPoolExecutor(settings.media_workers or os.cpu_count() or 2, "nf-media")
+
+
 def media_executor() -> Executor:
     """Where chapter media work runs (NF_MEDIA_EXECUTOR): this machine's process pool, or a fresh
-    Celery-backed executor per step (so its `workers` are that step's)."""
+    Celery-backed executor per step (so its `workers` are that step's).
+
+    A Celery prefork worker runs tasks in daemonic processes, which may not start a process
+    pool; there `process` means threads (the heavy work is ffmpeg and espeak subprocesses, and
+    PIL releases the GIL while it draws). bench/bench_distributed.py measures both."""
     if get_settings().media_executor == "celery":
         return CeleryMediaExecutor()
+    if multiprocessing.current_process().daemon:
+        return _thread_pool()
     from nf_assets.runtime import media_pool
 
     return media_pool()
@@ -173,4 +186,5 @@ def workers_of(executor: Executor) -> str:
     """Who ran a step's chapters, for its metadata: Celery workers as host:pid, else the pool."""
     if isinstance(executor, CeleryMediaExecutor):
         return ", ".join(sorted(executor.workers)) or "none"
-    return f"{socket.gethostname()}: process pool"
+    kind = "thread pool" if isinstance(executor, ThreadPoolExecutor) else "process pool"
+    return f"{socket.gethostname()}:{os.getpid()} {kind}"

@@ -3,76 +3,22 @@ port in a subprocess, a bucket per test, the settings pointed at it."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def wait_for(check, what: str, timeout: float = 30.0, proc: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
-        if check():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """End a process we started and the children of its process group."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, 15)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=10)
+from nf_cli.local_cluster import start_moto, stop
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory) -> Iterator[str]:
     """moto_server on 127.0.0.1 (its own process group, ended in the finalizer)."""
     pytest.importorskip("moto", reason="the 'distributed' extra is not installed")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc, url = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
     try:
-        wait_for(lambda: port_open("127.0.0.1", port), "moto_server", proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         stop(proc)
 

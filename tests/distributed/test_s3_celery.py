@@ -11,19 +11,25 @@ step worker's processes and the chapters in the media worker's (process ancestry
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import select
 
 from nf_cli.demo import QUIET, first_chapters
+from nf_cli.local_cluster import (
+    delete_queues,
+    port_open,
+    start_media_worker,
+    start_step_worker,
+    stop,
+    wait_ready,
+)
 from shared.models import Base
-from tests.conftest import CORPUS, REPO
-from tests.distributed.conftest import BIN, bucket_keys, port_open, stop, wait_for
+from tests.conftest import CORPUS
+from tests.distributed.conftest import bucket_keys
 
 pytestmark = [pytest.mark.pg, pytest.mark.slow]
 T = Base.metadata.tables
@@ -38,18 +44,6 @@ def ancestors(pid: int) -> list[int]:
         pid = int(stat.rsplit(")", 1)[1].split()[1])
         chain.append(pid)
     return chain
-
-
-def delete_queues(names: list[str]) -> None:
-    from kombu import Connection
-
-    with Connection(BROKER) as conn:
-        channel = conn.default_channel
-        for name in names:
-            try:
-                channel.queue_delete(name)
-            except Exception:  # noqa: BLE001 - never declared: nothing to delete
-                channel = conn.channel()
 
 
 @pytest.fixture
@@ -74,70 +68,17 @@ def workers(s3_settings, pg_dagster_instance, migrated_db_url, tmp_path, monkeyp
     }.items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
-    # the deployment's worker config, on this run's queue
-    config = yaml.safe_load((REPO / "deploy/celery/celery.yaml").read_text())
-    config["execution"]["config"]["config_source"]["task_default_queue"] = steps_q
-    worker_yaml = tmp_path / "celery.yaml"
-    worker_yaml.write_text(yaml.safe_dump(config))
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    if os.geteuid() == 0:
-        # Celery refuses a root worker that accepts pickle (the media tasks' payloads); CI runs
-        # as root. Deployments run workers as an unprivileged user (runbook).
-        env["C_FORCE_ROOT"] = "1"
-    commands = {
-        "steps": [
-            str(BIN / "dagster-celery"),
-            "worker",
-            "start",
-            "-A",
-            "dagster_celery.app",
-            "-y",
-            str(worker_yaml),
-            "-q",
-            steps_q,
-            "-n",
-            f"steps-{run}",
-            "--",
-            "--concurrency=2",
-        ],
-        "media": [
-            str(BIN / "celery"),
-            "-A",
-            "nf_assets.media_worker",
-            "worker",
-            "-Q",
-            media_q,
-            "-n",
-            f"media-{run}@%h",
-            "--concurrency=2",
-            "--prefetch-multiplier=1",
-            "--loglevel=INFO",
-        ],
-    }
-    procs: dict[str, subprocess.Popen] = {}
+    procs = {}
     try:
-        for name, cmd in commands.items():
-            with (logs / f"{name}.log").open("wb") as out:
-                procs[name] = subprocess.Popen(
-                    cmd,
-                    cwd=REPO,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-        for name in procs:
-            log = logs / f"{name}.log"
-            wait_for(
-                lambda log=log: b"ready." in log.read_bytes(), f"{name} worker", 90, procs[name]
-            )
+        procs["steps"] = start_step_worker(os.environ, steps_q, f"steps-{run}", tmp_path)
+        procs["media"] = start_media_worker(os.environ, media_q, f"media-{run}", tmp_path)
+        for name, proc in procs.items():
+            wait_ready(proc, tmp_path / f"{name}-{run}.log", f"{name} worker")
         yield {name: p.pid for name, p in procs.items()}
     finally:
         for p in procs.values():
             stop(p)
-        delete_queues([steps_q, media_q])
+        delete_queues(BROKER, [steps_q, media_q])
         get_settings.cache_clear()
 
 
