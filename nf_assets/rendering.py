@@ -3,7 +3,9 @@ degradation), SKILL_21 writes subtitles, the composer makes chapter videos, and 
 closes the run. The media gate is a blocking asset check on the videos."""
 
 import json
+import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 from sqlalchemy import select
@@ -239,8 +241,10 @@ def media_gate(
     store: ArtifactStoreResource,
 ) -> dg.AssetCheckResult:
     st = store.store()
-    degradations, verdicts = [], []
-    for video, media in zip(chapter_videos, panels_and_narration, strict=True):
+    pairs = list(zip(chapter_videos, panels_and_narration, strict=True))
+
+    def check(pair: tuple[ChapterVideo, ChapterMedia]):
+        video, media = pair
         result = s18_media_gate.composed_video_gate(
             st.local_path(video.mp4_path),
             media.narration_seconds,
@@ -253,9 +257,13 @@ def media_gate(
                 if name in FORMATS
             ],
         )
-        findings = [*media.gate.findings, *result.findings]
-        verdicts.append((video.chapter_index, s18_media_gate.gate_result(findings)))
-        degradations += [{"chapter": media.chapter_index, **d} for d in media.degradations]
+        return s18_media_gate.gate_result([*media.gate.findings, *result.findings])
+
+    # the checks are ffmpeg/ffprobe processes (decoded audio, two frames): one thread per core
+    with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
+        results = list(pool.map(check, pairs))
+    verdicts = [(v.chapter_index, r) for (v, _), r in zip(pairs, results, strict=True)]
+    degradations = [{"chapter": m.chapter_index, **d} for _, m in pairs for d in m.degradations]
     settle_gate(
         context, db, store, s18_media_gate.SKILL_ID, s18_media_gate.VERSION, verdicts, "NF-GATE-002"
     )

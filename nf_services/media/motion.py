@@ -1,7 +1,7 @@
 """Compose a chapter video with motion: a slow pan across each still, cross-fades between shots.
 
 Encoding budget: 100 chapters (~220 min of video) in a few minutes on two cores. What it costs,
-measured on 720p at 12 fps:
+measured on 720p at 10-12 fps:
 
 - `zoompan` or `scale` with per-frame evaluation resamples every frame (~1.3 s of CPU per 60 s);
   here each panel is scaled ONCE (a little larger than the frame), converted to yuv420p once,
@@ -12,8 +12,8 @@ measured on 720p at 12 fps:
   pairs go through `xfade`, and `concat` joins the pieces.
 - x264 `ultrafast` costs ~4.5 ms of CPU per 720p frame whatever it shows, and a slow pan
   repeats most frames (crops move in 2 px steps): `mpdecimate` drops the repeats and the output
-  is variable frame rate, so only the ~3-5 distinct frames a second (12 during a cross-fade)
-  are encoded. A chapter costs ~2.5 s of CPU per minute of video, music bed included (the
+  is variable frame rate, so only the ~3-5 distinct frames a second (all of a cross-fade's) are
+  encoded. A chapter costs ~2.5 s of CPU per minute of video, music bed included (the
   stills path ~0.8 s); bench/bench_compose.py prints the current figures.
 
 The frame is any size (16:9 1280x720, 9:16 720x1280 from the same wide panels: the vertical
@@ -38,7 +38,7 @@ from nf_services.media.composer import _LANGS, ComposeResult, _timeline
 from shared.errors import NFError
 from shared.media_probe import find_ffmpeg, probe_media, wav_duration
 
-DEFAULT_FPS = 12
+DEFAULT_FPS = 10
 CROSSFADE_S = 0.5
 # The panel is scaled a little larger than the frame: the pan's room. The pan travels
 # PAN_SPEED frame widths per second (6.4 px/s at 720p), so a long shot gets a larger margin,

@@ -24,6 +24,7 @@ MOODS = ("calm", "bright", "sad", "tense")
 BED_LEVEL = 0.09  # bed peak in pauses (about -21 dBFS); espeak speech peaks at 0.5-0.9
 DUCK_GAIN = 0.35  # bed under speech: about -9 dB lower still
 ATTACK_S, RELEASE_S = 0.12, 0.5
+CONTROL_RATE = 1000  # gain-curve points per second
 
 # Keywords that move a chapter's mood (zh characters/words and English stems).
 _LEXICON: dict[str, tuple[str, ...]] = {
@@ -156,20 +157,25 @@ def duck_envelope(
     n: int, sample_rate: int, segments: list[tuple[float, float]], *, duck: float = DUCK_GAIN
 ) -> np.ndarray:
     """Gain per sample: 1.0 in pauses, `duck` under speech, with attack/release ramps (the bed
-    starts ducking ATTACK_S before the speech so the first syllable is clear)."""
-    target = np.ones(n, dtype=np.float32)
-    for start, end in segments:
-        a = max(0, int((start - ATTACK_S) * sample_rate))
-        b = min(n, int(end * sample_rate))
-        target[a:b] = duck
+    starts ducking ATTACK_S before the speech so the first syllable is clear).
+
+    Built at a ~1 kHz control rate (a whole number of samples per point) and held per point: a
+    gain curve smoothed over 20 ms has nothing a 1 ms step could add, and this is ~20x cheaper
+    than working per sample."""
     if not n:
-        return target
+        return np.ones(0, dtype=np.float32)
+    hold = max(1, sample_rate // CONTROL_RATE)
+    ctl = sample_rate / hold
+    m = -(-n // hold)
+    target = np.ones(m, dtype=np.float32)
+    for start, end in segments:
+        target[max(0, int((start - ATTACK_S) * ctl)) : max(0, int(end * ctl))] = duck
     # release: a causal moving average rises over RELEASE_S after the speech; taking the minimum
     # with the target keeps the drop immediate (it happens ATTACK_S before the speech)
-    rel = max(1, int(RELEASE_S * sample_rate))
-    env = np.minimum(target, _moving_average(target, rel, centred=False))
+    env = np.minimum(target, _moving_average(target, max(1, int(RELEASE_S * ctl)), centred=False))
     # a 20 ms centred average takes the click out of the drop
-    return _moving_average(env, max(1, int(0.02 * sample_rate)), centred=True)
+    env = _moving_average(env, max(1, int(0.02 * ctl)), centred=True)
+    return np.repeat(env, hold)[:n].astype(np.float32)
 
 
 def _moving_average(x: np.ndarray, k: int, *, centred: bool) -> np.ndarray:

@@ -1,6 +1,6 @@
 """A project's video settings: the `video` section of its config (beside `style`).
 
-    {"video": {"motion": true, "fps": 12, "crossfade": 0.5, "music": true,
+    {"video": {"motion": true, "fps": 10, "crossfade": 0.5, "music": true,
                "music_level": 0.09, "exports": ["9:16", "jianying"]}}
 
 Motion and music are on by default. The main video has the style's frame size (SKILL_15: a
@@ -26,7 +26,7 @@ _KEYS = {"motion", "fps", "crossfade", "music", "music_level", "exports"}
 @dataclass(frozen=True)
 class VideoOptions:
     motion: bool = True
-    fps: int = 12
+    fps: int = 10
     crossfade: float = 0.5
     music: bool = True
     music_level: float = 0.09

@@ -15,7 +15,13 @@ from nf_services.media import music
 from nf_services.media.chapter_video import make_chapter_video
 from nf_services.media.composer import compose_chapter, concat_wavs_timed
 from nf_services.media.jianying import DraftCue
-from nf_services.media.motion import compose_motion, merge_shots, segments_for, shot_windows
+from nf_services.media.motion import (
+    DEFAULT_FPS,
+    compose_motion,
+    merge_shots,
+    segments_for,
+    shot_windows,
+)
 from nf_services.media.video_options import VideoOptions, video_options
 from nf_services.providers.offline_image import OfflinePanelProvider
 from nf_services.providers.offline_speech import EspeakSpeechProvider
@@ -62,7 +68,7 @@ def test_motion_frames_change_within_a_shot_and_match_the_narration(chapter, tmp
     assert (video["width"], video["height"]) == (1280, 720)
     assert res.has_audio and res.has_subtitles
     assert abs(res.duration - track.seconds) < 0.2
-    (a, b), *_ = shot_windows(chapter["shots"], track.seconds, 12)
+    (a, b), *_ = shot_windows(chapter["shots"], track.seconds, DEFAULT_FPS)
     f1, f2 = video_frames_at(res.path, [a + 0.2 * (b - a), a + 0.8 * (b - a)])
     assert _diff(f1, f2) > 1.0  # the pan moved the picture
     # the still path (motion off) shows the same frame all through the shot
@@ -74,7 +80,7 @@ def test_motion_frames_change_within_a_shot_and_match_the_narration(chapter, tmp
 def test_cross_fade_blends_two_panels_at_the_cut(chapter, tmp_path) -> None:
     track = chapter["track"]
     res = compose_motion(chapter["shots"], track.path, None, tmp_path / "x.mp4", size=(640, 360))
-    (_, cut), *_ = shot_windows(chapter["shots"], track.seconds, 12)
+    (_, cut), *_ = shot_windows(chapter["shots"], track.seconds, DEFAULT_FPS)
     before, mid, after = video_frames_at(res.path, [cut - 1.0, cut + 0.2, cut + 1.0])
     # halfway through the fade the frame is neither the outgoing nor the incoming panel
     assert _diff(mid, before) > 1.0 and _diff(mid, after) > 1.0
@@ -90,7 +96,9 @@ def test_vertical_export_pans_across_the_wide_panel(chapter, tmp_path) -> None:
     assert (video["width"], video["height"]) == (720, 1280)
     assert gate.check_frame_size(res.path, (720, 1280))[0].passed
     assert not all(f.passed for f in gate.check_frame_size(res.path, (1280, 720)))
-    assert gate.check_motion(res.path, shot_windows(chapter["shots"], track.seconds, 12))[0].passed
+    assert gate.check_motion(res.path, shot_windows(chapter["shots"], track.seconds, DEFAULT_FPS))[
+        0
+    ].passed
 
 
 def test_segments_merge_repeats_and_sum_to_the_audio(chapter) -> None:
@@ -155,7 +163,7 @@ def test_gate_hears_the_bed_and_sees_the_motion(chapter, tmp_path) -> None:
     track = chapter["track"]
     mix = music.mix_bed(track.path, track.segments, tmp_path / "mix.wav", mood="tense", seed=3)
     with_bed = compose_motion(chapter["shots"], mix.path, None, tmp_path / "b.mp4", size=(640, 360))
-    windows = shot_windows(chapter["shots"], track.seconds, 12)
+    windows = shot_windows(chapter["shots"], track.seconds, DEFAULT_FPS)
     result = gate.composed_video_gate(
         with_bed.path,
         track.seconds,
@@ -222,7 +230,7 @@ def test_chapter_video_with_vertical_and_jianying_exports(chapter, tmp_path) -> 
         tmp_path,
         VideoOptions(exports=("9:16", "jianying")),
     )
-    assert (made.width, made.height, made.fps) == (1280, 720, 12)
+    assert (made.width, made.height, made.fps) == (1280, 720, DEFAULT_FPS)
     assert made.mood in music.MOODS and made.bed_level > 0
     assert set(made.exports) == {"9:16", "jianying"}
     vertical = next(
