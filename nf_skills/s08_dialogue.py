@@ -592,6 +592,12 @@ def _pre_tag_en(text: str, q: Quote, seg: str, start: int, matcher: NameMatcher)
             agent = next(matcher.finditer(tail, by.end()), None)
             if agent is not None and agent.start() == by.end():
                 return Attribution(q, matcher.form(agent), v.group("v"), "pre", conf=0.9)
+        if re.fullmatch(r"[\W_]*(?:(?:then|and|but|so|now|here|there)\s+)?", head, re.I):
+            # inverted: “Then said the Hatter,” — the subject follows the verb
+            inv = re.match(r"\s+(?:the\s+)?", tail)
+            agent = next(matcher.finditer(tail, inv.end()), None) if inv else None
+            if agent is not None and agent.start() == inv.end():
+                return Attribution(q, matcher.form(agent), v.group("v"), "pre", conf=0.9)
         who = re.search(r"\bwho\b[^.!?;“”\"]{0,80}$", head)
         if who:
             names_before = [m for m in matcher.finditer(head[: who.start()]) if m.end() >= 0]
@@ -1099,7 +1105,14 @@ def _resolve_pronoun(
     ]
     rest = [m for m in mentions if m not in subj]
     named = [matcher.form(m) for m in rest] + [matcher.form(m) for m in subj]
-    pool = list(reversed(named)) + [x.form for t in reversed(before) for x in t.atts[:1] if x.form]
+    # the speakers of the last turns first (a pronoun tag mostly names a participant of the
+    # conversation), then the names of the narration before, nearest first
+    recent = [x.form for t in reversed(before[-3:]) for x in t.atts[:1] if x.form]
+    pool = (
+        recent
+        + list(reversed(named))
+        + [x.form for t in reversed(before) for x in t.atts[:1] if x.form]
+    )
     fits = [f for f in pool if a.gender is None or genders.get(canon(f)) in (a.gender, None)]
     strict = [f for f in fits if a.gender is None or genders.get(canon(f)) == a.gender]
     for group in (strict, fits):
