@@ -205,6 +205,7 @@ def bench(args, nf_url: str, home: Path) -> None:
 
         sensor_runs = dg.RunsFilter(tags={"dagster/sensor_name": SENSOR})
         thread = threading.Thread(target=loop, daemon=True)
+        print(f"code server up; the clock starts ({len(ids)} requests queued)", flush=True)
         start = time.perf_counter()
         thread.start()
         done_at = None

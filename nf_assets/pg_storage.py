@@ -93,13 +93,15 @@ def _ping_when_idle(engine: Any) -> None:
     def _returned(dbapi_connection: Any, record: Any) -> None:
         record.info["returned"] = time.monotonic()
 
+    dialect = engine.dialect  # not the engine: no reference cycle keeping its pool alive
+
     @sa_event.listens_for(engine, "checkout")
     def _check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         returned = record.info.get("returned")
         if returned is None or time.monotonic() - returned < IDLE_PING_SECONDS:
             return
         try:
-            alive = engine.dialect.do_ping(dbapi_connection)
+            alive = dialect.do_ping(dbapi_connection)
         except Exception as exc:  # the pool discards it and connects again
             raise DisconnectionError("idle connection lost") from exc
         if not alive:
@@ -116,6 +118,11 @@ def _kwargs(config_value: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# Dagster builds and disposes an instance per sensor evaluation in the code server and per run
+# in a run worker; dagster-postgres's dispose() leaves the engine to the garbage collector,
+# harmless with NullPool, but a pool would keep its connections open until then.
+
+
 class PooledPostgresRunStorage(PostgresRunStorage):
     def __init__(
         self,
@@ -129,6 +136,10 @@ class PooledPostgresRunStorage(PostgresRunStorage):
         self._migrated: set[str] = set()  # before super(): its table creation asks these
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         _pooled(self, pool_size, max_overflow)
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()  # a disposed instance closes its pooled connections now
 
     def has_execution_plan_snapshot(self, execution_plan_snapshot_id: str) -> bool:
         # Dagster's reads and unpacks the whole plan (~40 ms for novel_pipeline) per run created
@@ -163,6 +174,11 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
     ):
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         _pooled(self, pool_size, max_overflow)
+        self._checks_table = False
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()  # a disposed instance closes its pooled connections now
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """A new run's planned-asset and planned-check events in one transaction.
@@ -186,7 +202,6 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
             assets = [(e, i) for e, i in zip(events, ids, strict=True) if e.dagster_event.asset_key]
             if assets:
                 self._store_asset_event_tags(conn, [e for e, _ in assets], [i for _, i in assets])
-                self._store_asset_rows(conn, assets)
             checks = [
                 dict(
                     asset_key=planned.asset_key.to_string(),
@@ -208,7 +223,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
                 )
             ]
             if checks:
-                if not self.supports_asset_checks:
+                if not self._has_check_table():
                     raise DagsterInvariantViolationError(
                         "Asset checks require a database schema migration."
                     )
@@ -218,6 +233,16 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
                 db.text(f"NOTIFY {CHANNEL_NAME}, :notify_id"),
                 {"notify_id": f"{events[-1].run_id}_{ids[-1]}"},
             )
+            # last: every run created updates these same rows, so their row locks are held
+            # from here to the commit only, not while the events are inserted
+            if assets:
+                self._store_asset_rows(conn, assets)
+
+    def _has_check_table(self) -> bool:
+        """`supports_asset_checks` (a catalogue query), asked until it is true."""
+        if not self._checks_table:
+            self._checks_table = self.supports_asset_checks
+        return self._checks_table
 
     def _store_asset_rows(self, conn: Any, assets: list[tuple[EventLogEntry, int]]) -> None:
         """The asset rows of a batch in one upsert (dagster-postgres: one statement each).
@@ -254,6 +279,10 @@ class PooledPostgresScheduleStorage(PostgresScheduleStorage):
     ):
         super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         _pooled(self, pool_size, max_overflow)
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._engine.dispose()  # a disposed instance closes its pooled connections now
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):
