@@ -11,7 +11,10 @@ from tests.providers.fake_openai import FakeOpenAIServer, FakeResponse
 TEXT = (
     "Mary Brown walked into the garden with Tom Hale.\n\n"
     "“It is a fine morning,” said Mary Brown.\n\n"
-    "The bees went on working in the long grass by the wall.\n\n"
+    # a long narration ends the conversation (a short beat would keep it going)
+    "The bees went on working in the long grass by the wall, the sun climbed over the orchard, "
+    "the gardener's boy carried water from the well to the beds of beans and back again, and "
+    "somewhere beyond the hedge a dog barked at a cart going slowly down to the village.\n\n"
     "“Rain before noon.”\n\n"
 )
 CHAPTER = Chapter(index=1, title="I", text=TEXT)
