@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import Engine, select
 
 from nf_gateway import schemas, service
@@ -32,11 +32,27 @@ T = Base.metadata.tables
 router = APIRouter(prefix="/v1/projects/{tenant}/{project}", tags=["projects"])
 
 
+def _prompt_or_seed(schema: dict[str, Any]) -> None:
+    """A prompt, a seed or both (NF-INPUT-001 otherwise): published so a client knows."""
+    schemas._publish_no_nul(schema)
+    schema["anyOf"] = [
+        {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+        {"required": ["seed"], "properties": {"seed": {"type": "integer"}}},
+    ]
+
+
 class ShotRegenerateIn(schemas.In):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_prompt_or_seed)
+
     chapter: int = Field(ge=1, le=100_000, description="Chapter index (1-based)")
     shot: int = Field(ge=1, le=100_000, description="Shot index within the chapter (1-based)")
     prompt: str | None = Field(
-        default=None, min_length=1, max_length=shots.MAX_PROMPT, description="A new prompt"
+        default=None,
+        min_length=1,
+        max_length=shots.MAX_PROMPT,
+        description="A new prompt. Multi-line: TAB, CR, LF allowed; no other control or bidi "
+        "character (NF-INPUT-006).",
+        json_schema_extra={"pattern": schemas.COMMENT_PATTERN},
     )
     seed: int | None = Field(default=None, ge=0, le=shots.MAX_SEED, description="A new seed")
 

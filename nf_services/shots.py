@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,12 @@ T = Base.metadata.tables
 PARAM = "regenerate_shot"
 MAX_PROMPT = 2000
 MAX_SEED = 2**31 - 1
+# What a multi-line comment may not hold (the gateway publishes the same class as a pattern):
+# controls other than TAB/LF/CR, bidi controls, line/paragraph separators, BOM, surrogates.
+_PROMPT_BAD = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
+    "\u2066-\u2069\ufeff\ud800-\udfff]"
+)
 
 
 def regeneration_params(
@@ -40,12 +47,16 @@ def regeneration_params(
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
             raise NFError("NF-INPUT-001", f"{name} must be an integer >= 1, got {value!r}")
     if prompt is not None:
-        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_PROMPT:
+        if not isinstance(prompt, str) or not prompt or len(prompt) > MAX_PROMPT:
             raise NFError(
                 "NF-INPUT-001", f"prompt must be non-empty text of at most {MAX_PROMPT} characters"
             )
-        if any(ord(c) < 32 and c not in "\t\n" for c in prompt):
-            raise NFError("NF-INPUT-006", "prompt must not contain control characters")
+        bad = _PROMPT_BAD.search(prompt)
+        if bad:
+            raise NFError(
+                "NF-INPUT-006",
+                f"prompt must not contain control or bidi characters (U+{ord(bad.group()):04X})",
+            )
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
     ):
@@ -54,7 +65,7 @@ def regeneration_params(
         raise NFError("NF-INPUT-001", "give a new prompt, a seed or both")
     body: dict[str, Any] = {"chapter": chapter, "shot": shot}
     if prompt is not None:
-        body["prompt"] = prompt.strip()
+        body["prompt"] = prompt
     if seed is not None:
         body["seed"] = seed
     return {PARAM: body}
