@@ -8,7 +8,7 @@ import dagster as dg
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import experiment_arms, failures_md, open_recorder, settle_gate
 from nf_services.database import ArtifactStoreResource, DatabaseResource
-from nf_services.recorder import Outcome, Unit
+from nf_services.skill_cache import Outcome, Unit
 from nf_skills import (
     gated_script,
     s10_script_adapt,

@@ -31,7 +31,7 @@ from nf_services.media.jianying import DraftCue
 from nf_services.media.video_options import VideoOptions
 from nf_services.providers import health
 from nf_services.providers.registry import build_provider
-from nf_services.recorder import FileArtifact, Outcome
+from nf_services.skill_cache import FileArtifact, Outcome
 from nf_skills import s18_media_gate, s21_subtitle
 from nf_skills.contracts import CompiledPrompt, Frozen, GateFinding, GateResult, Subtitles
 from shared.errors import NFError

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from nf_assets.partitions import novels_partitions
 from nf_assets.runtime import open_recorder
 from nf_services.database import ArtifactStoreResource, DatabaseResource
-from nf_services.recorder import Unit
+from nf_services.skill_cache import Unit
 from nf_skills import s01_ingest, s02_chapter_split
 from nf_skills.contracts import ChapterSplit, IngestResult
 from shared.errors import NFError

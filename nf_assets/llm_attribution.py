@@ -13,7 +13,7 @@ import re
 
 from nf_assets.executors import _attempt, run_health_policy
 from nf_services.providers import health
-from nf_services.recorder import Outcome
+from nf_services.skill_cache import Outcome
 from nf_skills.contracts import Chapter, CharacterList, DialogueLine
 from shared.errors import NFError
 

@@ -15,7 +15,7 @@ from nf_assets.runtime import (
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.media.reference_sheet import store_reference_sheet
 from nf_services.providers.registry import resolve_config, settings_config
-from nf_services.recorder import Outcome, Unit
+from nf_services.skill_cache import Outcome, Unit
 from nf_skills import s09_render_plan, s15_style_bible, s19_continuity, s20_prompt_compile
 from nf_skills.contracts import (
     CompiledPrompt,

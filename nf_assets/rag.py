@@ -35,9 +35,9 @@ from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.rag import eval as rag_eval
 from nf_services.rag import governance, indexing, suggestions
 from nf_services.rag.store import RagStore
-from nf_services.recorder import Outcome, Unit
+from nf_services.skill_cache import Outcome, Unit
 from nf_skills import s03_chunk
-from nf_skills.contracts import Chapter, ChapterSplit, Chunk
+from nf_skills.contracts import ChapterSplit, Chunk
 from shared.errors import NFError
 from shared.models import Base
 from shared.models.enums import EmbeddingStatus
@@ -71,11 +71,6 @@ class EmbeddingReport(BaseModel):
     pgvector_rows: int | None
 
 
-def _chunk(args: tuple[Chapter, int, int]) -> Outcome:
-    chapter, max_chars, overlap = args
-    return Outcome(output=s03_chunk.chunk_chapter(chapter, max_chars, overlap))
-
-
 def _novel(engine: Engine, partition_key: str) -> tuple[uuid.UUID, PartitionKey]:
     novels = T["novels"]
     with engine.connect() as conn:
@@ -102,17 +97,8 @@ def rag_chunks(
     rec = open_recorder(context, db, store)
     engine = db.engine()
     novel_id, key = _novel(engine, context.partition_key)
-    per_chapter = rec.run_skill(
-        s03_chunk.SKILL_ID,
-        s03_chunk.VERSION,
-        Stage.INDEX,
-        [
-            Unit(c.index, (c, MAX_CHARS, OVERLAP), (c, MAX_CHARS, OVERLAP))
-            for c in chapters.chapters
-        ],
-        _chunk,
-        list[Chunk],
-    )
+    units = [Unit(c.index, (c, MAX_CHARS, OVERLAP)) for c in chapters.chapters]
+    per_chapter = rec.run(s03_chunk, Stage.INDEX, units, s03_chunk.chunk_chapter, list[Chunk])
     chunks = [c for group in per_chapter for c in group]
     written = RagStore(engine).write_chunks(
         tenant_id=key.tenant_id,

@@ -34,7 +34,7 @@ from nf_assets.runtime import (
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.media.video_options import FORMATS, video_options
 from nf_services.providers.registry import resolve_config, settings_config
-from nf_services.recorder import Unit
+from nf_services.skill_cache import Unit
 from nf_skills import s18_media_gate, s21_subtitle
 from nf_skills.contracts import CompiledPrompt, Subtitles
 from shared.config import get_settings

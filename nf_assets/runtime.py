@@ -19,7 +19,7 @@ from nf_assets.run_coordinator import TAG_PROJECT, TAG_TENANT
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.governance.experiments import chapter_versions, unit_id
 from nf_services.governance.gate_results import ChapterGateOutcome, record_check_outcomes
-from nf_services.recorder import Outcome, Recorder, Unit
+from nf_services.skill_cache import Outcome, Recorder, Unit
 from nf_skills.contracts import GateResult
 from shared.config import get_settings
 from shared.errors import NFError
@@ -84,7 +84,8 @@ class OpRecorder(Recorder):
             return super().run_skill(*args, **kwargs)
         except NFError as exc:
             if exc.retryable:
-                raise
+                raise  # the op's retry policy tries again; lifecycle settles the run's row
+            self.finish(failed=exc)  # the op knows why the run fails; record it first
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
 

@@ -13,7 +13,7 @@ from nf_assets.runtime import (
 )
 from nf_services.database import ArtifactStoreResource, DatabaseResource
 from nf_services.providers.registry import resolve_config, settings_config
-from nf_services.recorder import Unit
+from nf_services.skill_cache import Unit
 from nf_skills import (
     s04_summarize,
     s05_characters,

@@ -19,12 +19,7 @@ from nf_gateway import schemas, service
 from nf_gateway.deps import EngineDep, KeyDep, PrincipalDep, ProjectPath, TenantPath, TraceDep
 from nf_gateway.meta import route
 from nf_gateway.principal import Need, Principal
-from nf_services import shots
-
-try:  # the write path moved from shared.requests to nf_services.submissions (issue 15)
-    from nf_services import submissions as writes
-except ImportError:  # pragma: no cover - a tree from before the move
-    from shared import requests as writes  # type: ignore[no-redef]
+from nf_services import shots, submissions
 from shared.errors import NFError
 from shared.models import Base
 
@@ -70,16 +65,16 @@ def regenerate_shot(
     seed: Any,
     idempotency_key: str | None,
     trace_id: str,
-) -> writes.Submitted:
+) -> submissions.Submitted:
     """Check the shot's chapter exists in the rendered novel, then submit the regeneration.
     Refused before anything is written: NF-INPUT-001/006 (bad values), NF-AUTH-004 (role),
     NF-INPUT-010 (no such novel or chapter)."""
     params = shots.regeneration_params(chapter, shot, prompt, seed)
-    service._authorize_project(principal, tenant_id, project_id, Need.WRITE)
-    writes.validate_idempotency_key(idempotency_key)
-    pkey = str(writes.novel_partition_key(tenant_id, project_id, novel))
+    service.authorize_project(principal, tenant_id, project_id, Need.WRITE)
+    submissions.validate_idempotency_key(idempotency_key)
+    pkey = str(submissions.novel_partition_key(tenant_id, project_id, novel))
     novels, chapters = T["novels"], T["chapters"]
-    with writes.scoped(engine, principal.scope()) as conn:
+    with submissions.scoped(engine, principal.scope()) as conn:
         found = conn.execute(
             select(chapters.c.index)
             .join(novels, novels.c.id == chapters.c.novel_id)

@@ -70,8 +70,7 @@ _ZH_TITLES = (
     "太爷|老爷|少爷|大爷|二爷|三爷|秀才|举人|先生|小姐|夫人|太太|奶奶|姑娘|公子|娘子|大人|员外|"
     "掌柜|师傅|老头|大嫂|大娘|大妈|嫂|婶|妈|姐|哥|叔|伯|公|婆|翁"
 )
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # ideograph ranges, for character classes
-_ZH_TITLE_RE = re.compile(rf"([{_CJK}])([一二三四五六七八九十大小老]?)({_ZH_TITLES})")
+_ZH_TITLE_RE = re.compile(rf"([{tk.CJK}])([一二三四五六七八九十大小老]?)({_ZH_TITLES})")
 _ZH_LETTER_RE = re.compile(r"[阿小老][A-Za-zＡ-Ｚ](?![A-Za-z])")
 _ZH_PLACE_SUFFIX = tuple("山洞河宫殿寺国城府庄村岭江湖海关州县镇院庙观楼阁亭桥林门堂界洲岛家")
 _ZH_FUNCTION_CHARS = set("笑道说问又便也却等们忙听见与和的了来去在将把被闻叫喝看这那此众一都只就")
@@ -169,7 +168,7 @@ def _zh_valid(w: str, full_name: bool = False) -> bool:
     which may end in a place character."""
     if len(w) < 2 or len(w) > 5 or w in _ZH_STOP:
         return False
-    if not tk.CJK_RE.search(w) or not re.fullmatch(rf"[{_CJK}A-Za-zＡ-Ｚ]+", w):
+    if not tk.CJK_RE.search(w) or not re.fullmatch(rf"[{tk.CJK}A-Za-zＡ-Ｚ]+", w):
         return False
     if w.endswith(_ZH_PLACE_SUFFIX) and not _ZH_LETTER_RE.fullmatch(w) and not full_name:
         return False

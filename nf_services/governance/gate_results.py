@@ -2,8 +2,8 @@
 
 The asset checks call `record_check_outcomes` with their per-chapter verdicts; the promotion gate
 (promotion_gate.py) and the A/B metrics (experiment_metrics.py) read pass rates back by skill
-version, provider or experiment unit. A re-run of a check for the same run overwrites its rows (upsert on run, gate,
-chapter), so retries do not inflate the sample.
+version, provider or experiment unit. A re-run of a check for the same run overwrites its rows
+(upsert on run, gate, chapter), so retries do not inflate the sample.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from nf_services.media import figures
 from nf_services.media.fonts import load_font
-from nf_services.recorder import FileArtifact
+from nf_services.skill_cache import FileArtifact
 from nf_skills.contracts import ContinuitySheet
 from shared.storage import StoreSpec, open_store
 

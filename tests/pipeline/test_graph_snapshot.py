@@ -34,15 +34,27 @@ def graph_doc() -> dict:
             "blocking": spec.blocking,
             "extra_inputs": sorted(d.asset_key.to_user_string() for d in spec.additional_deps),
         }
-    jobs = sorted(j.name for j in defs.resolve_all_job_defs() if not j.name.startswith("__"))
+    # each job with what it materializes: a selection change shows up here
+    jobs = {
+        j.name: sorted(k.to_user_string() for k in j.asset_layer.selected_asset_keys)
+        for j in sorted(defs.resolve_all_job_defs(), key=lambda j: j.name)
+        if not j.name.startswith("__")
+    }
     repo = defs.get_repository_def()
+
+    def targets(d) -> str:
+        if isinstance(d, dg.ScheduleDefinition):
+            return d.job_name
+        return ", ".join(sorted(j.name for j in d.jobs)) if d.has_jobs else "no job"
+
     automation = {
         **{
-            s.name: f"sensor, {s.default_status.value.lower()}, every {s.minimum_interval_seconds}s"
+            s.name: f"sensor, {s.default_status.value.lower()}, every "
+            f"{s.minimum_interval_seconds}s -> {targets(s)}"
             for s in repo.sensor_defs
         },
         **{
-            s.name: f"schedule, {s.default_status.value.lower()}, {s.cron_schedule}"
+            s.name: f"schedule, {s.default_status.value.lower()}, {s.cron_schedule} -> {targets(s)}"
             for s in repo.schedule_defs
         },
     }

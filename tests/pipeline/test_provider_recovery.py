@@ -17,7 +17,7 @@ from nf_cli.runs import run_novel
 from nf_services.novels import ensure_tenant_project
 from nf_services.providers import health
 from nf_services.providers.base import Usage
-from nf_services.recorder import Outcome, Recorder, Unit
+from nf_services.skill_cache import Outcome, Recorder, Unit
 from shared.models import Base
 from shared.stages import Stage
 from shared.storage import LocalArtifactStore

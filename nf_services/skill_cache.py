@@ -1,5 +1,6 @@
-"""Write-back and the skill cache: every skill call becomes a job row with events, its output an
-artifact, and a call whose inputs and skill version did not change is served from the cache.
+"""The skill cache: every skill call becomes a job row with events, its output an artifact, and
+a call whose inputs and skill version did not change is served from the cache. `Recorder` is a
+run's log (nf_services.run_log) with this cache.
 
 A job's idempotency key is `<novel>:<chapter>:<skill>@<version>:<input hash>`, so re-running a
 novel (or a backfill over many) finds the succeeded job and loads its JSON output from the
@@ -17,7 +18,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -25,13 +25,14 @@ from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from nf_services.providers.base import Usage
+from nf_services.run_log import RunLog, RunScope, utcnow
+from shared.blobs import ArtifactStore
 from shared.errors import NFError, classify
-from shared.events import EventEnvelope, emit_many
+from shared.events import emit_many
 from shared.models import Base
-from shared.models.enums import EventTopic, JobStatus, RunStatus
+from shared.models.enums import EventTopic, JobStatus
 from shared.retry import call_db
 from shared.stages import Stage
-from shared.storage import ArtifactStore
 
 T = Base.metadata.tables
 
@@ -108,20 +109,6 @@ class BatchStats:
     degradations: int = 0
 
 
-@dataclass
-class RunScope:
-    tenant_id: str
-    project_id: str
-    trace_id: str
-    partition_key: str
-    novel_id: uuid.UUID | None
-    run_id: uuid.UUID
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _blob_key(f: FileArtifact) -> str:
     return f"blob:{f.sha256}:{f.kind}"
 
@@ -166,120 +153,10 @@ def _finished_batches(
             fut.cancel()
 
 
-class Recorder:
+class Recorder(RunLog):
     def __init__(self, engine: Engine, store: ArtifactStore, scope: RunScope) -> None:
-        self.engine = engine
-        self.store = store
-        self.scope = scope
-        self.stats: dict[str, BatchStats] = {}
-
-    # runs --------------------------------------------------------------------------------
-    @classmethod
-    def open_run(
-        cls,
-        engine: Engine,
-        store: ArtifactStore,
-        *,
-        tenant_id: str,
-        project_id: str,
-        partition_key: str,
-        dagster_run_id: str,
-        trace_id: str,
-        request_id: uuid.UUID | None = None,
-    ) -> Recorder:
-        """The render_runs row of this Dagster run, created by whichever op comes first."""
-        runs, novels = T["render_runs"], T["novels"]
-
-        def upsert() -> tuple[uuid.UUID | None, uuid.UUID, bool]:
-            with engine.begin() as conn:
-                novel_id = conn.execute(
-                    select(novels.c.id).where(novels.c.partition_key == partition_key)
-                ).scalar()
-                stmt = (
-                    pg_insert(runs)
-                    .values(
-                        id=uuid.uuid4(),
-                        tenant_id=tenant_id,
-                        project_id=project_id,
-                        trace_id=trace_id,
-                        idempotency_key=f"dagster:{dagster_run_id}",
-                        request_id=request_id,
-                        novel_id=novel_id,
-                        partition_key=partition_key,
-                        dagster_run_id=dagster_run_id,
-                        status=RunStatus.STARTED,
-                        stage=Stage.INGEST,
-                        started_at=_now(),
-                    )
-                    .on_conflict_do_nothing(index_elements=["dagster_run_id"])
-                    .returning(runs.c.id)
-                )
-                run_id = conn.execute(stmt).scalar()
-                created = run_id is not None
-                if not created:
-                    run_id = conn.execute(
-                        select(runs.c.id).where(runs.c.dagster_run_id == dagster_run_id)
-                    ).scalar_one()
-                return novel_id, run_id, created
-
-        novel_id, run_id, created = call_db(upsert)
-        rec = cls(
-            engine,
-            store,
-            RunScope(tenant_id, project_id, trace_id, partition_key, novel_id, run_id),
-        )
-        if created:
-            rec._emit(
-                [
-                    rec._event(
-                        EventTopic.RUN_STARTED,
-                        stage=Stage.INGEST,
-                        payload={"dagster_run_id": dagster_run_id, "partition_key": partition_key},
-                    )
-                ]
-            )
-        return rec
-
-    def set_novel(self, novel_id: uuid.UUID) -> None:
-        self.scope.novel_id = novel_id
-        runs = T["render_runs"]
-        self._write(update(runs).where(runs.c.id == self.scope.run_id).values(novel_id=novel_id))
-
-    def set_stage(self, stage: Stage) -> None:
-        runs = T["render_runs"]
-        changed = self._write(
-            update(runs)
-            .where(runs.c.id == self.scope.run_id, runs.c.stage != stage)
-            .values(stage=stage, updated_at=_now())
-            .returning(runs.c.id)
-        )
-        if changed is not None:
-            self._emit([self._event(EventTopic.RUN_STAGE_CHANGED, stage=stage)])
-
-    def finish(self, *, failed: NFError | None = None) -> None:
-        runs = T["render_runs"]
-        values: dict[str, Any] = {"finished_at": _now(), "updated_at": _now()}
-        if failed:
-            values |= {
-                "status": RunStatus.FAILED,
-                "stage": Stage.FAILED,
-                "error_code": failed.code,
-                "error_message": failed.detail[:2000],
-            }
-        else:
-            values |= {"status": RunStatus.SUCCEEDED, "stage": Stage.DONE}
-        self._write(update(runs).where(runs.c.id == self.scope.run_id).values(**values))
-        self._emit(
-            [
-                self._event(
-                    EventTopic.RUN_FINISHED,
-                    stage=values["stage"],
-                    error_code=values.get("error_code"),
-                    error_message=values.get("error_message"),
-                    payload={"status": str(values["status"])},
-                )
-            ]
-        )
+        super().__init__(engine, store, scope)
+        self.stats: dict[str, BatchStats] = {}  # per skill, this op's calls
 
     # skills ------------------------------------------------------------------------------
     def run_skill(
@@ -336,7 +213,6 @@ class Recorder:
                     f"{skill_id} failed on chapter {units[failed[0][0]].chapter_index}: "
                     f"{first.detail}",
                 )
-                self.finish(failed=error)
                 raise error
         stats.seconds += time.perf_counter() - started
         return [outputs[i] for i in range(len(units))]
@@ -374,7 +250,7 @@ class Recorder:
 
     def _claim(self, skill_id, version, stage, units, keys) -> list[uuid.UUID]:
         jobs = T["jobs"]
-        now = _now()
+        now = utcnow()
         rows = [
             {
                 "id": uuid.uuid4(),
@@ -436,7 +312,7 @@ class Recorder:
         if not done:
             return
         jobs, ledger = T["jobs"], T["usage_ledger"]
-        now = _now()
+        now = utcnow()
         artifacts: dict[str, dict] = {}  # idempotency key -> row; same bytes, one row
         job_rows, ledger_rows, events = [], [], []
         retries = 0
@@ -577,13 +453,13 @@ class Recorder:
         arts = T["artifacts"]
         stmt = pg_insert(arts).values(rows)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "idempotency_key"], set_={"updated_at": _now()}
+            index_elements=["tenant_id", "idempotency_key"], set_={"updated_at": utcnow()}
         ).returning(arts.c.idempotency_key, arts.c.id)
         return dict(conn.execute(stmt).all())
 
     def _fail(self, skill_id, version, stage, units, failed) -> None:
         jobs = T["jobs"]
-        now = _now()
+        now = utcnow()
         with self.engine.begin() as conn:
             events, ledger_rows = [], []
             for i, job_id, exc in failed:
@@ -619,31 +495,3 @@ class Recorder:
             if ledger_rows:
                 conn.execute(pg_insert(T["usage_ledger"]).on_conflict_do_nothing(), ledger_rows)
             emit_many(conn, events)
-
-    # events ------------------------------------------------------------------------------
-    def _event(self, topic: EventTopic, **fields: Any) -> EventEnvelope:
-        return EventEnvelope(
-            topic=topic,
-            tenant_id=self.scope.tenant_id,
-            project_id=self.scope.project_id,
-            trace_id=self.scope.trace_id,
-            run_id=self.scope.run_id,
-            **fields,
-        )
-
-    def _emit(self, events: list[EventEnvelope]) -> None:
-        def write() -> None:
-            with self.engine.begin() as conn:
-                emit_many(conn, events)
-
-        call_db(write)
-
-    def _write(self, stmt: Any) -> Any:
-        """One statement in its own transaction, retried on transient errors; its first value."""
-
-        def write() -> Any:
-            with self.engine.begin() as conn:
-                result = conn.execute(stmt)
-                return result.scalar() if result.returns_rows else None
-
-        return call_db(write)
