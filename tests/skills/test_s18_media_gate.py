@@ -158,3 +158,13 @@ def test_missing_and_corrupt_files_fail_without_raising(media: dict) -> None:
 
 def test_empty_gate_does_not_pass() -> None:
     assert not media_gate().passed
+
+
+def test_motion_is_not_asked_of_a_flat_picture(tmp_path: Path) -> None:
+    """A pan over a plain picture cannot be seen: the gate passes it and says why, while a still
+    over a detailed panel fails (tests/media/test_motion_music.py)."""
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (1280, 720), (90, 120, 200)).save(flat)
+    res = compose_chapter([(flat, 4.0)], None, None, tmp_path / "flat.mp4")
+    [motion] = s18.check_motion(res.path, [(0.0, 4.0)])
+    assert motion.passed and "motion not visible" in motion.detail
