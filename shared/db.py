@@ -53,9 +53,15 @@ def dagster_database_url() -> str:
 
 @lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    # No pre-ping: it costs a round trip per checkout on the hot path; stale connections (a
-    # restarted server) are dropped by pool_recycle and by the error that discards them.
-    return create_engine(url or database_url(), pool_recycle=1800, pool_size=10, max_overflow=20)
+    # Pre-ping: a pooled connection a restart or an operator's pg_terminate_backend closed is
+    # replaced at checkout instead of failing the next statement (a local round trip, ~0.1 ms).
+    return create_engine(
+        url or database_url(),
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=20,
+    )
 
 
 def sync_error_codes(engine: Engine) -> int:
