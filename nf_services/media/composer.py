@@ -277,6 +277,11 @@ def compose_chapter(
         if proc.returncode != 0 or not tmp_out.is_file():
             raise NFError("NF-MEDIA-001", f"ffmpeg failed: {proc.stderr.strip()[-500:]}")
         os.replace(tmp_out, out_mp4)
+    return composed(out_mp4, elapsed)
+
+
+def composed(out_mp4: Path, elapsed: float) -> ComposeResult:
+    """What an encode produced, probed from the file (NF-MEDIA-001 when it is unreadable)."""
     try:
         info = probe_media(out_mp4)
     except (OSError, ValueError) as exc:

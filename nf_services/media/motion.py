@@ -34,7 +34,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from nf_services.media.composer import _LANGS, ComposeResult, _timeline
+from nf_services.media.composer import _LANGS, ComposeResult, _timeline, composed
 from shared.errors import NFError
 from shared.media_probe import find_ffmpeg, probe_media, wav_duration
 
@@ -261,20 +261,7 @@ def compose_motion(
         if proc.returncode != 0 or not tmp_out.is_file():
             raise NFError("NF-MEDIA-001", f"ffmpeg failed: {proc.stderr.strip()[-500:]}")
         os.replace(tmp_out, out_mp4)
-    try:
-        info = probe_media(out_mp4)
-    except (OSError, ValueError) as exc:
-        raise NFError("NF-MEDIA-001", f"composed file is unreadable: {exc}") from exc
-    types = [s["codec_type"] for s in info["streams"]]
-    return ComposeResult(
-        path=out_mp4,
-        duration=float(info["duration"] or 0.0),
-        has_video="video" in types,
-        has_audio="audio" in types,
-        has_subtitles="subtitle" in types,
-        encode_seconds=elapsed,
-        streams=types,
-    )
+    return composed(out_mp4, elapsed)
 
 
 def shot_windows(
