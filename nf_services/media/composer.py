@@ -170,6 +170,26 @@ def _frame_size(paths: list[Path]) -> tuple[tuple[int, int], bool]:
     return (w - w % 2, h - h % 2), len(sizes) == 1 and w % 2 == 0 and h % 2 == 0
 
 
+def target_seconds(shots: list[tuple[Path, float]], audio: Path | None, label: str) -> float:
+    """The video's length: the audio's, else the shots' sum; missing or unreadable inputs are
+    NF-STORAGE-002 / NF-MEDIA-001 (`label` names the audio in the message)."""
+    for p, _ in shots:
+        if not Path(p).is_file():
+            raise NFError("NF-STORAGE-002", f"panel {p} does not exist")
+    if audio is not None and not Path(audio).is_file():
+        raise NFError("NF-STORAGE-002", f"{label} {audio} does not exist")
+    try:
+        if audio is None:
+            target = sum(max(0.0, s) for _, s in shots)
+        elif Path(audio).suffix.lower() == ".wav":
+            target = wav_duration(audio)
+        else:
+            target = float(probe_media(audio)["duration"] or 0.0)
+    except (OSError, ValueError) as exc:
+        raise NFError("NF-MEDIA-001", f"cannot read {label} {audio}: {exc}") from exc
+    return target
+
+
 def compose_chapter(
     shots: list[tuple[Path, float]],
     audio: Path | None,
@@ -195,20 +215,7 @@ def compose_chapter(
     if not shots:
         raise NFError("NF-MEDIA-001", "no shots to compose")
     out_mp4 = Path(out_mp4)
-    for p, _ in shots:
-        if not Path(p).is_file():
-            raise NFError("NF-STORAGE-002", f"panel {p} does not exist")
-    if audio is not None and not Path(audio).is_file():
-        raise NFError("NF-STORAGE-002", f"narration {audio} does not exist")
-    try:
-        if audio is None:
-            target = sum(max(0.0, s) for _, s in shots)
-        elif Path(audio).suffix.lower() == ".wav":
-            target = wav_duration(audio)
-        else:
-            target = float(probe_media(audio)["duration"] or 0.0)
-    except (OSError, ValueError) as exc:
-        raise NFError("NF-MEDIA-001", f"cannot read narration {audio}: {exc}") from exc
+    target = target_seconds(shots, audio, "narration")
     if target <= CONCAT_TICK:
         raise NFError("NF-MEDIA-001", f"timeline too short to compose ({target:.3f} s)")
 

@@ -34,9 +34,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from nf_services.media.composer import _LANGS, ComposeResult, _timeline, composed
+from nf_services.media.composer import _LANGS, ComposeResult, _timeline, composed, target_seconds
 from shared.errors import NFError
-from shared.media_probe import find_ffmpeg, probe_media, wav_duration
+from shared.media_probe import find_ffmpeg
 
 DEFAULT_FPS = 10
 CROSSFADE_S = 0.5
@@ -197,20 +197,7 @@ def compose_motion(
     w, h = size[0] - size[0] % 2, size[1] - size[1] % 2
     if w < 16 or h < 16:
         raise NFError("NF-MEDIA-001", f"frame size {size} is too small")
-    for p, _ in shots:
-        if not Path(p).is_file():
-            raise NFError("NF-STORAGE-002", f"panel {p} does not exist")
-    if audio is not None and not Path(audio).is_file():
-        raise NFError("NF-STORAGE-002", f"audio {audio} does not exist")
-    try:
-        if audio is None:
-            target = sum(max(0.0, s) for _, s in shots)
-        elif Path(audio).suffix.lower() == ".wav":
-            target = wav_duration(audio)
-        else:
-            target = float(probe_media(audio)["duration"] or 0.0)
-    except (OSError, ValueError) as exc:
-        raise NFError("NF-MEDIA-001", f"cannot read audio {audio}: {exc}") from exc
+    target = target_seconds(shots, audio, "audio")
     if target <= 1 / fps:
         raise NFError("NF-MEDIA-001", f"timeline too short to compose ({target:.3f} s)")
     segs = segments_for([(Path(p), float(s)) for p, s in shots], target, fps)
